@@ -1,0 +1,196 @@
+// Package catalogue loads and validates the action catalogue, the one source of truth for every
+// remediation action: its RBAC rules, scope, parameters, kubectl argv and defaults.
+//
+// Other Go code (the generator, the tests, the execution controller) reads the same catalogue through
+// this package; Default returns the shipped one, embedded at build time.
+package catalogue
+
+//go:generate go run ../gen --catalogue actions.yaml --out ..
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+	rbacv1 "k8s.io/api/rbac/v1"
+)
+
+// DefaultPath is the shipped catalogue, relative to the repository root.
+const DefaultPath = "catalogue/actions.yaml"
+
+//go:embed actions.yaml
+var shipped []byte
+
+// Scope says how an action's ClusterRole is bound: in the target namespace or cluster-wide.
+type Scope string
+
+const (
+	Namespaced Scope = "Namespaced"
+	Cluster    Scope = "Cluster"
+)
+
+// Parameter types an action may declare.
+const (
+	TypeString  = "string"
+	TypeInteger = "integer"
+	TypeBoolean = "boolean"
+)
+
+// NamespaceParameter is the parameter a Namespaced action is bound by: its RoleBinding goes there.
+const NamespaceParameter = "namespace"
+
+// Catalogue is the decoded actions.yaml.
+type Catalogue struct {
+	Actions []Action `yaml:"actions"`
+}
+
+// Action is one remediation action.
+type Action struct {
+	Name        string      `yaml:"name"`
+	Description string      `yaml:"description"`
+	Scope       Scope       `yaml:"scope"`
+	Approval    bool        `yaml:"approval"`
+	DryRun      DryRun      `yaml:"dryRun"`
+	Rules       []Rule      `yaml:"rules"`
+	Parameters  []Parameter `yaml:"parameters"`
+	// Command is the kubectl argv; `$(params.<name>)` is substituted within each element.
+	Command []string `yaml:"command"`
+}
+
+// DryRun says whether the action runs `--dry-run=server` before the real run.
+type DryRun struct {
+	Supported bool `yaml:"supported"`
+	// Reason is required when Supported is false.
+	Reason string `yaml:"reason"`
+}
+
+// Rule is an rbac.authorization.k8s.io/v1 PolicyRule in the catalogue's YAML spelling.
+type Rule struct {
+	APIGroups       []string `yaml:"apiGroups"`
+	Resources       []string `yaml:"resources"`
+	Verbs           []string `yaml:"verbs"`
+	ResourceNames   []string `yaml:"resourceNames"`
+	NonResourceURLs []string `yaml:"nonResourceURLs"`
+}
+
+// Parameter is one typed input of an action.
+type Parameter struct {
+	Name        string   `yaml:"name"`
+	Type        string   `yaml:"type"`
+	Required    bool     `yaml:"required"`
+	Description string   `yaml:"description"`
+	Pattern     string   `yaml:"pattern"`
+	Minimum     *int64   `yaml:"minimum"`
+	Maximum     *int64   `yaml:"maximum"`
+	Enum        []string `yaml:"enum"`
+}
+
+// Default returns the catalogue shipped with this module.
+func Default() (*Catalogue, error) {
+	return Parse(DefaultPath, shipped)
+}
+
+// Load reads and validates the catalogue at path.
+func Load(path string) (*Catalogue, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("catalogue %s: %w", path, err)
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes data strictly (unknown fields are errors) and validates the whole catalogue. On failure
+// the error is a Problems listing every problem found, each with file:line.
+func Parse(file string, data []byte) (*Catalogue, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, Problems{{File: file, Line: yamlErrorLine(err), Msg: err.Error()}}
+	}
+	lines := indexLines(&root)
+
+	// Decoding errors and validation problems are reported together, so one run shows everything.
+	var c Catalogue
+	var ps Problems
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		var typeErr *yaml.TypeError
+		if !errors.As(err, &typeErr) {
+			return nil, Problems{{File: file, Line: yamlErrorLine(err), Msg: err.Error()}}
+		}
+		for _, e := range typeErr.Errors {
+			ps = append(ps, Problem{File: file, Line: yamlErrorLine(errors.New(e)), Msg: stripLinePrefix(e)})
+		}
+	}
+	for _, p := range validate(&c) {
+		p.File, p.Line = file, lines.find(p.path)
+		ps = append(ps, p)
+	}
+	if len(ps) > 0 {
+		slices.SortStableFunc(ps, func(a, b Problem) int { return a.Line - b.Line })
+		return nil, ps
+	}
+	return &c, nil
+}
+
+// Action returns the named action.
+func (c *Catalogue) Action(name string) (Action, bool) {
+	for _, a := range c.Actions {
+		if a.Name == name {
+			return a, true
+		}
+	}
+	return Action{}, false
+}
+
+// HasClusterActions reports whether any action is bound cluster-wide, which is what makes the
+// controller need ClusterRoleBindings at all.
+func (c *Catalogue) HasClusterActions() bool {
+	return slices.ContainsFunc(c.Actions, func(a Action) bool { return a.Scope == Cluster })
+}
+
+// PolicyRules returns the action's rules as RBAC PolicyRules, each list sorted so that output is stable.
+func (a Action) PolicyRules() []rbacv1.PolicyRule {
+	out := make([]rbacv1.PolicyRule, 0, len(a.Rules))
+	for _, r := range a.Rules {
+		out = append(out, rbacv1.PolicyRule{
+			APIGroups:     sorted(r.APIGroups),
+			Resources:     sorted(r.Resources),
+			Verbs:         sorted(r.Verbs),
+			ResourceNames: sorted(r.ResourceNames),
+		})
+	}
+	return out
+}
+
+// Parameter returns the named parameter.
+func (a Action) Parameter(name string) (Parameter, bool) {
+	for _, p := range a.Parameters {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return Parameter{}, false
+}
+
+func sorted(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	out := slices.Clone(s)
+	slices.Sort(out)
+	return out
+}
+
+func stripLinePrefix(msg string) string {
+	if i := strings.Index(msg, ": "); i >= 0 && strings.HasPrefix(msg, "line ") {
+		return msg[i+2:]
+	}
+	return msg
+}

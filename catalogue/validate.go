@@ -1,0 +1,252 @@
+package catalogue
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// knownVerbs are the resource verbs an action may be granted. Anything else (including the
+// privilege-bearing verbs in forbiddenVerbs and custom verbs such as `use`) is refused.
+var knownVerbs = []string{"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}
+
+// forbiddenVerbs lead to privilege escalation whatever resource they are on.
+var forbiddenVerbs = map[string]string{
+	"escalate":    "lets the holder write RBAC rules with permissions it does not have",
+	"bind":        "lets the holder bind roles with permissions it does not have",
+	"impersonate": "lets the holder act as any user, group or ServiceAccount",
+	"approve":     "lets the holder approve certificate signing requests",
+}
+
+// forbiddenResources, keyed resource.group as kubectl spells it, grant more than any remediation needs:
+// reading credentials, running code in other pods, or rewriting RBAC and admission.
+var forbiddenResources = map[string]string{
+	"secrets":                                       "exposes credentials",
+	"pods/exec":                                     "runs arbitrary code in other pods",
+	"pods/attach":                                   "attaches to other pods' processes",
+	"pods/portforward":                              "opens network paths past NetworkPolicy",
+	"nodes/proxy":                                   "reaches the kubelet API, which bypasses authorization of pod operations",
+	"services/proxy":                                "reaches services past NetworkPolicy",
+	"serviceaccounts/token":                         "mints tokens for other ServiceAccounts",
+	"roles.rbac.authorization.k8s.io":               "rewrites RBAC",
+	"rolebindings.rbac.authorization.k8s.io":        "rewrites RBAC",
+	"clusterroles.rbac.authorization.k8s.io":        "rewrites RBAC",
+	"clusterrolebindings.rbac.authorization.k8s.io": "rewrites RBAC",
+	"mutatingwebhookconfigurations.admissionregistration.k8s.io":     "rewrites admission",
+	"validatingwebhookconfigurations.admissionregistration.k8s.io":   "rewrites admission",
+	"validatingadmissionpolicies.admissionregistration.k8s.io":       "rewrites admission",
+	"validatingadmissionpolicybindings.admissionregistration.k8s.io": "rewrites admission",
+	"mutatingadmissionpolicies.admissionregistration.k8s.io":         "rewrites admission",
+	"mutatingadmissionpolicybindings.admissionregistration.k8s.io":   "rewrites admission",
+	"certificatesigningrequests/approval.certificates.k8s.io":        "approves certificates",
+}
+
+// clusterScopedResources are the built-in cluster-scoped resources an action could name. A Namespaced
+// action is bound by a RoleBinding, which cannot grant them, so naming one is a catalogue mistake.
+var clusterScopedResources = []string{
+	"apiservices.apiregistration.k8s.io",
+	"certificatesigningrequests.certificates.k8s.io",
+	"clusterrolebindings.rbac.authorization.k8s.io",
+	"clusterroles.rbac.authorization.k8s.io",
+	"csidrivers.storage.k8s.io",
+	"csinodes.storage.k8s.io",
+	"customresourcedefinitions.apiextensions.k8s.io",
+	"ingressclasses.networking.k8s.io",
+	"mutatingwebhookconfigurations.admissionregistration.k8s.io",
+	"namespaces",
+	"nodes",
+	"persistentvolumes",
+	"priorityclasses.scheduling.k8s.io",
+	"runtimeclasses.node.k8s.io",
+	"storageclasses.storage.k8s.io",
+	"validatingwebhookconfigurations.admissionregistration.k8s.io",
+	"volumeattachments.storage.k8s.io",
+}
+
+var (
+	parameterName = regexp.MustCompile(`^[a-z][a-zA-Z0-9]*$`)
+	placeholder   = regexp.MustCompile(`\$\(params\.([^)]*)\)`)
+	knownTypes    = []string{TypeBoolean, TypeInteger, TypeString}
+)
+
+// checker collects every problem instead of stopping at the first.
+type checker struct{ problems Problems }
+
+func (c *checker) add(path, format string, args ...any) {
+	c.problems = append(c.problems, Problem{path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func validate(cat *Catalogue) Problems {
+	c := &checker{}
+	if len(cat.Actions) == 0 {
+		c.add("actions", "the catalogue has no actions")
+	}
+	seen := map[string]int{}
+	for i, a := range cat.Actions {
+		path := fmt.Sprintf("actions[%d]", i)
+		if first, dup := seen[a.Name]; dup {
+			c.add(path+".name", "action %q: duplicate name (first at actions[%d])", a.Name, first)
+		} else {
+			seen[a.Name] = i
+		}
+		c.action(path, a)
+	}
+	return c.problems
+}
+
+func (c *checker) action(path string, a Action) {
+	at := func(field string) string { return path + "." + field }
+	if errs := validation.IsDNS1123Label(a.Name); len(errs) > 0 {
+		c.add(at("name"), "action %q: name is not a DNS-1123 label: %s", a.Name, strings.Join(errs, "; "))
+	}
+	if strings.TrimSpace(a.Description) == "" {
+		c.add(at("description"), "action %q: description is empty", a.Name)
+	}
+	if a.Scope != Namespaced && a.Scope != Cluster {
+		c.add(at("scope"), "action %q: unknown scope %q (want %s or %s)", a.Name, a.Scope, Namespaced, Cluster)
+	}
+	if !a.DryRun.Supported && strings.TrimSpace(a.DryRun.Reason) == "" {
+		c.add(at("dryRun"), "action %q: dryRun.reason must say why an action skips the server-side dry-run", a.Name)
+	}
+	if len(a.Rules) == 0 {
+		c.add(at("rules"), "action %q: no rules", a.Name)
+	}
+	for i, r := range a.Rules {
+		c.rule(fmt.Sprintf("%s.rules[%d]", path, i), a, r)
+	}
+	params := map[string]Parameter{}
+	for i, p := range a.Parameters {
+		ppath := fmt.Sprintf("%s.parameters[%d]", path, i)
+		if _, dup := params[p.Name]; dup {
+			c.add(ppath+".name", "action %q: duplicate parameter %q", a.Name, p.Name)
+		}
+		params[p.Name] = p
+		c.parameter(ppath, a.Name, p)
+	}
+	c.command(at("command"), a, params)
+}
+
+func (c *checker) rule(path string, a Action, r Rule) {
+	fields := []struct {
+		name   string
+		values []string
+	}{{"apiGroups", r.APIGroups}, {"resources", r.Resources}, {"verbs", r.Verbs}}
+	for _, f := range fields {
+		if len(f.values) == 0 {
+			c.add(path+"."+f.name, "action %q: rule has no %s", a.Name, f.name)
+		}
+		for i, v := range f.values {
+			if strings.Contains(v, "*") {
+				c.add(fmt.Sprintf("%s.%s[%d]", path, f.name, i), "action %q: %q in %s: wildcards grant everything, now and in future API versions; list what the command needs", a.Name, v, f.name)
+			}
+		}
+	}
+	if len(r.NonResourceURLs) > 0 {
+		c.add(path+".nonResourceURLs", "action %q: nonResourceURLs cannot be granted through a RoleBinding and no action needs them", a.Name)
+	}
+	for i, v := range r.Verbs {
+		vpath := fmt.Sprintf("%s.verbs[%d]", path, i)
+		switch why, forbidden := forbiddenVerbs[v]; {
+		case forbidden:
+			c.add(vpath, "action %q: verb %q is forbidden: it %s", a.Name, v, why)
+		case !slices.Contains(knownVerbs, v) && !strings.Contains(v, "*"):
+			c.add(vpath, "action %q: unknown verb %q (known: %s)", a.Name, v, strings.Join(knownVerbs, ", "))
+		}
+	}
+	for i, res := range r.Resources {
+		rpath := fmt.Sprintf("%s.resources[%d]", path, i)
+		for _, g := range r.APIGroups {
+			key := qualified(res, g)
+			if why, forbidden := forbiddenResources[key]; forbidden {
+				c.add(rpath, "action %q: resource %q is forbidden: it %s", a.Name, key, why)
+			}
+			if a.Scope == Namespaced && slices.Contains(clusterScopedResources, key) {
+				c.add(rpath, "action %q: resource %q is cluster-scoped; a Namespaced action cannot be granted it (use scope: Cluster)", a.Name, key)
+			}
+		}
+	}
+}
+
+// qualified spells a resource the way kubectl does: resource[/subresource][.group].
+func qualified(resource, group string) string {
+	if group == "" {
+		return resource
+	}
+	return resource + "." + group
+}
+
+func (c *checker) parameter(path, action string, p Parameter) {
+	if !parameterName.MatchString(p.Name) {
+		c.add(path+".name", "action %q: parameter name %q must be lowerCamelCase letters and digits", action, p.Name)
+	}
+	if !slices.Contains(knownTypes, p.Type) {
+		c.add(path+".type", "action %q: parameter %q: unknown type %q (want %s)", action, p.Name, p.Type, strings.Join(knownTypes, ", "))
+	}
+	if strings.TrimSpace(p.Description) == "" {
+		c.add(path+".description", "action %q: parameter %q: description is empty", action, p.Name)
+	}
+	if p.Pattern != "" {
+		if p.Type != TypeString {
+			c.add(path+".pattern", "action %q: parameter %q: pattern applies to strings only", action, p.Name)
+		}
+		if _, err := regexp.Compile(p.Pattern); err != nil {
+			c.add(path+".pattern", "action %q: parameter %q: pattern does not compile: %v", action, p.Name, err)
+		}
+	}
+	if (p.Minimum != nil || p.Maximum != nil) && p.Type != TypeInteger {
+		c.add(path, "action %q: parameter %q: minimum and maximum apply to integers only", action, p.Name)
+	}
+	if p.Minimum != nil && p.Maximum != nil && *p.Minimum > *p.Maximum {
+		c.add(path+".minimum", "action %q: parameter %q: minimum %d is above maximum %d", action, p.Name, *p.Minimum, *p.Maximum)
+	}
+	if len(p.Enum) > 0 && p.Type != TypeString {
+		c.add(path+".enum", "action %q: parameter %q: enum applies to strings only", action, p.Name)
+	}
+	for i, v := range p.Enum {
+		if v == "" || strings.HasPrefix(v, "-") {
+			c.add(fmt.Sprintf("%s.enum[%d]", path, i), "action %q: parameter %q: enum value %q is empty or could be read as a flag", action, p.Name, v)
+		}
+	}
+}
+
+func (c *checker) command(path string, a Action, params map[string]Parameter) {
+	if len(a.Command) == 0 || a.Command[0] != "kubectl" {
+		c.add(path, "action %q: command must be a kubectl argv starting with \"kubectl\"", a.Name)
+	}
+	used := map[string]bool{}
+	for i, arg := range a.Command {
+		apath := fmt.Sprintf("%s[%d]", path, i)
+		if strings.HasPrefix(arg, "--dry-run") {
+			c.add(apath, "action %q: the runner adds --dry-run=server itself; the command must not set it", a.Name)
+		}
+		rest := placeholder.ReplaceAllString(arg, "")
+		if strings.Contains(rest, "$(") {
+			c.add(apath, "action %q: malformed placeholder in %q (want $(params.<name>))", a.Name, arg)
+		}
+		for _, m := range placeholder.FindAllStringSubmatch(arg, -1) {
+			name := m[1]
+			used[name] = true
+			p, declared := params[name]
+			if !declared {
+				c.add(apath, "action %q: command uses parameter %q, which is not declared", a.Name, name)
+				continue
+			}
+			// A whole argument taken from a parameter could be a flag (`--all`); only a closed set of
+			// values that cannot start with "-" may stand alone.
+			if arg == m[0] && len(p.Enum) == 0 {
+				c.add(apath, "action %q: parameter %q is a whole argument and could become a flag; address objects as kind/$(params.%s) or pass --flag=$(params.%s)", a.Name, name, name, name)
+			}
+		}
+	}
+	for i, p := range a.Parameters {
+		if !used[p.Name] {
+			c.add(fmt.Sprintf("%s.parameters[%d].name", strings.TrimSuffix(path, ".command"), i), "action %q: parameter %q is declared but the command never uses it", a.Name, p.Name)
+		}
+	}
+	if a.Scope == Namespaced && !slices.Contains(a.Command, "--namespace=$(params."+NamespaceParameter+")") {
+		c.add(path, "action %q: a Namespaced action must declare parameter %q and pass --namespace=$(params.%s): its RoleBinding is made in that namespace", a.Name, NamespaceParameter, NamespaceParameter)
+	}
+}

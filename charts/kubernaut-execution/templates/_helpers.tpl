@@ -1,0 +1,158 @@
+{{/* Chart name, overridable. */}}
+{{- define "kubernaut-execution.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Prefix of every resource name; release-prefixed so two releases never collide cluster-wide. */}}
+{{- define "kubernaut-execution.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Name of an action's inert ClusterRole (and static ServiceAccount). Call with (list $ "<action>"). */}}
+{{- define "kubernaut-execution.actionName" -}}
+{{- printf "%s-action-%s" (include "kubernaut-execution.fullname" (index . 0)) (index . 1) }}
+{{- end }}
+
+{{/* Name of the controller's ServiceAccount, ClusterRole, Role and bindings. */}}
+{{- define "kubernaut-execution.controllerName" -}}
+{{- printf "%s-controller" (include "kubernaut-execution.fullname" .) }}
+{{- end }}
+
+{{/* RBAC data computed by the generator from the catalogue. */}}
+{{- define "kubernaut-execution.rbac" -}}
+{{- .Files.Get "files/rbac.yaml" }}
+{{- end }}
+
+{{/* Standard labels. Call with (list $ "<component>"). */}}
+{{- define "kubernaut-execution.labels" -}}
+{{- $ := index . 0 -}}
+helm.sh/chart: {{ printf "%s-%s" $.Chart.Name $.Chart.Version | replace "+" "_" }}
+{{ include "kubernaut-execution.selectorLabels" . }}
+app.kubernetes.io/version: {{ $.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ $.Release.Service }}
+app.kubernetes.io/part-of: kubernaut
+{{- end }}
+
+{{/* Labels that select one component's pods; the NetworkPolicies use them. Call with (list $ "<component>"). */}}
+{{- define "kubernaut-execution.selectorLabels" -}}
+{{- $ := index . 0 -}}
+app.kubernetes.io/name: {{ include "kubernaut-execution.name" $ }}
+app.kubernetes.io/instance: {{ $.Release.Name }}
+app.kubernetes.io/component: {{ index . 1 }}
+{{- end }}
+
+{{/* repository:tag, or repository@digest when a digest is set (digest wins). */}}
+{{- define "kubernaut-execution.image" -}}
+{{- if .digest }}
+{{- printf "%s@%s" .repository .digest }}
+{{- else }}
+{{- printf "%s:%s" .repository .tag }}
+{{- end }}
+{{- end }}
+
+{{/*
+Pod-level settings of the restricted Pod Security Standard, shared by the controller and action pods.
+runAsNonRoot is enforced by the kubelet against the image's user even when runAsUser is omitted (OpenShift).
+*/}}
+{{- define "kubernaut-execution.podSecurityContext" -}}
+runAsNonRoot: true
+{{- with .Values.securityContext.runAsUser }}
+runAsUser: {{ . }}
+{{- end }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/*
+Container-level restricted settings. allowPrivilegeEscalation is spelled out because the restricted
+standard requires it explicitly false; the root filesystem is read-only, writes go to the /tmp emptyDir.
+*/}}
+{{- define "kubernaut-execution.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+capabilities:
+  drop:
+    - ALL
+{{- end }}
+
+{{/* HOME and kubectl's cache point into the /tmp emptyDir: the root filesystem is read-only. */}}
+{{- define "kubernaut-execution.tmpEnv" -}}
+- name: HOME
+  value: /tmp
+- name: KUBECACHEDIR
+  value: /tmp/.kube/cache
+{{- end }}
+
+{{- define "kubernaut-execution.tmpVolumeMount" -}}
+- name: tmp
+  mountPath: /tmp
+{{- end }}
+
+{{- define "kubernaut-execution.tmpVolume" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: 64Mi
+{{- end }}
+
+{{/*
+API-server egress: ipBlocks only. A namespaceSelector never matches the API server (host network or
+outside the cluster), and NetworkPolicy may be enforced after the Service DNAT, so both the Service IP
+(443) and the endpoint IPs (6443) are needed. Never a port-only rule: that allows every destination.
+Overlays patch /spec/egress/0, so this rule stays first in both policies.
+*/}}
+{{- define "kubernaut-execution.apiServerEgress" -}}
+{{- $np := .Values.networkPolicy }}
+{{- $cidrs := $np.apiServer.cidrs }}
+{{- if not $cidrs }}
+{{- $svc := lookup "v1" "Service" "default" "kubernetes" }}
+{{- $slice := lookup "discovery.k8s.io/v1" "EndpointSlice" "default" "kubernetes" }}
+{{- if and $svc $slice }}
+{{- $cidrs = list (printf "%s/32" $svc.spec.clusterIP) }}
+{{- range $slice.endpoints }}
+{{- range .addresses }}
+{{- $cidrs = append $cidrs (printf "%s/%d" . (ternary 128 32 (contains ":" .))) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if not $cidrs }}
+{{- fail "networkPolicy.apiServer.cidrs is empty and the API server addresses could not be looked up (helm template and client-side dry runs cannot look anything up). Set networkPolicy.apiServer.cidrs to the kubernetes Service IP and API server endpoint IPs, e.g. --set 'networkPolicy.apiServer.cidrs={10.96.0.1/32,172.18.0.2/32}' (see: kubectl get endpointslice -n default kubernetes), or set networkPolicy.enabled=false." }}
+{{- end -}}
+- to:
+  {{- range $cidrs | uniq | sortAlpha }}
+    - ipBlock:
+        cidr: {{ . }}
+  {{- end }}
+  ports:
+  {{- range $np.apiServer.ports }}
+    - protocol: TCP
+      port: {{ . }}
+  {{- end }}
+{{- end }}
+
+{{/* DNS egress, UDP and TCP (large answers fall back to TCP). Overlays patch /spec/egress/1. */}}
+{{- define "kubernaut-execution.dnsEgress" -}}
+{{- $dns := .Values.networkPolicy.dns -}}
+- to:
+    - namespaceSelector:
+        matchLabels:
+          kubernetes.io/metadata.name: {{ $dns.namespace }}
+      podSelector:
+        matchLabels:
+          {{- toYaml $dns.podSelector | nindent 10 }}
+  ports:
+    - protocol: UDP
+      port: {{ $dns.port }}
+    - protocol: TCP
+      port: {{ $dns.port }}
+{{- end }}

@@ -1,0 +1,83 @@
+// Package rbac computes every RBAC rule list the chart ships, once, from the catalogue: the controller's
+// ClusterRole and release-namespace Role, and one inert ClusterRole per action. Chart templates only
+// stamp release names onto what this package writes to files/rbac.yaml.
+package rbac
+
+import (
+	"cmp"
+	"slices"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+
+	"github.com/jordigilh/kubernaut-execution/catalogue"
+)
+
+// Data is what the chart reads from files/rbac.yaml.
+type Data struct {
+	Controller Controller `json:"controller"`
+	Actions    []Action   `json:"actions"`
+}
+
+// Controller holds the controller's rules. The `bind` rule is not here: its resourceNames carry the
+// release prefix, so the ClusterRole template adds it from Actions.
+type Controller struct {
+	// ClusterRules go into the controller's ClusterRole.
+	ClusterRules []rbacv1.PolicyRule `json:"clusterRules"`
+	// NamespaceRules go into a Role in the release namespace: what is only ever needed there.
+	NamespaceRules []rbacv1.PolicyRule `json:"namespaceRules"`
+}
+
+// Action is one per-action ClusterRole: no subjects, bound per run (or statically) to one ServiceAccount.
+type Action struct {
+	Name  string              `json:"name"`
+	Scope catalogue.Scope     `json:"scope"`
+	Rules []rbacv1.PolicyRule `json:"rules"`
+}
+
+var (
+	read        = []string{"get", "list", "watch"}
+	manage      = []string{"create", "delete", "get", "list", "watch"}
+	createPatch = []string{"create", "patch"}
+	rbacGroup   = rbacv1.GroupName
+	rule        = func(group string, resources []string, verbs ...string) rbacv1.PolicyRule {
+		return rbacv1.PolicyRule{APIGroups: []string{group}, Resources: resources, Verbs: verbs}
+	}
+)
+
+// Compute derives the chart's RBAC data from a validated catalogue.
+func Compute(c *catalogue.Catalogue) Data {
+	cluster := []rbacv1.PolicyRule{
+		// The seed's execution CRD: the controller owns its status and finalizers.
+		rule("kubernetesexecution.kubernaut.io", []string{"kubernetesexecutions"}, "get", "list", "patch", "update", "watch"),
+		rule("kubernetesexecution.kubernaut.io", []string{"kubernetesexecutions/status"}, "get", "patch", "update"),
+		rule("kubernetesexecution.kubernaut.io", []string{"kubernetesexecutions/finalizers"}, "update"),
+		// The parent WorkflowExecution is only read.
+		rule("workflowexecution.kubernaut.io", []string{"workflowexecutions"}, read...),
+		rule("workflowexecution.kubernaut.io", []string{"workflowexecutions/status"}, "get"),
+		// Runs are Tekton PipelineRuns/TaskRuns or Jobs; patch cancels a PipelineRun.
+		rule("tekton.dev", []string{"pipelineruns", "taskruns"}, "create", "delete", "get", "list", "patch", "watch"),
+		rule("batch", []string{"jobs"}, manage...),
+		// Per-run bindings in target namespaces. Creating one only succeeds for a role the controller may
+		// bind (the bind rule on the per-action ClusterRoles): RBAC escalation prevention.
+		rule(rbacGroup, []string{"rolebindings"}, manage...),
+	}
+	if c.HasClusterActions() {
+		cluster = append(cluster, rule(rbacGroup, []string{"clusterrolebindings"}, manage...))
+	}
+	namespace := []rbacv1.PolicyRule{
+		// Per-run ServiceAccounts live in the release namespace: a pod can only use one of its own namespace.
+		rule("", []string{"serviceaccounts"}, manage...),
+		// The action Job pod template the controller copies into each Job.
+		rule("", []string{"podtemplates"}, read...),
+		rule("", []string{"events"}, createPatch...),
+		rule("events.k8s.io", []string{"events"}, createPatch...),
+		rule("coordination.k8s.io", []string{"leases"}, "create", "get", "update"),
+	}
+
+	actions := make([]Action, 0, len(c.Actions))
+	for _, a := range c.Actions {
+		actions = append(actions, Action{Name: a.Name, Scope: a.Scope, Rules: a.PolicyRules()})
+	}
+	slices.SortFunc(actions, func(a, b Action) int { return cmp.Compare(a.Name, b.Name) })
+	return Data{Controller: Controller{ClusterRules: cluster, NamespaceRules: namespace}, Actions: actions}
+}

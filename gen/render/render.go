@@ -1,0 +1,164 @@
+// Package render renders the chart through the Helm SDK, the project's only templating engine, and
+// splits the result into sorted documents. The generator, the tests and the benchmarks all call it.
+package render
+
+import (
+	"bytes"
+	"cmp"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/engine"
+	"sigs.k8s.io/yaml"
+)
+
+// Default release the Kustomize base and the golden files are rendered as.
+const (
+	DefaultRelease   = "kubernaut-execution"
+	DefaultNamespace = "kubernaut-system"
+	// NewestKubernetes and OldestKubernetes bound the chart's kubeVersion range; renders are checked at both.
+	NewestKubernetes = "v1.37.2"
+	OldestKubernetes = "v1.31.14"
+)
+
+// LoadChart reads the chart in dir, with files (chart-relative path to content) laid over it: the
+// generator passes the parts it has just computed, so a render never sees stale generated files.
+func LoadChart(dir string, files map[string][]byte) (*chart.Chart, error) {
+	byName := map[string][]byte{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(dir, path)
+		if err != nil {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		byName[filepath.ToSlash(rel)] = data
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("chart %s: %w", dir, err)
+	}
+	for name, data := range files {
+		byName[name] = data
+	}
+	buffered := make([]*loader.BufferedFile, 0, len(byName))
+	for name, data := range byName {
+		buffered = append(buffered, &loader.BufferedFile{Name: name, Data: data})
+	}
+	slices.SortFunc(buffered, func(a, b *loader.BufferedFile) int { return cmp.Compare(a.Name, b.Name) })
+	ch, err := loader.LoadFiles(buffered)
+	if err != nil {
+		return nil, fmt.Errorf("chart %s: %w", dir, err)
+	}
+	return ch, nil
+}
+
+// Options say how to render: as which release, for which Kubernetes, with which values.
+type Options struct {
+	Release     string
+	Namespace   string
+	KubeVersion string
+	// Values are laid over the chart's values.yaml, as `helm install -f` would.
+	Values map[string]any
+}
+
+// Document is one rendered Kubernetes object.
+type Document struct {
+	// Template is the chart template it came from.
+	Template  string
+	Kind      string
+	Name      string
+	Namespace string
+	YAML      []byte
+}
+
+// Render renders ch as `helm template` would, with explicit Capabilities (the SDK's default
+// KubeVersion is v1.20.0), values validated against values.schema.json and the chart's kubeVersion
+// range enforced. Documents come back sorted by template, then in template order.
+func Render(ch *chart.Chart, opts Options) ([]Document, error) {
+	kv, err := chartutil.ParseKubeVersion(opts.KubeVersion)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes version %q: %w", opts.KubeVersion, err)
+	}
+	if r := ch.Metadata.KubeVersion; r != "" && !chartutil.IsCompatibleRange(r, kv.String()) {
+		return nil, fmt.Errorf("chart %s requires kubeVersion %s, which is incompatible with Kubernetes %s", ch.Name(), r, kv)
+	}
+	caps := chartutil.DefaultCapabilities.Copy()
+	caps.KubeVersion = *kv
+	vals, err := chartutil.ToRenderValues(ch, opts.Values, chartutil.ReleaseOptions{
+		Name: opts.Release, Namespace: opts.Namespace, Revision: 1, IsInstall: true,
+	}, caps)
+	if err != nil {
+		return nil, fmt.Errorf("values: %w", err)
+	}
+	rendered, err := engine.Render(ch, vals)
+	if err != nil {
+		return nil, fmt.Errorf("render: %w", err)
+	}
+	return Split(rendered)
+}
+
+// Split turns engine output (template name to text) into documents, dropping NOTES.txt and empty ones.
+func Split(rendered map[string]string) ([]Document, error) {
+	names := make([]string, 0, len(rendered))
+	for name := range rendered {
+		if !strings.HasSuffix(name, "NOTES.txt") {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	var docs []Document
+	for _, name := range names {
+		for _, text := range splitYAML(rendered[name]) {
+			var head struct {
+				Kind     string `json:"kind"`
+				Metadata struct {
+					Name      string `json:"name"`
+					Namespace string `json:"namespace"`
+				} `json:"metadata"`
+			}
+			if err := yaml.Unmarshal([]byte(text), &head); err != nil {
+				return nil, fmt.Errorf("%s: rendered YAML does not parse: %w", name, err)
+			}
+			if head.Kind == "" {
+				continue // comments only
+			}
+			docs = append(docs, Document{
+				Template: name, Kind: head.Kind, Name: head.Metadata.Name, Namespace: head.Metadata.Namespace,
+				YAML: []byte(strings.TrimSpace(text) + "\n"),
+			})
+		}
+	}
+	return docs, nil
+}
+
+func splitYAML(s string) []string {
+	var out []string
+	for _, part := range strings.Split("\n"+s, "\n---") {
+		if strings.TrimSpace(part) != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+// Join writes docs as one multi-document YAML stream.
+func Join(docs []Document) []byte {
+	var b bytes.Buffer
+	for i, d := range docs {
+		if i > 0 {
+			b.WriteString("---\n")
+		}
+		b.Write(d.YAML)
+	}
+	return b.Bytes()
+}

@@ -1,0 +1,207 @@
+// Package kubeschema writes strict, offline JSON schemas for kubeconform from the OpenAPI spec inside the
+// pinned k8s.io/kubernetes module (no public schema store carries recent versions). Each schema keeps the
+// definitions it reaches as local `#/definitions/...` references (some are recursive, so they cannot all
+// be inlined), turns IntOrString and Quantity into what YAML really holds, and closes every object with
+// `additionalProperties: false` so a misspelled field fails.
+package kubeschema
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// PathTemplate is the kubeconform schema location for a directory written by Generate.
+func PathTemplate(dir string) string {
+	return filepath.Join(dir, "{{ .ResourceKind }}{{ .KindSuffix }}.json")
+}
+
+const stamp = ".complete"
+
+// Ensure makes sure dir holds the schemas of Kubernetes version (v1.x.y), generating them once: a stamp
+// file marks a finished generation, so an interrupted one is redone.
+func Ensure(version, dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, stamp)); err == nil {
+		return nil
+	}
+	spec, err := openAPISpec(version)
+	if err != nil {
+		return err
+	}
+	if err := Generate(spec, dir); err != nil {
+		return fmt.Errorf("schemas for kubernetes %s: %w", version, err)
+	}
+	return os.WriteFile(filepath.Join(dir, stamp), []byte(version+"\n"), 0o644)
+}
+
+// openAPISpec fetches the k8s.io/kubernetes module through the Go module proxy (or the module cache)
+// and reads its api/openapi-spec/swagger.json.
+func openAPISpec(version string) ([]byte, error) {
+	out, err := exec.Command("go", "mod", "download", "-json", "k8s.io/kubernetes@"+version).Output()
+	if err != nil {
+		var stderr string
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		return nil, fmt.Errorf("go mod download k8s.io/kubernetes@%s: %w %s %s", version, err, out, stderr)
+	}
+	var mod struct{ Dir string }
+	if err := json.Unmarshal(out, &mod); err != nil || mod.Dir == "" {
+		return nil, fmt.Errorf("go mod download k8s.io/kubernetes@%s: no module directory in %q", version, out)
+	}
+	return os.ReadFile(filepath.Join(mod.Dir, "api", "openapi-spec", "swagger.json"))
+}
+
+type schema = map[string]any
+
+// Generate writes one schema file per group/version/kind defined in spec (a swagger 2.0 document) to
+// dir and checks that each one compiles the way kubeconform compiles it.
+func Generate(spec []byte, dir string) error {
+	var doc struct {
+		Definitions map[string]schema `json:"definitions"`
+	}
+	if err := json.Unmarshal(spec, &doc); err != nil {
+		return fmt.Errorf("openapi spec: %w", err)
+	}
+	defs := map[string]schema{}
+	for name, def := range doc.Definitions {
+		defs[name] = normalise(name, def).(schema)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, name := range slices.Sorted(maps.Keys(doc.Definitions)) {
+		gvks, _ := doc.Definitions[name]["x-kubernetes-group-version-kind"].([]any)
+		for _, g := range gvks {
+			gvk := g.(map[string]any)
+			file := filepath.Join(dir, FileName(gvk["group"].(string), gvk["version"].(string), gvk["kind"].(string)))
+			out := maps.Clone(defs[name])
+			reached := map[string]any{}
+			collect(out, defs, reached)
+			if len(reached) > 0 {
+				out["definitions"] = reached
+			}
+			data, err := json.Marshal(out)
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(file, data, 0o644); err != nil {
+				return err
+			}
+			if err := Compile(file); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// FileName is kubeconform's name for a kind's schema: kind[-group's first label]-version.json.
+func FileName(group, version, kind string) string {
+	suffix := "-" + version
+	if group != "" {
+		suffix = "-" + strings.Split(group, ".")[0] + suffix
+	}
+	return strings.ToLower(kind) + strings.ToLower(suffix) + ".json"
+}
+
+// Compile compiles a schema file exactly as kubeconform does (draft 4 by default). kubeconform treats a
+// schema that fails to compile as missing, so callers must check it here to tell the two apart.
+func Compile(file string) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	doc, err := jsonschema.UnmarshalJSON(f)
+	if err != nil {
+		return fmt.Errorf("schema %s: %w", file, err)
+	}
+	url := "file://" + filepath.ToSlash(file)
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft4)
+	if err := c.AddResource(url, doc); err != nil {
+		return fmt.Errorf("schema %s: %w", file, err)
+	}
+	if _, err := c.Compile(url); err != nil {
+		return fmt.Errorf("schema %s does not compile: %w", file, err)
+	}
+	return nil
+}
+
+const refPrefix = "#/definitions/"
+
+// normalise rewrites one definition: vendor extensions dropped, IntOrString and Quantity made to accept
+// what manifests hold, and objects with properties closed.
+func normalise(name string, v any) any {
+	switch name {
+	case "io.k8s.apimachinery.pkg.util.intstr.IntOrString":
+		return schema{"oneOf": []any{schema{"type": "string"}, schema{"type": "integer"}}}
+	case "io.k8s.apimachinery.pkg.api.resource.Quantity":
+		return schema{"oneOf": []any{schema{"type": "string"}, schema{"type": "number"}}}
+	}
+	switch t := v.(type) {
+	case map[string]any:
+		out := schema{}
+		for k, val := range t {
+			if strings.HasPrefix(k, "x-") {
+				continue
+			}
+			if k == "properties" {
+				props := schema{}
+				for p, ps := range val.(map[string]any) {
+					props[p] = normalise("", ps)
+				}
+				out[k] = props
+				continue
+			}
+			out[k] = normalise("", val)
+		}
+		if _, hasProps := out["properties"]; hasProps {
+			if _, set := out["additionalProperties"]; !set {
+				out["additionalProperties"] = false
+			}
+		}
+		return out
+	case []any:
+		out := make([]any, len(t))
+		for i, e := range t {
+			out[i] = normalise("", e)
+		}
+		return out
+	default:
+		return v
+	}
+}
+
+// collect adds to reached every definition v refers to, transitively.
+func collect(v any, defs map[string]schema, reached map[string]any) {
+	switch t := v.(type) {
+	case map[string]any:
+		if ref, ok := t["$ref"].(string); ok {
+			name := strings.TrimPrefix(ref, refPrefix)
+			if _, done := reached[name]; !done {
+				if def, ok := defs[name]; ok {
+					reached[name] = def
+					collect(def, defs, reached)
+				}
+			}
+		}
+		for k, e := range t {
+			if k != "definitions" {
+				collect(e, defs, reached)
+			}
+		}
+	case []any:
+		for _, e := range t {
+			collect(e, defs, reached)
+		}
+	}
+}
