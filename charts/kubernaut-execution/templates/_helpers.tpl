@@ -149,7 +149,7 @@ Overlays patch /spec/egress/0, so this rule stays first in both policies.
           kubernetes.io/metadata.name: {{ $dns.namespace }}
       podSelector:
         matchLabels:
-          {{- toYaml $dns.podSelector | nindent 10 }}
+          {{- toYaml ($dns.podSelector | default (dict "k8s-app" "kube-dns")) | nindent 10 }}
   ports:
     - protocol: UDP
       port: {{ $dns.port }}

@@ -1,0 +1,102 @@
+package tests
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	"github.com/jordigilh/kubernaut-execution/gen/generate"
+	"github.com/jordigilh/kubernaut-execution/gen/render"
+)
+
+var overlays = []string{"development", "production", "openshift"}
+
+// build runs `kustomize build dir` in-process and returns its documents.
+func build(t *testing.T, dir string) []render.Document {
+	t.Helper()
+	resources, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
+	require.NoError(t, err, "kustomize build %s", dir)
+	out, err := resources.AsYaml()
+	require.NoError(t, err)
+	docs, err := render.Split(map[string]string{dir: string(out)})
+	require.NoError(t, err)
+	return docs
+}
+
+func overlayDir(name string) string { return filepath.Join(root, "kustomize", "overlays", name) }
+
+func baseValues(t *testing.T) map[string]any {
+	return readValues(t, filepath.Join(root, generate.BaseValuesFile))
+}
+
+// The base is the Helm default render, object for object (by construction, and this proves it).
+func TestKustomizeBaseEqualsHelmDefaultRender(t *testing.T) {
+	docs, err := renderWith(t, render.NewestKubernetes, baseValues(t))
+	require.NoError(t, err)
+	requireSameObjects(t, objects(t, docs), objects(t, build(t, filepath.Join(root, generate.BaseDir))))
+}
+
+// OpenShift through Helm values and through the overlay gives the same objects.
+func TestOpenShiftOverlayEqualsHelmOpenShiftValues(t *testing.T) {
+	docs, err := renderWith(t, render.NewestKubernetes, readValues(t, filepath.Join(chartDir, "ci", "openshift-values.yaml")))
+	require.NoError(t, err)
+	requireSameObjects(t, objects(t, docs), objects(t, build(t, overlayDir("openshift"))))
+}
+
+func TestOverlays(t *testing.T) {
+	entries, err := os.ReadDir(filepath.Join(root, "kustomize", "overlays"))
+	require.NoError(t, err)
+	require.Len(t, entries, len(overlays), "every overlay is tested")
+	for _, name := range overlays {
+		t.Run(name, func(t *testing.T) {
+			docs := build(t, overlayDir(name))
+			objs := objects(t, docs)
+			requireCommon(t, objs)
+			require.NotContains(t, string(render.Join(docs)), "192.0.2.1", "the overlay must set its API-server addresses")
+			for _, np := range networkPolicies(t, objs) {
+				// The api-server.yaml patch replaced the API-server rule, not another one.
+				for _, peer := range get(np, "spec", "egress", 0, "to").([]any) {
+					require.NotEmpty(t, get(peer, "ipBlock", "cidr"))
+					require.Nil(t, get(peer, "namespaceSelector"))
+				}
+				require.NotNil(t, get(np, "spec", "egress", 1, "to", 0, "namespaceSelector"), "DNS rule stays second")
+			}
+			switch name {
+			case "development":
+				args := get(objs["Deployment/kubernaut-system/kubernaut-execution-controller"], "spec", "template", "spec", "containers", 0, "args")
+				require.Contains(t, args, "--log-level=debug")
+			case "production":
+				for _, img := range images(objs) {
+					require.Regexp(t, `@sha256:[0-9a-f]{64}$`, img, "production pins images by digest")
+				}
+				require.EqualValues(t, 2, get(objs["Deployment/kubernaut-system/kubernaut-execution-controller"], "spec", "replicas"))
+			case "openshift":
+				requireRunAsUser(t, objs, nil)
+				for _, np := range networkPolicies(t, objs) {
+					require.EqualValues(t, 5353, get(np, "spec", "egress", 1, "ports", 1, "port"))
+					require.Equal(t, "TCP", get(np, "spec", "egress", 1, "ports", 1, "protocol"))
+				}
+			}
+		})
+	}
+}
+
+// The standalone NetworkPolicies are the base's, byte for byte after their extra note.
+func TestStandaloneNetworkPoliciesMatchBase(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(root, generate.NetworkPolicies, "*.yaml"))
+	require.NoError(t, err)
+	require.Len(t, files, 2)
+	for _, f := range files {
+		np, err := os.ReadFile(f)
+		require.NoError(t, err)
+		base, err := os.ReadFile(filepath.Join(root, generate.BaseDir, filepath.Base(f)))
+		require.NoError(t, err)
+		body := func(b []byte) string { return string(b[strings.Index(string(b), "apiVersion:"):]) }
+		require.Equal(t, body(base), body(np))
+	}
+}

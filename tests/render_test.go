@@ -1,0 +1,234 @@
+package tests
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/lint/support"
+
+	"github.com/jordigilh/kubernaut-execution/catalogue"
+	"github.com/jordigilh/kubernaut-execution/gen/render"
+)
+
+var kubeVersions = []string{render.OldestKubernetes, render.NewestKubernetes}
+
+// matrix is the values matrix: the chart-testing files in the chart's ci/ folder, each with what its
+// render must show.
+var matrix = map[string]func(t *testing.T, objs map[string]object){
+	"default-values.yaml": func(t *testing.T, objs map[string]object) {
+		requireEphemeral(t, objs)
+		requireAPIServerCIDRs(t, objs, "10.96.0.1/32", "172.18.0.2/32")
+		requireRunAsUser(t, objs, float64(65532))
+	},
+	"static-values.yaml": func(t *testing.T, objs map[string]object) {
+		cat := mustCatalogue(t)
+		for _, a := range cat.Actions {
+			name := "kubernaut-execution-action-" + a.Name
+			require.Contains(t, objs, "ServiceAccount/kubernaut-system/"+name)
+			if a.Scope == catalogue.Cluster {
+				crb := objs["ClusterRoleBinding//"+name]
+				require.NotNil(t, crb, name)
+				require.Equal(t, name, get(crb, "roleRef", "name"))
+				continue
+			}
+			for _, ns := range []string{"team-a", "team-b"} {
+				rb := objs["RoleBinding/"+ns+"/"+name]
+				require.NotNil(t, rb, "%s in %s", name, ns)
+				require.Equal(t, "ClusterRole", get(rb, "roleRef", "kind"))
+				require.Equal(t, name, get(rb, "roleRef", "name"))
+				require.Equal(t, "kubernaut-system", get(rb, "subjects", 0, "namespace"))
+			}
+		}
+	},
+	"openshift-values.yaml": func(t *testing.T, objs map[string]object) {
+		requireRunAsUser(t, objs, nil)
+		for _, np := range networkPolicies(t, objs) {
+			require.Equal(t, "openshift-dns", get(np, "spec", "egress", 1, "to", 0, "namespaceSelector", "matchLabels", "kubernetes.io/metadata.name"))
+			require.EqualValues(t, 5353, get(np, "spec", "egress", 1, "ports", 0, "port"))
+		}
+	},
+	"custom-cidrs-values.yaml": func(t *testing.T, objs map[string]object) {
+		requireAPIServerCIDRs(t, objs, "10.43.0.1/32", "192.168.10.5/32", "fd00:10:96::1/128")
+		ctrl := objs["NetworkPolicy/kubernaut-system/kubernaut-execution-controller"]
+		require.Empty(t, get(ctrl, "spec", "ingress"), "no metrics namespace: no ingress")
+		require.Len(t, get(ctrl, "spec", "egress"), 2, "data storage egress is off")
+	},
+	"networkpolicy-off-values.yaml": func(t *testing.T, objs map[string]object) {
+		require.Empty(t, networkPoliciesOf(objs))
+	},
+	"digest-values.yaml": func(t *testing.T, objs map[string]object) {
+		for _, img := range images(objs) {
+			require.Regexp(t, `@sha256:[0-9a-f]{64}$`, img)
+			require.NotContains(t, img, ":v", "digest wins over the tag")
+		}
+	},
+}
+
+func TestValuesMatrix(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(chartDir, "ci", "*-values.yaml"))
+	require.NoError(t, err)
+	require.Len(t, files, len(matrix), "every ci/ values file has its assertions and vice versa")
+	for _, file := range files {
+		check, ok := matrix[filepath.Base(file)]
+		require.True(t, ok, "no assertions for %s", file)
+		for _, kv := range kubeVersions {
+			t.Run(filepath.Base(file)+"@"+kv, func(t *testing.T) {
+				docs, err := renderWith(t, kv, readValues(t, file))
+				require.NoError(t, err)
+				objs := objects(t, docs)
+				requireCommon(t, objs)
+				check(t, objs)
+			})
+		}
+	}
+}
+
+// requireCommon holds for every render: labels, release-prefixed names, the controller's bind list.
+func requireCommon(t *testing.T, objs map[string]object) {
+	cat := mustCatalogue(t)
+	for key, o := range objs {
+		labels, _ := get(o, "metadata", "labels").(map[string]any)
+		for _, l := range []string{"app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version", "app.kubernetes.io/managed-by", "app.kubernetes.io/component", "helm.sh/chart"} {
+			require.Contains(t, labels, l, "%s lacks label %s", key, l)
+		}
+		require.True(t, strings.HasPrefix(get(o, "metadata", "name").(string), render.DefaultRelease), "%s is not release-prefixed", key)
+	}
+	cr := objs["ClusterRole//kubernaut-execution-controller"]
+	require.NotNil(t, cr)
+	var want []any
+	for _, a := range cat.Actions {
+		want = append(want, "kubernaut-execution-action-"+a.Name)
+		require.Contains(t, objs, "ClusterRole//kubernaut-execution-action-"+a.Name)
+	}
+	var bind map[string]any
+	for _, r := range get(cr, "rules").([]any) {
+		if verbs := get(r, "verbs").([]any); len(verbs) == 1 && verbs[0] == "bind" {
+			bind = r.(map[string]any)
+		}
+	}
+	require.NotNil(t, bind, "controller has no bind rule")
+	require.ElementsMatch(t, want, bind["resourceNames"])
+}
+
+func requireEphemeral(t *testing.T, objs map[string]object) {
+	for key := range objs {
+		require.False(t, strings.HasPrefix(key, "ServiceAccount/kubernaut-system/kubernaut-execution-action-"), "ephemeral mode pre-creates %s", key)
+		require.False(t, strings.HasPrefix(key, "RoleBinding/") && !strings.HasSuffix(key, "-controller"), "ephemeral mode pre-binds %s", key)
+	}
+}
+
+func requireAPIServerCIDRs(t *testing.T, objs map[string]object, cidrs ...string) {
+	nps := networkPolicies(t, objs)
+	for _, np := range nps {
+		var got []string
+		for _, peer := range get(np, "spec", "egress", 0, "to").([]any) {
+			got = append(got, get(peer, "ipBlock", "cidr").(string))
+		}
+		require.ElementsMatch(t, cidrs, got)
+	}
+}
+
+func requireRunAsUser(t *testing.T, objs map[string]object, uid any) {
+	for _, spec := range podSpecs(objs) {
+		require.Equal(t, uid, get(spec, "securityContext", "runAsUser"))
+		require.Equal(t, true, get(spec, "securityContext", "runAsNonRoot"))
+	}
+}
+
+func networkPoliciesOf(objs map[string]object) []object {
+	var out []object
+	for key, o := range objs {
+		if strings.HasPrefix(key, "NetworkPolicy/") {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func networkPolicies(t *testing.T, objs map[string]object) []object {
+	nps := networkPoliciesOf(objs)
+	require.Len(t, nps, 2)
+	return nps
+}
+
+// podSpecs returns the pod specs of the controller Deployment and the action PodTemplate.
+func podSpecs(objs map[string]object) []any {
+	var specs []any
+	for key, o := range objs {
+		switch {
+		case strings.HasPrefix(key, "Deployment/"):
+			specs = append(specs, get(o, "spec", "template", "spec"))
+		case strings.HasPrefix(key, "PodTemplate/"):
+			specs = append(specs, get(o, "template", "spec"))
+		}
+	}
+	return specs
+}
+
+func images(objs map[string]object) []string {
+	var out []string
+	for _, spec := range podSpecs(objs) {
+		for _, c := range get(spec, "containers").([]any) {
+			out = append(out, get(c, "image").(string))
+		}
+	}
+	return out
+}
+
+func mustCatalogue(t *testing.T) *catalogue.Catalogue {
+	c, err := catalogue.Default()
+	require.NoError(t, err)
+	return c
+}
+
+// Bad values files fail the render with a message naming the field.
+func TestBadValuesFailNamingTheField(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "bad-values", "*.yaml"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			_, err := renderWith(t, render.NewestKubernetes, readValues(t, file))
+			require.Error(t, err)
+			for _, w := range wants(t, file) {
+				require.ErrorContains(t, err, w)
+			}
+		})
+	}
+}
+
+func TestKubeVersionRangeIsEnforced(t *testing.T) {
+	vals := readValues(t, filepath.Join(chartDir, "ci", "default-values.yaml"))
+	for _, kv := range []string{"v1.30.9", "v1.38.0"} {
+		_, err := renderWith(t, kv, vals)
+		require.ErrorContains(t, err, "incompatible with Kubernetes "+kv)
+	}
+}
+
+// The chart renders Service and EndpointSlice lookups into API-server ipBlocks at install time.
+func TestLookupFallbackFailsOfflineWithInstructions(t *testing.T) {
+	_, err := renderWith(t, render.NewestKubernetes, nil)
+	require.ErrorContains(t, err, "Set networkPolicy.apiServer.cidrs")
+}
+
+// helm lint --strict, through the SDK, for every values file of the matrix.
+func TestHelmLintStrict(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(chartDir, "ci", "*-values.yaml"))
+	require.NoError(t, err)
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			lint := action.NewLint()
+			lint.Strict = true
+			lint.KubeVersion = &chartutil.KubeVersion{Version: render.NewestKubernetes, Major: "1", Minor: "37"}
+			result := lint.Run([]string{chartDir}, readValues(t, file))
+			for _, m := range result.Messages {
+				require.Less(t, m.Severity, support.WarningSev, "lint: %s", m)
+			}
+			require.Empty(t, result.Errors)
+		})
+	}
+}
