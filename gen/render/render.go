@@ -69,6 +69,9 @@ type Options struct {
 	KubeVersion string
 	// Values are laid over the chart's values.yaml, as `helm install -f` would.
 	Values map[string]any
+	// Cluster answers the chart's `lookup` calls, as during `helm install`; nil renders offline, as
+	// `helm template` does, where every lookup is empty.
+	Cluster engine.ClientProvider
 }
 
 // Document is one rendered Kubernetes object.
@@ -100,7 +103,12 @@ func Render(ch *chart.Chart, opts Options) ([]Document, error) {
 	if err != nil {
 		return nil, fmt.Errorf("values: %w", err)
 	}
-	rendered, err := engine.Render(ch, vals)
+	var rendered map[string]string
+	if opts.Cluster != nil {
+		rendered, err = engine.RenderWithClientProvider(ch, vals, opts.Cluster)
+	} else {
+		rendered, err = engine.Render(ch, vals)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("render: %w", err)
 	}

@@ -1,0 +1,122 @@
+package tests
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"github.com/yannh/kubeconform/pkg/resource"
+	"github.com/yannh/kubeconform/pkg/validator"
+
+	"github.com/jordigilh/kubernaut-execution/gen/render"
+	"github.com/jordigilh/kubernaut-execution/tests/kubeschema"
+)
+
+var schemaOnce sync.Map // version -> func() (string, error)
+
+// schemaDir returns the generated schemas of a Kubernetes version, generating them on first use into
+// the gitignored cache ($KUBERNAUT_CACHE, default .cache at the repository root).
+func schemaDir(t *testing.T, version string) string {
+	t.Helper()
+	cache := os.Getenv("KUBERNAUT_CACHE")
+	if cache == "" {
+		cache = filepath.Join(root, ".cache")
+	}
+	dir := filepath.Join(cache, "schemas", version)
+	once, _ := schemaOnce.LoadOrStore(version, sync.OnceValue(func() error { return kubeschema.Ensure(version, dir) }))
+	require.NoError(t, once.(func() error)())
+	return dir
+}
+
+// conform validates docs with kubeconform, strict and offline, failing on any invalid document, any
+// kind without a schema and any schema that does not compile.
+func conform(t *testing.T, version string, docs []render.Document) {
+	t.Helper()
+	dir := schemaDir(t, version)
+	v, err := validator.New([]string{kubeschema.PathTemplate(dir)}, validator.Opts{
+		Strict: true, KubernetesVersion: strings.TrimPrefix(version, "v"), IgnoreMissingSchemas: false,
+	})
+	require.NoError(t, err)
+	for _, d := range docs {
+		res := v.ValidateResource(resource.Resource{Path: d.Template, Bytes: d.YAML})
+		require.Equal(t, validator.Valid, res.Status, "%s %s/%s (%s) at Kubernetes %s: %v %v", d.Kind, d.Namespace, d.Name, d.Template, version, res.Err, res.ValidationErrors)
+	}
+}
+
+func TestKubeconformValuesMatrix(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(chartDir, "ci", "*-values.yaml"))
+	require.NoError(t, err)
+	for _, file := range files {
+		for _, kv := range kubeVersions {
+			t.Run(filepath.Base(file)+"@"+kv, func(t *testing.T) {
+				docs, err := renderWith(t, kv, readValues(t, file))
+				require.NoError(t, err)
+				conform(t, kv, docs)
+			})
+		}
+	}
+}
+
+func TestKubeconformKustomize(t *testing.T) {
+	dirs := []string{filepath.Join(root, "kustomize", "base")}
+	for _, o := range overlays {
+		dirs = append(dirs, overlayDir(o))
+	}
+	for _, dir := range dirs {
+		docs := build(t, dir)
+		for _, kv := range kubeVersions {
+			t.Run(filepath.Base(dir)+"@"+kv, func(t *testing.T) { conform(t, kv, docs) })
+		}
+	}
+}
+
+func validate(t *testing.T, schemas string, doc []byte) validator.Result {
+	v, err := validator.New([]string{kubeschema.PathTemplate(schemas)}, validator.Opts{Strict: true, KubernetesVersion: "1.37.2"})
+	require.NoError(t, err)
+	return v.ValidateResource(resource.Resource{Path: "fixture", Bytes: doc})
+}
+
+// Strictness: a misspelled field is an error, not ignored.
+func TestKubeconformRejectsMisspelledField(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("testdata", "strict", "misspelled-field.yaml"))
+	require.NoError(t, err)
+	res := validate(t, schemaDir(t, render.NewestKubernetes), doc)
+	require.Equal(t, validator.Invalid, res.Status)
+	require.ErrorContains(t, res.Err, "additional properties 'replcas' not allowed")
+}
+
+// A kind with no schema is an error, never a skip.
+func TestKubeconformFailsOnKindWithoutSchema(t *testing.T) {
+	res := validate(t, schemaDir(t, render.NewestKubernetes), []byte("apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n"))
+	require.Equal(t, validator.Error, res.Status)
+	require.ErrorContains(t, res.Err, "could not find schema for Widget")
+}
+
+// kubeconform treats a schema that does not compile as missing; kubeschema.Compile tells them apart,
+// and the validation still fails rather than passing the document.
+func TestBrokenSchemaIsAnError(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, kubeschema.FileName("", "v1", "ConfigMap"))
+	require.NoError(t, os.WriteFile(file, []byte(`{"type": "object", "properties": {"data": {"type": 12}}}`), 0o644))
+	require.ErrorContains(t, kubeschema.Compile(file), "does not compile")
+	res := validate(t, dir, []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n"))
+	require.NotEqual(t, validator.Valid, res.Status)
+}
+
+// Every generated schema that a shipped render uses compiles (Generate checks all of them; this pins
+// the ones that matter by name so a generator change cannot drop them).
+func TestShippedKindsHaveCompilingSchemas(t *testing.T) {
+	for _, kv := range kubeVersions {
+		dir := schemaDir(t, kv)
+		for _, name := range []string{
+			"clusterrole-rbac-v1.json", "clusterrolebinding-rbac-v1.json", "role-rbac-v1.json", "rolebinding-rbac-v1.json",
+			"serviceaccount-v1.json", "deployment-apps-v1.json", "podtemplate-v1.json", "service-v1.json",
+			"networkpolicy-networking-v1.json",
+		} {
+			require.NoError(t, kubeschema.Compile(filepath.Join(dir, name)), "%s at %s", name, kv)
+		}
+	}
+}
