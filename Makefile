@@ -22,10 +22,10 @@ generate: ## Regenerate every generated file from catalogue/actions.yaml and pri
 	$(GO) run ./gen
 
 .PHONY: verify
-verify: generate ## Regenerate and fail if anything changed (what CI runs before the tests).
+verify: generate ## Regenerate and fail on any difference from the committed files, printing the fix.
 	@if [ -n "$$(git status --porcelain -- charts kustomize networkpolicies docs)" ]; then \
 		git status --short -- charts kustomize networkpolicies docs; \
-		echo "Generated files are out of date. Run: make generate, then commit the result."; exit 1; \
+		echo "Generated files were stale and are now regenerated (the same as make generate): review and commit them."; exit 1; \
 	fi
 
 .PHONY: fmt
@@ -47,5 +47,5 @@ schemas: ## Generate the offline Kubernetes JSON schemas into $(CACHE)/schemas (
 	$(GO) run ./tests/kubeschema/cmd -cache $(CACHE)
 
 .PHONY: bench
-bench: ## Benchmark generate + render for the shipped and a synthetic 1,000-action catalogue.
+bench: ## Benchmark generate + render: shipped catalogue, synthetic 100 and 1,000 actions.
 	$(GO) test ./gen/generate -run '^$$' -bench . -benchmem -count 5

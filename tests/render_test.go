@@ -9,6 +9,7 @@ import (
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/lint/support"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
 	"github.com/jordigilh/kubernaut-execution/gen/render"
@@ -112,6 +113,37 @@ func requireCommon(t *testing.T, objs map[string]object) {
 	}
 	require.NotNil(t, bind, "controller has no bind rule")
 	require.ElementsMatch(t, want, bind["resourceNames"])
+	requirePoliciesSelectTheirPods(t, objs)
+}
+
+// Each NetworkPolicy selects the pods it is for, and only those: the controller policy the controller
+// Deployment's pods, the action policy the pods made from the action PodTemplate.
+func requirePoliciesSelectTheirPods(t *testing.T, objs map[string]object) {
+	nps := map[string]object{}
+	for _, np := range networkPoliciesOf(objs) {
+		nps[get(np, "metadata", "labels", "app.kubernetes.io/component").(string)] = np
+	}
+	if len(nps) == 0 {
+		return
+	}
+	pods := map[string]map[string]any{
+		"controller": get(objs["Deployment/kubernaut-system/kubernaut-execution-controller"], "spec", "template", "metadata", "labels").(map[string]any),
+		"action":     get(objs["PodTemplate/kubernaut-system/kubernaut-execution-action"], "template", "metadata", "labels").(map[string]any),
+	}
+	for component, np := range nps {
+		sel := labels.Set{}
+		for k, v := range get(np, "spec", "podSelector", "matchLabels").(map[string]any) {
+			sel[k] = v.(string)
+		}
+		for podComponent, podLabels := range pods {
+			set := labels.Set{}
+			for k, v := range podLabels {
+				set[k] = v.(string)
+			}
+			require.Equal(t, component == podComponent, labels.SelectorFromSet(sel).Matches(set),
+				"%s NetworkPolicy selecting %s pods", component, podComponent)
+		}
+	}
 }
 
 func requireEphemeral(t *testing.T, objs map[string]object) {
