@@ -59,6 +59,9 @@ type Action struct {
 	DryRun      DryRun      `yaml:"dryRun"`
 	Rules       []Rule      `yaml:"rules"`
 	Parameters  []Parameter `yaml:"parameters"`
+	// Context is the state of the target that the action's policy reads (current replicas, the pod's
+	// owner kind), supplied by the controller with the run; the gate refuses a run without it.
+	Context []ContextField `yaml:"context"`
 	// Command is the kubectl argv; `$(params.<name>)` is substituted within each element.
 	Command []string `yaml:"command"`
 }
@@ -89,6 +92,13 @@ type Parameter struct {
 	Minimum     *int64   `yaml:"minimum"`
 	Maximum     *int64   `yaml:"maximum"`
 	Enum        []string `yaml:"enum"`
+}
+
+// ContextField is one typed field of the target context.
+type ContextField struct {
+	Name        string `yaml:"name"`
+	Type        string `yaml:"type"`
+	Description string `yaml:"description"`
 }
 
 // Default returns the catalogue shipped with this module.

@@ -102,6 +102,9 @@ func (c *checker) action(path string, a Action) {
 	if errs := validation.IsDNS1123Label(a.Name); len(errs) > 0 {
 		c.add(at("name"), "action %q: name is not a DNS-1123 label: %s", a.Name, strings.Join(errs, "; "))
 	}
+	if a.Name == reservedName {
+		c.add(at("name"), "action %q: the name is reserved for the generic Task kubernaut-%s", a.Name, reservedName)
+	}
 	if strings.TrimSpace(a.Description) == "" {
 		c.add(at("description"), "action %q: description is empty", a.Name)
 	}
@@ -127,7 +130,32 @@ func (c *checker) action(path string, a Action) {
 		c.parameter(ppath, a.Name, p)
 	}
 	c.command(at("command"), a, params)
+	seenContext := map[string]bool{}
+	for i, f := range a.Context {
+		fpath := fmt.Sprintf("%s.context[%d]", path, i)
+		switch {
+		case !parameterName.MatchString(f.Name):
+			c.add(fpath+".name", "action %q: context field name %q must be lowerCamelCase letters and digits", a.Name, f.Name)
+		case slices.Contains(reservedContext, f.Name):
+			c.add(fpath+".name", "action %q: context field %q is part of every target already", a.Name, f.Name)
+		case seenContext[f.Name]:
+			c.add(fpath+".name", "action %q: duplicate context field %q", a.Name, f.Name)
+		}
+		seenContext[f.Name] = true
+		if !slices.Contains(knownTypes, f.Type) {
+			c.add(fpath+".type", "action %q: context field %q: unknown type %q (want %s)", a.Name, f.Name, f.Type, strings.Join(knownTypes, ", "))
+		}
+		if strings.TrimSpace(f.Description) == "" {
+			c.add(fpath+".description", "action %q: context field %q: description is empty", a.Name, f.Name)
+		}
+	}
 }
+
+// reservedName would give an action's Task the name of the generic one, kubernaut-action.
+const reservedName = "action"
+
+// reservedContext are the target fields every action's input has.
+var reservedContext = []string{"environment", "labels"}
 
 func (c *checker) rule(path string, a Action, r Rule) {
 	fields := []struct {

@@ -1,7 +1,7 @@
 // Command gen turns the action catalogue into the chart's generated parts, the Kustomize base, the
 // standalone NetworkPolicies and the RBAC matrix.
 //
-//	go run ./gen [--catalogue catalogue/actions.yaml] [--out .]
+//	go run ./gen [--catalogue catalogue/actions.yaml] [--policies policies] [--out .]
 //
 // The whole catalogue is validated first; on any problem gen lists every one, exits 1 and writes nothing.
 package main
@@ -16,23 +16,25 @@ import (
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
 	"github.com/jordigilh/kubernaut-execution/gen/generate"
+	"github.com/jordigilh/kubernaut-execution/gen/policy"
 	"github.com/jordigilh/kubernaut-execution/gen/writer"
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "gen:", err)
 		os.Exit(1)
 	}
 }
 
-func run(args []string, stdout io.Writer) error {
+func run(args []string, stdout, stderr io.Writer) error {
 	root, err := repositoryRoot()
 	if err != nil {
 		return err
 	}
 	fs := flag.NewFlagSet("gen", flag.ContinueOnError)
 	cataloguePath := fs.String("catalogue", filepath.Join(root, catalogue.DefaultPath), "action catalogue to generate from")
+	policies := fs.String("policies", filepath.Join(root, policy.Dir), "the catalogue's policies: <action>.rego and <action>_test.rego for each action, lib/ for the shared ones")
 	out := fs.String("out", root, "output root; charts/, kustomize/base, networkpolicies/ and docs/ are written under it")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -45,12 +47,15 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	files, summary, err := generate.Generate(cat, root)
+	files, summary, err := generate.Generate(cat, root, *policies)
 	if err != nil {
 		return err
 	}
 	if err := writer.Write(*out, generate.Owned, files); err != nil {
 		return err
+	}
+	for _, w := range summary.Warnings {
+		fmt.Fprintln(stderr, "gen: warning:", w)
 	}
 	fmt.Fprintf(stdout, "gen: %s, under %s\n", summary, *out)
 	return nil

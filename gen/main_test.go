@@ -42,7 +42,7 @@ func tree(t *testing.T, root string) map[string]string {
 func generateInto(t *testing.T, out string, args ...string) string {
 	t.Helper()
 	var stdout bytes.Buffer
-	require.NoError(t, run(append([]string{"--out", out}, args...), &stdout))
+	require.NoError(t, run(append([]string{"--out", out}, args...), &stdout, &bytes.Buffer{}))
 	return stdout.String()
 }
 
@@ -91,12 +91,17 @@ func TestWipesWhatItOwns(t *testing.T) {
 	smaller := filepath.Join(t.TempDir(), "actions.yaml")
 	data, err := os.ReadFile(filepath.Join("..", "catalogue", "actions.yaml"))
 	require.NoError(t, err)
-	// Drop custom-script, the last action.
+	// Drop custom-script, the last action, and its policy.
 	cut := bytes.Index(data, []byte("  - name: custom-script"))
 	require.Positive(t, cut)
 	require.NoError(t, os.WriteFile(smaller, data[:cut], 0o644))
+	policies := t.TempDir()
+	require.NoError(t, os.CopyFS(policies, os.DirFS(filepath.Join("..", "policies"))))
+	for _, f := range []string{"custom-script.rego", "custom-script_test.rego"} {
+		require.NoError(t, os.Remove(filepath.Join(policies, f)))
+	}
 
-	summary := generateInto(t, out, "--catalogue", smaller)
+	summary := generateInto(t, out, "--catalogue", smaller, "--policies", policies)
 	require.Contains(t, summary, "9 actions")
 	require.NoFileExists(t, stale)
 	require.FileExists(t, handWritten)
@@ -115,7 +120,7 @@ func TestInvalidCatalogueWritesNothing(t *testing.T) {
 	require.NotEmpty(t, fixtures)
 	for _, fixture := range fixtures {
 		t.Run(filepath.Base(fixture), func(t *testing.T) {
-			err := run([]string{"--out", out, "--catalogue", fixture}, &bytes.Buffer{})
+			err := run([]string{"--out", out, "--catalogue", fixture}, &bytes.Buffer{}, &bytes.Buffer{})
 			require.ErrorContains(t, err, "invalid catalogue")
 			require.ErrorContains(t, err, fixture+":")
 			require.Equal(t, before, tree(t, out))
@@ -148,5 +153,5 @@ func TestCommandExitsNonZeroOnInvalidCatalogue(t *testing.T) {
 }
 
 func TestRejectsStrayArguments(t *testing.T) {
-	require.ErrorContains(t, run([]string{"--out", t.TempDir(), "extra"}, &bytes.Buffer{}), "unexpected arguments")
+	require.ErrorContains(t, run([]string{"--out", t.TempDir(), "extra"}, &bytes.Buffer{}, &bytes.Buffer{}), "unexpected arguments")
 }

@@ -96,7 +96,9 @@ func requireCommon(t *testing.T, objs map[string]object) {
 		for _, l := range []string{"app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version", "app.kubernetes.io/managed-by", "app.kubernetes.io/component", "helm.sh/chart"} {
 			require.Contains(t, labels, l, "%s lacks label %s", key, l)
 		}
-		require.True(t, strings.HasPrefix(get(o, "metadata", "name").(string), render.DefaultRelease), "%s is not release-prefixed", key)
+		if get(o, "metadata", "namespace") == nil {
+			require.True(t, strings.HasPrefix(get(o, "metadata", "name").(string), render.DefaultRelease+"-"), "cluster-scoped %s is not release-prefixed", key)
+		}
 	}
 	cr := objs["ClusterRole//kubernaut-execution-controller"]
 	require.NotNil(t, cr)

@@ -79,13 +79,22 @@ func validate(t *testing.T, schemas string, doc []byte) validator.Result {
 	return v.ValidateResource(resource.Resource{Path: "fixture", Bytes: doc})
 }
 
-// Strictness: a misspelled field is an error, not ignored.
-func TestKubeconformRejectsMisspelledField(t *testing.T) {
-	doc, err := os.ReadFile(filepath.Join("testdata", "strict", "misspelled-field.yaml"))
+// Strictness: a misspelled field is an error, not ignored, for built-in kinds and CRDs alike.
+func TestKubeconformRejectsMisspelledFields(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "strict", "*.yaml"))
 	require.NoError(t, err)
-	res := validate(t, schemaDir(t, render.NewestKubernetes), doc)
-	require.Equal(t, validator.Invalid, res.Status)
-	require.ErrorContains(t, res.Err, "additional properties 'replcas' not allowed")
+	require.NotEmpty(t, files)
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			doc, err := os.ReadFile(file)
+			require.NoError(t, err)
+			res := validate(t, schemaDir(t, render.NewestKubernetes), doc)
+			require.Equal(t, validator.Invalid, res.Status)
+			for _, w := range wants(t, file) {
+				require.ErrorContains(t, res.Err, w)
+			}
+		})
+	}
 }
 
 // A kind with no schema is an error, never a skip.
@@ -114,7 +123,7 @@ func TestShippedKindsHaveCompilingSchemas(t *testing.T) {
 		for _, name := range []string{
 			"clusterrole-rbac-v1.json", "clusterrolebinding-rbac-v1.json", "role-rbac-v1.json", "rolebinding-rbac-v1.json",
 			"serviceaccount-v1.json", "deployment-apps-v1.json", "podtemplate-v1.json", "service-v1.json",
-			"networkpolicy-networking-v1.json",
+			"networkpolicy-networking-v1.json", "configmap-v1.json", "task-tekton-v1.json",
 		} {
 			require.NoError(t, kubeschema.Compile(filepath.Join(dir, name)), "%s at %s", name, kv)
 		}

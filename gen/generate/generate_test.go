@@ -2,34 +2,69 @@ package generate_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
 	"github.com/jordigilh/kubernaut-execution/gen/generate"
+	"github.com/jordigilh/kubernaut-execution/gen/policy"
 )
 
 const root = "../.."
 
-// synthetic repeats the shipped actions under new names until it holds n actions.
-func synthetic(t testing.TB, n int) *catalogue.Catalogue {
+var shippedPolicies = filepath.Join(root, policy.Dir)
+
+// synthetic repeats the shipped actions under new names until it holds n actions, and writes a policy
+// directory for it: the shipped library and, per action, a policy of policyBytes bytes with a test.
+func synthetic(t testing.TB, n, policyBytes int) (*catalogue.Catalogue, string) {
 	shipped, err := catalogue.Default()
 	require.NoError(t, err)
+	dir := t.TempDir()
+	require.NoError(t, os.CopyFS(filepath.Join(dir, policy.LibDir), os.DirFS(filepath.Join(shippedPolicies, policy.LibDir))))
 	out := &catalogue.Catalogue{}
 	for i := range n {
 		a := shipped.Actions[i%len(shipped.Actions)]
 		a.Name = fmt.Sprintf("%s-%04d", a.Name, i)
 		out.Actions = append(out.Actions, a)
+		pkg := policy.Package(a.Name)
+		body := fmt.Sprintf("package %s\n\ndeny := set()\n\nrequires_approval := set()\n", pkg)
+		body += "\n# " + strings.Repeat("x", max(0, policyBytes-len(body)-3)) + "\n"
+		test := fmt.Sprintf("package %s_test\n\nimport data.%s\n\ntest_allows if count(%s.deny) == 0\n", pkg, pkg, pkg[strings.LastIndex(pkg, ".")+1:])
+		require.NoError(t, os.WriteFile(filepath.Join(dir, a.Name+".rego"), []byte(body), 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, a.Name+"_test.rego"), []byte(test), 0o644))
 	}
-	return out
+	return out, dir
 }
 
 func TestSyntheticCatalogueGenerates(t *testing.T) {
-	files, summary, err := generate.Generate(synthetic(t, 100), root)
+	cat, policies := synthetic(t, 100, 200)
+	files, summary, err := generate.Generate(cat, root, policies)
 	require.NoError(t, err)
 	require.Equal(t, 100, summary.Actions)
 	require.Contains(t, files, "kustomize/base/clusterrole-kubernaut-execution-action-drain-node-0004.yaml")
+	require.Contains(t, files, "kustomize/base/task-kubernaut-drain-node-0004.yaml")
+	require.Empty(t, summary.Warnings)
+}
+
+// The policy ConfigMap's size budget: a warning above 200 KiB, an error above 900 KiB that names the
+// largest policies.
+func TestPolicyConfigMapSizeBudget(t *testing.T) {
+	cat, policies := synthetic(t, 100, 3<<10) // ~300 KiB of policies
+	_, summary, err := generate.Generate(cat, root, policies)
+	require.NoError(t, err)
+	require.Len(t, summary.Warnings, 1)
+	require.Contains(t, summary.Warnings[0], "over 200 KiB")
+	require.Contains(t, summary.Warnings[0], "ServerSideApply=true")
+
+	cat, policies = synthetic(t, 100, 10<<10) // ~1 MiB
+	_, _, err = generate.Generate(cat, root, policies)
+	require.ErrorContains(t, err, "over the 900 KiB limit")
+	require.ErrorContains(t, err, "largest: ")
+	require.Regexp(t, `largest: .*[a-z-]+-\d{4}\.rego \(10 KiB\)`, err.Error())
 }
 
 // BenchmarkGenerate measures generate + Helm render in memory (no disk writes) for the shipped catalogue
@@ -37,13 +72,21 @@ func TestSyntheticCatalogueGenerates(t *testing.T) {
 func BenchmarkGenerate(b *testing.B) {
 	shipped, err := catalogue.Default()
 	require.NoError(b, err)
-	for _, c := range []struct {
-		name string
-		cat  *catalogue.Catalogue
-	}{{"shipped-10", shipped}, {"synthetic-100", synthetic(b, 100)}, {"synthetic-1000", synthetic(b, 1000)}} {
+	type input struct {
+		name     string
+		cat      *catalogue.Catalogue
+		policies string
+	}
+	inputs := []input{{"shipped-10", shipped, shippedPolicies}}
+	for _, n := range []int{100, 1000} {
+		// Policies of 200 bytes keep 1,000 actions inside the ConfigMap's budget.
+		cat, policies := synthetic(b, n, 200)
+		inputs = append(inputs, input{fmt.Sprintf("synthetic-%d", n), cat, policies})
+	}
+	for _, c := range inputs {
 		b.Run(c.name, func(b *testing.B) {
 			for b.Loop() {
-				if _, _, err := generate.Generate(c.cat, root); err != nil {
+				if _, _, err := generate.Generate(c.cat, root, c.policies); err != nil {
 					b.Fatal(err)
 				}
 			}

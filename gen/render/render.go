@@ -28,9 +28,10 @@ const (
 	OldestKubernetes = "v1.31.14"
 )
 
-// LoadChart reads the chart in dir, with files (chart-relative path to content) laid over it: the
-// generator passes the parts it has just computed, so a render never sees stale generated files.
-func LoadChart(dir string, files map[string][]byte) (*chart.Chart, error) {
+// LoadChart reads the chart in dir. The generator passes the parts it has just computed as generated
+// (chart-relative path to content) and the folders they belong in as generatedDirs: files on disk under
+// those folders are ignored, so a render never sees a stale generated file.
+func LoadChart(dir string, generated map[string][]byte, generatedDirs ...string) (*chart.Chart, error) {
 	byName := map[string][]byte{}
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -40,14 +41,18 @@ func LoadChart(dir string, files map[string][]byte) (*chart.Chart, error) {
 		if err != nil {
 			return err
 		}
+		rel = filepath.ToSlash(rel)
+		if slices.ContainsFunc(generatedDirs, func(g string) bool { return strings.HasPrefix(rel, g+"/") }) {
+			return nil
+		}
 		data, err := os.ReadFile(path)
-		byName[filepath.ToSlash(rel)] = data
+		byName[rel] = data
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("chart %s: %w", dir, err)
 	}
-	for name, data := range files {
+	for name, data := range generated {
 		byName[name] = data
 	}
 	buffered := make([]*loader.BufferedFile, 0, len(byName))

@@ -1,8 +1,9 @@
 // Package kubeschema writes strict, offline JSON schemas for kubeconform from the OpenAPI spec inside the
-// pinned k8s.io/kubernetes module (no public schema store carries recent versions). Each schema keeps the
-// definitions it reaches as local `#/definitions/...` references (some are recursive, so they cannot all
-// be inlined), turns IntOrString and Quantity into what YAML really holds, and closes every object with
-// `additionalProperties: false` so a misspelled field fails.
+// pinned k8s.io/kubernetes module (no public schema store carries recent versions), and from the CRDs of
+// the pinned modules whose kinds the bundle ships (Tekton's Task). Each schema keeps the definitions it
+// reaches as local `#/definitions/...` references (some are recursive, so they cannot all be inlined),
+// turns IntOrString and Quantity into what YAML really holds, and closes every object with
+// `additionalProperties: false` (unless it preserves unknown fields) so a misspelled field fails.
 package kubeschema
 
 import (
@@ -16,14 +17,22 @@ import (
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"sigs.k8s.io/yaml"
 )
+
+// CRD is a CustomResourceDefinition file inside a module of the product's go.mod.
+type CRD struct{ Module, Path string }
+
+// CRDs are the custom resources the bundle ships, with their schemas from the pinned modules.
+var CRDs = []CRD{{Module: "github.com/tektoncd/pipeline", Path: "config/300-crds/300-task.yaml"}}
 
 // PathTemplate is the kubeconform schema location for a directory written by Generate.
 func PathTemplate(dir string) string {
 	return filepath.Join(dir, "{{ .ResourceKind }}{{ .KindSuffix }}.json")
 }
 
-const stamp = ".complete"
+// stamp marks a finished generation; its name changes when what is generated does.
+const stamp = ".complete-2"
 
 // Ensure makes sure dir holds the schemas of Kubernetes version (v1.x.y), generating them once: a stamp
 // file marks a finished generation, so an interrupted one is redone.
@@ -31,32 +40,96 @@ func Ensure(version, dir string) error {
 	if _, err := os.Stat(filepath.Join(dir, stamp)); err == nil {
 		return nil
 	}
-	spec, err := openAPISpec(version)
+	kube, err := moduleDir("k8s.io/kubernetes@" + version)
+	if err != nil {
+		return err
+	}
+	spec, err := os.ReadFile(filepath.Join(kube, "api", "openapi-spec", "swagger.json"))
 	if err != nil {
 		return err
 	}
 	if err := Generate(spec, dir); err != nil {
 		return fmt.Errorf("schemas for kubernetes %s: %w", version, err)
 	}
+	for _, crd := range CRDs {
+		mod, err := moduleDir(crd.Module)
+		if err != nil {
+			return err
+		}
+		data, err := os.ReadFile(filepath.Join(mod, filepath.FromSlash(crd.Path)))
+		if err != nil {
+			return err
+		}
+		if err := FromCRD(data, dir); err != nil {
+			return fmt.Errorf("%s %s: %w", crd.Module, crd.Path, err)
+		}
+	}
 	return os.WriteFile(filepath.Join(dir, stamp), []byte(version+"\n"), 0o644)
 }
 
-// openAPISpec fetches the k8s.io/kubernetes module through the Go module proxy (or the module cache)
-// and reads its api/openapi-spec/swagger.json.
-func openAPISpec(version string) ([]byte, error) {
-	out, err := exec.Command("go", "mod", "download", "-json", "k8s.io/kubernetes@"+version).Output()
+// moduleDir fetches a module through the Go module proxy (or finds it in the module cache) and returns
+// its directory. Without @version it is the version the product's go.mod pins.
+func moduleDir(module string) (string, error) {
+	out, err := exec.Command("go", "mod", "download", "-json", module).Output()
 	if err != nil {
 		var stderr string
 		if ee, ok := err.(*exec.ExitError); ok {
 			stderr = string(ee.Stderr)
 		}
-		return nil, fmt.Errorf("go mod download k8s.io/kubernetes@%s: %w %s %s", version, err, out, stderr)
+		return "", fmt.Errorf("go mod download %s: %w %s %s", module, err, out, stderr)
 	}
 	var mod struct{ Dir string }
 	if err := json.Unmarshal(out, &mod); err != nil || mod.Dir == "" {
-		return nil, fmt.Errorf("go mod download k8s.io/kubernetes@%s: no module directory in %q", version, out)
+		return "", fmt.Errorf("go mod download %s: no module directory in %q", module, out)
 	}
-	return os.ReadFile(filepath.Join(mod.Dir, "api", "openapi-spec", "swagger.json"))
+	return mod.Dir, nil
+}
+
+// FromCRD writes one schema per served version of a CustomResourceDefinition to dir.
+func FromCRD(data []byte, dir string) error {
+	var crd struct {
+		Spec struct {
+			Group string `json:"group"`
+			Names struct {
+				Kind string `json:"kind"`
+			} `json:"names"`
+			Versions []struct {
+				Name   string `json:"name"`
+				Served bool   `json:"served"`
+				Schema struct {
+					OpenAPIV3Schema map[string]any `json:"openAPIV3Schema"`
+				} `json:"schema"`
+			} `json:"versions"`
+		} `json:"spec"`
+	}
+	if err := yaml.Unmarshal(data, &crd); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	written := 0
+	for _, v := range crd.Spec.Versions {
+		if !v.Served || v.Schema.OpenAPIV3Schema == nil {
+			continue
+		}
+		out, err := json.Marshal(normalise("", v.Schema.OpenAPIV3Schema))
+		if err != nil {
+			return err
+		}
+		file := filepath.Join(dir, FileName(crd.Spec.Group, v.Name, crd.Spec.Names.Kind))
+		if err := os.WriteFile(file, out, 0o644); err != nil {
+			return err
+		}
+		if err := Compile(file); err != nil {
+			return err
+		}
+		written++
+	}
+	if written == 0 {
+		return fmt.Errorf("no served version with a schema in CRD %s.%s", crd.Spec.Names.Kind, crd.Spec.Group)
+	}
+	return nil
 }
 
 type schema = map[string]any
@@ -139,7 +212,7 @@ func Compile(file string) error {
 const refPrefix = "#/definitions/"
 
 // normalise rewrites one definition: vendor extensions dropped, IntOrString and Quantity made to accept
-// what manifests hold, and objects with properties closed.
+// what manifests hold, and objects with properties closed unless they preserve unknown fields.
 func normalise(name string, v any) any {
 	switch name {
 	case "io.k8s.apimachinery.pkg.util.intstr.IntOrString":
@@ -149,6 +222,9 @@ func normalise(name string, v any) any {
 	}
 	switch t := v.(type) {
 	case map[string]any:
+		if t["x-kubernetes-int-or-string"] == true {
+			return schema{"oneOf": []any{schema{"type": "string"}, schema{"type": "integer"}}}
+		}
 		out := schema{}
 		for k, val := range t {
 			if strings.HasPrefix(k, "x-") {
@@ -164,7 +240,7 @@ func normalise(name string, v any) any {
 			}
 			out[k] = normalise("", val)
 		}
-		if _, hasProps := out["properties"]; hasProps {
+		if _, hasProps := out["properties"]; hasProps && t["x-kubernetes-preserve-unknown-fields"] != true {
 			if _, set := out["additionalProperties"]; !set {
 				out["additionalProperties"] = false
 			}

@@ -22,6 +22,16 @@
 {{- printf "%s-action-%s" (include "kubernaut-execution.fullname" (index . 0)) (index . 1) }}
 {{- end }}
 
+{{/* Name of the policy ConfigMap. */}}
+{{- define "kubernaut-execution.policyConfigMapName" -}}
+{{- printf "%s-policies" (include "kubernaut-execution.fullname" .) }}
+{{- end }}
+
+{{/* Hash of the policy ConfigMap's data: on the ConfigMap and the controller's pod template. */}}
+{{- define "kubernaut-execution.policyHash" -}}
+{{- (.Files.Glob "files/policies/*").AsConfig | sha256sum }}
+{{- end }}
+
 {{/* Name of the controller's ServiceAccount, ClusterRole, Role and bindings. */}}
 {{- define "kubernaut-execution.controllerName" -}}
 {{- printf "%s-controller" (include "kubernaut-execution.fullname" .) }}
