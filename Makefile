@@ -6,6 +6,7 @@ GO ?= go
 # Generated JSON schemas and built tools live here; never committed.
 CACHE ?= $(CURDIR)/.cache
 export KUBERNAUT_CACHE := $(CACHE)
+OPA := $(CACHE)/bin/opa
 
 .DEFAULT_GOAL := help
 
@@ -39,13 +40,24 @@ vet: ## Run go vet.
 ##@ Testing
 
 .PHONY: test
-test: vet ## Run every test layer: unit, golden, render matrix, kustomize, schema (kubeconform).
+test: vet tools ## Run every test layer: unit, golden, render, kustomize, schema, policies, Tekton, gate steps.
 	$(GO) test ./... -count=1
+
+.PHONY: policy-test
+policy-test: tools ## Run the policy tests only: opa test with 100% coverage, schema type-check, the gate steps.
+	$(GO) test ./gen/policy ./tests -count=1 -run 'Polic|TypeCheck|Gate'
+
+.PHONY: tools
+tools: $(OPA) ## Build the pinned command-line tools the tests run (opa) into $(CACHE)/bin.
+
+$(OPA): tools/go.mod tools/go.sum
+	cd tools && $(GO) build -o $(OPA) github.com/open-policy-agent/opa
 
 .PHONY: schemas
 schemas: ## Generate the offline Kubernetes JSON schemas into $(CACHE)/schemas (tests do this on demand).
 	$(GO) run ./tests/kubeschema/cmd -cache $(CACHE)
 
 .PHONY: bench
-bench: ## Benchmark generate + render: shipped catalogue, synthetic 100 and 1,000 actions.
+bench: tools ## Benchmarks: generate + render (shipped, 100 and 1,000 actions), gate decisions, a gate step.
 	$(GO) test ./gen/generate -run '^$$' -bench . -benchmem -count 5
+	$(GO) test ./tests -run '^$$' -bench Gate -benchmem -count 5

@@ -27,14 +27,14 @@ var chartDir = filepath.Join(root, generate.ChartDir)
 
 var loadChart = sync.OnceValues(func() (*chart.Chart, error) { return render.LoadChart(chartDir, nil) })
 
-func mustChart(t *testing.T) *chart.Chart {
+func mustChart(t testing.TB) *chart.Chart {
 	t.Helper()
 	ch, err := loadChart()
 	require.NoError(t, err)
 	return ch
 }
 
-func readValues(t *testing.T, file string) map[string]any {
+func readValues(t testing.TB, file string) map[string]any {
 	t.Helper()
 	data, err := os.ReadFile(file)
 	require.NoError(t, err)
@@ -43,7 +43,7 @@ func readValues(t *testing.T, file string) map[string]any {
 	return vals
 }
 
-func renderWith(t *testing.T, kubeVersion string, vals map[string]any) ([]render.Document, error) {
+func renderWith(t testing.TB, kubeVersion string, vals map[string]any) ([]render.Document, error) {
 	t.Helper()
 	return render.Render(mustChart(t), render.Options{
 		Release: render.DefaultRelease, Namespace: render.DefaultNamespace, KubeVersion: kubeVersion, Values: vals,

@@ -1,12 +1,14 @@
 package tests
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/lint/support"
 	"k8s.io/apimachinery/pkg/labels"
@@ -58,10 +60,24 @@ var matrix = map[string]func(t *testing.T, objs map[string]object){
 		require.Empty(t, get(ctrl, "spec", "ingress"), "no metrics namespace: no ingress")
 		require.Len(t, get(ctrl, "spec", "egress"), 2, "data storage egress is off")
 	},
+	"tekton-off-values.yaml": func(t *testing.T, objs map[string]object) {
+		for key := range objs {
+			require.False(t, strings.HasPrefix(key, "Task/"), "Tekton is off but %s is rendered", key)
+		}
+		require.Contains(t, objs, "ConfigMap/kubernaut-system/kubernaut-execution-policies", "Jobs use the policies too")
+	},
 	"networkpolicy-off-values.yaml": func(t *testing.T, objs map[string]object) {
 		require.Empty(t, networkPoliciesOf(objs))
 	},
 	"digest-values.yaml": func(t *testing.T, objs map[string]object) {
+		want := 2 + 2 // controller and action pod; the generic Task's two gates
+		for _, a := range mustCatalogue(t).Actions {
+			want += 3 // two gates and execute
+			if a.DryRun.Supported {
+				want++
+			}
+		}
+		require.Len(t, images(objs), want, "every container and Task step image is in the list checked below")
 		for _, img := range images(objs) {
 			require.Regexp(t, `@sha256:[0-9a-f]{64}$`, img)
 			require.NotContains(t, img, ":v", "digest wins over the tag")
@@ -116,6 +132,15 @@ func requireCommon(t *testing.T, objs map[string]object) {
 	require.NotNil(t, bind, "controller has no bind rule")
 	require.ElementsMatch(t, want, bind["resourceNames"])
 	requirePoliciesSelectTheirPods(t, objs)
+	requirePolicyHashRollsController(t, objs)
+}
+
+// The controller's pod template carries the policy ConfigMap's content hash, so a policy change rolls it.
+func requirePolicyHashRollsController(t *testing.T, objs map[string]object) {
+	const hash = "kubernaut.io/policy-hash"
+	cm := get(objs["ConfigMap/kubernaut-system/kubernaut-execution-policies"], "metadata", "annotations", hash)
+	require.Regexp(t, "^[0-9a-f]{64}$", cm)
+	require.Equal(t, cm, get(objs["Deployment/kubernaut-system/kubernaut-execution-controller"], "spec", "template", "metadata", "annotations", hash))
 }
 
 // Each NetworkPolicy selects the pods it is for, and only those: the controller policy the controller
@@ -203,6 +228,8 @@ func podSpecs(objs map[string]object) []any {
 	return specs
 }
 
+// images returns every image a render runs: pod containers and Task steps (except the generic Task's
+// $(params.actionImage), which the controller supplies per run).
 func images(objs map[string]object) []string {
 	var out []string
 	for _, spec := range podSpecs(objs) {
@@ -210,10 +237,20 @@ func images(objs map[string]object) []string {
 			out = append(out, get(c, "image").(string))
 		}
 	}
+	for key, o := range objs {
+		if !strings.HasPrefix(key, "Task/") {
+			continue
+		}
+		for _, step := range get(o, "spec", "steps").([]any) {
+			if img := get(step, "image").(string); !strings.HasPrefix(img, "$(params.") {
+				out = append(out, img)
+			}
+		}
+	}
 	return out
 }
 
-func mustCatalogue(t *testing.T) *catalogue.Catalogue {
+func mustCatalogue(t testing.TB) *catalogue.Catalogue {
 	c, err := catalogue.Default()
 	require.NoError(t, err)
 	return c
@@ -233,6 +270,22 @@ func TestBadValuesFailNamingTheField(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A change to any policy changes the hash on the controller's pod template.
+func TestPolicyChangeChangesTheHash(t *testing.T) {
+	hash := func(ch *chart.Chart) any {
+		docs, err := render.Render(ch, render.Options{Release: render.DefaultRelease, Namespace: render.DefaultNamespace,
+			KubeVersion: render.NewestKubernetes, Values: readValues(t, filepath.Join(chartDir, "ci", "default-values.yaml"))})
+		require.NoError(t, err)
+		return get(objects(t, docs)["Deployment/kubernaut-system/kubernaut-execution-controller"], "spec", "template", "metadata", "annotations", "kubernaut.io/policy-hash")
+	}
+	before := hash(mustChart(t))
+	policy, err := os.ReadFile(filepath.Join(chartDir, "files", "policies", "drain-node.rego"))
+	require.NoError(t, err)
+	changed, err := render.LoadChart(chartDir, map[string][]byte{"files/policies/drain-node.rego": append(policy, "\n# changed\n"...)})
+	require.NoError(t, err)
+	require.NotEqual(t, before, hash(changed))
 }
 
 func TestKubeVersionRangeIsEnforced(t *testing.T) {

@@ -27,8 +27,13 @@ const (
 	ImageKubectl = "kubectl"
 )
 
-// Step names. A controller reads which step failed from the TaskRun's status: policy-gate means the
-// run was refused, approval-gate that it waits for a person's approval.
+// Step names. A controller reads which step failed, and its exit code, from the TaskRun's status:
+//
+//	policy-gate   exit 1: refused by policy (the decision with its reasons is in the step's log);
+//	              exit 2: the policy could not be evaluated (missing or broken policy, evaluation error).
+//	approval-gate exit 1: a person must approve; rerun with approved=true once they have.
+//
+// Any non-zero exit stops the run before the dry-run: the gate fails closed.
 const (
 	StepPolicyGate   = "policy-gate"
 	StepApprovalGate = "approval-gate"

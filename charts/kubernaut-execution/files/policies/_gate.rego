@@ -3,8 +3,9 @@
 # description: >-
 #   Takes the decision for one action run, failing closed: the run is refused on any deny message, a
 #   missing action or policy, a policy that gives no answer, a malformed parameter or target. Approval
-#   is reported apart from refusal. The Task's policy-gate step evaluates `allowed`, its approval-gate
-#   step `approval_satisfied`; each fails (exit 1) when its rule is not true.
+#   is reported apart from refusal. The Task's policy-gate step evaluates `policy_step`, its
+#   approval-gate step `approval_step`; each exits 1 when its rule is not true, and opa exits 2 when
+#   the policies cannot be loaded or evaluated. Any non-zero exit stops the run.
 package kubernaut.gate
 
 import data.kubernaut.lib

@@ -1,0 +1,222 @@
+package tests
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/jordigilh/kubernaut-execution/gen/tekton"
+)
+
+func cacheDir() string {
+	if c := os.Getenv("KUBERNAUT_CACHE"); c != "" {
+		return c
+	}
+	return filepath.Join(root, ".cache")
+}
+
+var opaVersion = regexp.MustCompile(`(?m)^\s*(?:require\s+)?github\.com/open-policy-agent/opa (v\S+)`)
+
+// opaBinary is the opa CLI at the version tools/go.mod pins, built into the cache once (`make tools`
+// does the same).
+var opaBinary = sync.OnceValues(func() (string, error) {
+	mod, err := os.ReadFile(filepath.Join(root, "tools", "go.mod"))
+	if err != nil {
+		return "", err
+	}
+	m := opaVersion.FindSubmatch(mod)
+	if m == nil {
+		return "", errors.New("tools/go.mod does not pin github.com/open-policy-agent/opa")
+	}
+	bin, err := filepath.Abs(filepath.Join(cacheDir(), "bin", "opa"))
+	if err != nil {
+		return "", err
+	}
+	if out, err := exec.Command(bin, "version").Output(); err == nil && strings.Contains(string(out), "Version: "+strings.TrimPrefix(string(m[1]), "v")) {
+		return bin, nil
+	}
+	build := exec.Command("go", "build", "-o", bin, "github.com/open-policy-agent/opa")
+	build.Dir = filepath.Join(root, "tools")
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", errors.New("build opa: " + err.Error() + "\n" + string(out))
+	}
+	return bin, nil
+})
+
+// policyFiles writes the rendered policy ConfigMap's data to a directory, as the kubelet mounts it.
+func policyFiles(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, d := range defaultRender(t) {
+		if d.Kind != "ConfigMap" || !strings.HasSuffix(d.Name, "-policies") {
+			continue
+		}
+		var cm struct{ Data map[string]string }
+		require.NoError(t, yaml.Unmarshal(d.YAML, &cm))
+		require.NotEmpty(t, cm.Data)
+		for key, content := range cm.Data {
+			require.NoError(t, os.WriteFile(filepath.Join(dir, key), []byte(content), 0o644))
+		}
+	}
+	return dir
+}
+
+var paramRef = regexp.MustCompile(`\$\(params\.([A-Za-z0-9_-]+)\)`)
+
+// runStep runs one step of a rendered Task as Tekton would: $(params.x) replaced in args and env
+// values (with the Task's defaults), the stepTemplate's environment plus the step's, and the policy
+// ConfigMap mounted at /policies (here, the directory policies). It returns the exit code and output.
+func runStep(t testing.TB, task *pipelinev1.Task, step string, params map[string]string, policies string) (int, string) {
+	t.Helper()
+	values := map[string]string{}
+	for _, p := range task.Spec.Params {
+		if v, ok := params[p.Name]; ok {
+			values[p.Name] = v
+		} else if p.Default != nil {
+			values[p.Name] = p.Default.StringVal
+		}
+	}
+	substitute := func(s string) string {
+		return paramRef.ReplaceAllStringFunc(s, func(ref string) string {
+			v, ok := values[paramRef.FindStringSubmatch(ref)[1]]
+			require.True(t, ok, "%s: no value for %s", task.Name, ref)
+			return v
+		})
+	}
+	var s *pipelinev1.Step
+	for i := range task.Spec.Steps {
+		if task.Spec.Steps[i].Name == step {
+			s = &task.Spec.Steps[i]
+		}
+	}
+	require.NotNil(t, s, "%s has no step %s", task.Name, step)
+	require.Equal(t, []string{"/opa"}, s.Command)
+	bin, err := opaBinary()
+	require.NoError(t, err)
+	var args []string
+	for _, a := range s.Args {
+		args = append(args, strings.Replace(substitute(a), "="+tekton.PolicyDir+"/", "="+policies+"/", 1))
+	}
+	cmd := exec.Command(bin, args...)
+	for _, e := range append(append([]corev1.EnvVar{}, task.Spec.StepTemplate.Env...), s.Env...) {
+		cmd.Env = append(cmd.Env, e.Name+"="+substitute(e.Value))
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err = cmd.Run()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return exit.ExitCode(), out.String()
+	}
+	require.NoError(t, err)
+	return 0, out.String()
+}
+
+// Valid parameters and targets for every action, as a controller would pass them.
+var validParams = map[string]string{
+	"namespace": "shop", "pod": "web-7d4b9-x2x", "deployment": "web", "replicas": "3", "configmap": "web-config",
+	"patch": `{"data":{"LOG_LEVEL":"debug"}}`, "node": "worker-1", "timeoutSeconds": "120", "gracePeriodSeconds": "30",
+	"revision": "0", "resource": "pods", "selector": "app=web",
+	"target": `{"environment":"staging","labels":{"app":"web"},"currentReplicas":2,"ownerKind":"ReplicaSet"}`,
+}
+
+func withParams(base map[string]string, kv ...string) map[string]string {
+	out := map[string]string{}
+	for k, v := range base {
+		out[k] = v
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		out[kv[i]] = kv[i+1]
+	}
+	return out
+}
+
+// Every action's Task, run with valid inputs, passes its policy gate; only the actions whose catalogue
+// entry or policy asks for approval stop at the approval gate.
+func TestGateStepsAllowEveryActionWithValidInput(t *testing.T) {
+	policies := policyFiles(t)
+	rendered := tasks(t, defaultRender(t))
+	for _, a := range mustCatalogue(t).Actions {
+		task := rendered[tekton.TaskName(a.Name)]
+		code, out := runStep(t, task, tekton.StepPolicyGate, validParams, policies)
+		require.Equal(t, 0, code, "%s policy gate: %s", a.Name, out)
+		code, out = runStep(t, task, tekton.StepApprovalGate, validParams, policies)
+		wantApproval := a.Approval || a.Name == "custom-script"
+		require.Equal(t, map[bool]int{false: 0, true: 1}[wantApproval], code, "%s approval gate: %s", a.Name, out)
+	}
+}
+
+func TestGateStepsEndAsTheContractSays(t *testing.T) {
+	rendered := tasks(t, defaultRender(t))
+	scale := rendered[tekton.TaskName("scale-deployment")]
+	production := `{"environment":"production","labels":{},"currentReplicas":2}`
+	for _, tc := range []struct {
+		name          string
+		task          *pipelinev1.Task
+		params        map[string]string
+		policies      func(t *testing.T, dir string)
+		policy, again int    // exit codes of the policy gate and the approval gate: 1 refused, 2 not evaluable
+		output        string // in the policy gate's log
+	}{
+		{name: "allow", task: scale, params: validParams, output: `"allowed": true`},
+		{name: "deny", task: scale, params: withParams(validParams, "replicas", "0", "target", production), policy: 1,
+			output: "refusing to scale a production deployment to zero replicas"},
+		{name: "approval", task: scale, params: withParams(validParams, "replicas", "50"), again: 1, output: "large scale-up from 2 to 50 replicas"},
+		{name: "approved", task: scale, params: withParams(validParams, "replicas", "50", "approved", "true")},
+		{name: "missing policy", task: scale, params: validParams, policy: 2, again: 2, output: "scale-deployment.rego: no such file",
+			policies: func(t *testing.T, dir string) {
+				require.NoError(t, os.Remove(filepath.Join(dir, "scale-deployment.rego")))
+			}},
+		{name: "broken policy", task: scale, params: validParams, policy: 2, again: 2, output: "rego_parse_error",
+			policies: overwrite("scale-deployment.rego", "package kubernaut.actions.scale_deployment\n\ndeny contains msg if {\n")},
+		{name: "undefined result", task: scale, params: validParams, policy: 1, output: `the policy of \"scale-deployment\" gives no deny decision`,
+			policies: overwrite("scale-deployment.rego", "package kubernaut.actions.scale_deployment\n\nrequires_approval := set()\n")},
+		{name: "evaluation error", task: scale, params: validParams, policy: 2, again: 2, output: "eval_conflict_error",
+			policies: overwrite("scale-deployment.rego", "package kubernaut.actions.scale_deployment\n\ndeny := {\"a\"}\n\ndeny := {\"b\"} if true\n\nrequires_approval := set()\n")},
+		{name: "flag as deployment name", task: scale, params: withParams(validParams, "deployment", "--all"), policy: 1,
+			output: `parameter \"deployment\" must not start with \"-\"`},
+		{name: "negative replicas", task: scale, params: withParams(validParams, "replicas", "-1"), policy: 1,
+			output: `parameter \"replicas\" must be a whole number, got \"-1\"`},
+		{name: "exponent replicas", task: scale, params: withParams(validParams, "replicas", "1e9"), policy: 1,
+			output: `parameter \"replicas\" must be a whole number, got \"1e9\"`},
+		{name: "too many replicas", task: scale, params: withParams(validParams, "replicas", "1000000000"), policy: 1, again: 1,
+			output: `parameter \"replicas\" must be at most 1000, got 1000000000`},
+		{name: "namespace with a space", task: scale, params: withParams(validParams, "namespace", "my shop"), policy: 1,
+			output: `parameter \"namespace\" does not match`},
+		{name: "malformed target", task: scale, params: withParams(validParams, "target", "production"), policy: 1,
+			output: "target context is missing or not an object"},
+		{name: "generic task", task: rendered[tekton.GenericTask], output: `"allowed": true`,
+			params: map[string]string{"actionType": "scale-deployment", "actionImage": "example.com/scale:1", "inputs": `{"namespace":"shop","deployment":"web","replicas":"3"}`, "target": validParams["target"]}},
+		{name: "generic task, unknown action", task: rendered[tekton.GenericTask], policy: 2, again: 2, output: "no such file",
+			params: map[string]string{"actionType": "reboot-cluster", "actionImage": "example.com/x:1", "inputs": `{}`, "target": validParams["target"]}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			policies := policyFiles(t)
+			if tc.policies != nil {
+				tc.policies(t, policies)
+			}
+			code, out := runStep(t, tc.task, tekton.StepPolicyGate, tc.params, policies)
+			require.Equal(t, tc.policy, code, "policy gate:\n%s", out)
+			require.Contains(t, out, tc.output)
+			code, out = runStep(t, tc.task, tekton.StepApprovalGate, tc.params, policies)
+			require.Equal(t, tc.again, code, "approval gate:\n%s", out)
+		})
+	}
+}
+
+func overwrite(name, content string) func(*testing.T, string) {
+	return func(t *testing.T, dir string) {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644))
+	}
+}

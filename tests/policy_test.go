@@ -1,0 +1,120 @@
+package tests
+
+import (
+	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/cover"
+	"github.com/open-policy-agent/opa/v1/tester"
+	"github.com/open-policy-agent/opa/v1/util"
+	"github.com/stretchr/testify/require"
+
+	"github.com/jordigilh/kubernaut-execution/gen/policy"
+)
+
+var policiesDir = filepath.Join(root, policy.Dir)
+
+// regoOnly makes OPA's loader skip the generated input schemas, which are not data.
+func regoOnly(_ string, info fs.FileInfo, _ int) bool {
+	return !info.IsDir() && !strings.HasSuffix(info.Name(), ".rego")
+}
+
+// `opa test policies/` through OPA's Go tester: every test passes and every policy file, library
+// included, is covered line for line.
+func TestPoliciesPassWithFullCoverage(t *testing.T) {
+	modules, store, err := tester.LoadWithParserOptions([]string{policiesDir}, regoOnly, ast.ParserOptions{RegoVersion: ast.RegoV1})
+	require.NoError(t, err)
+	cov := cover.New()
+	ctx := context.Background()
+	txn, err := store.NewTransaction(ctx)
+	require.NoError(t, err)
+	defer store.Abort(ctx, txn)
+	// Print statements on, as `opa test` has them: the gate prints its decision to the step log.
+	results, err := tester.NewRunner().SetCompiler(ast.NewCompiler().WithEnablePrintStatements(true)).CapturePrintOutput(true).SetStore(store).
+		SetModules(modules).SetCoverageQueryTracer(cov).RunTests(ctx, txn)
+	require.NoError(t, err)
+	passed := 0
+	for r := range results {
+		require.NoError(t, r.Error, r.Name)
+		require.False(t, r.Fail, "%s failed", r.Name)
+		passed++
+	}
+	require.Greater(t, passed, 60)
+
+	report := cov.Report(modules)
+	policies := 0
+	for file, fr := range report.Files {
+		if strings.HasSuffix(file, "_test.rego") {
+			continue
+		}
+		policies++
+		require.Equal(t, 100.0, fr.Coverage, "%s: lines not covered by tests: %v", file, fr.NotCovered)
+	}
+	require.Equal(t, 10+2, policies, "every action's policy plus the library and the gate")
+}
+
+// Each action's policy is type-checked against the input schema the generator writes for it (what
+// `opa check --strict --schema policies/schemas` does): reading a field the input never has fails.
+func TestPoliciesMatchTheirInputSchemas(t *testing.T) {
+	require.NoError(t, typeCheck(t, nil))
+}
+
+func TestTypeCheckRejectsAFieldTheInputNeverHas(t *testing.T) {
+	err := typeCheck(t, map[string]func(string) string{
+		"scale-deployment.rego": func(s string) string {
+			return strings.Replace(s, "input.target.currentReplicas < 10", "input.target.currentReplica < 10", 1)
+		},
+	})
+	require.ErrorContains(t, err, "undefined ref: input.target.currentReplica")
+
+	err = typeCheck(t, map[string]func(string) string{
+		"drain-node.rego": func(s string) string {
+			return strings.Replace(s, "input.parameters.node", "input.parameters.nodeName", 1)
+		},
+	})
+	require.ErrorContains(t, err, "undefined ref: input.parameters.nodeName")
+}
+
+// typeCheck compiles the policies (with edits applied to named files) against the generated schemas.
+func typeCheck(t *testing.T, edits map[string]func(string) string) error {
+	t.Helper()
+	schemas := ast.NewSchemaSet()
+	files, err := filepath.Glob(filepath.Join(root, policy.SchemaDir, "*.json"))
+	require.NoError(t, err)
+	require.Len(t, files, 10)
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		require.NoError(t, err)
+		var schema any
+		require.NoError(t, util.Unmarshal(data, &schema))
+		schemas.Put(ast.MustParseRef("schema."+strings.TrimSuffix(filepath.Base(f), ".json")), schema)
+	}
+	modules := map[string]*ast.Module{}
+	require.NoError(t, filepath.WalkDir(policiesDir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".rego") || strings.HasSuffix(path, "_test.rego") {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		src := string(data)
+		if edit, ok := edits[filepath.Base(path)]; ok {
+			src = edit(src)
+			require.NotEqual(t, string(data), src, "edit of %s changed nothing", path)
+		}
+		mod, err := ast.ParseModuleWithOpts(path, src, ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true})
+		modules[path] = mod
+		return err
+	}))
+	c := ast.NewCompiler().WithSchemas(schemas).WithUseTypeCheckAnnotations(true).WithStrict(true)
+	if c.Compile(modules); c.Failed() {
+		return c.Errors
+	}
+	return nil
+}
