@@ -55,7 +55,7 @@ $(OPA): tools/go.mod tools/go.sum
 
 .PHONY: schemas
 schemas: ## Generate the offline Kubernetes JSON schemas into $(CACHE)/schemas (tests do this on demand).
-	$(GO) run ./tests/kubeschema/cmd -cache $(CACHE)
+	$(GO) run ./gen/schemas/cmd -cache $(CACHE)
 
 .PHONY: bench
 bench: tools ## Benchmarks: generate + render (shipped, 100 and 1,000 actions), gate decisions, a gate step.

@@ -12,7 +12,7 @@ import (
 	"github.com/yannh/kubeconform/pkg/validator"
 
 	"github.com/jordigilh/kubernaut-execution/gen/render"
-	"github.com/jordigilh/kubernaut-execution/tests/kubeschema"
+	"github.com/jordigilh/kubernaut-execution/gen/schemas"
 )
 
 var schemaOnce sync.Map // version -> func() (string, error)
@@ -26,7 +26,7 @@ func schemaDir(t *testing.T, version string) string {
 		cache = filepath.Join(root, ".cache")
 	}
 	dir := filepath.Join(cache, "schemas", version)
-	once, _ := schemaOnce.LoadOrStore(version, sync.OnceValue(func() error { return kubeschema.Ensure(version, dir) }))
+	once, _ := schemaOnce.LoadOrStore(version, sync.OnceValue(func() error { return schemas.Ensure(version, dir) }))
 	require.NoError(t, once.(func() error)())
 	return dir
 }
@@ -36,7 +36,7 @@ func schemaDir(t *testing.T, version string) string {
 func conform(t *testing.T, version string, docs []render.Document) {
 	t.Helper()
 	dir := schemaDir(t, version)
-	v, err := validator.New([]string{kubeschema.PathTemplate(dir)}, validator.Opts{
+	v, err := validator.New([]string{schemas.PathTemplate(dir)}, validator.Opts{
 		Strict: true, KubernetesVersion: strings.TrimPrefix(version, "v"), IgnoreMissingSchemas: false,
 	})
 	require.NoError(t, err)
@@ -73,8 +73,8 @@ func TestKubeconformKustomize(t *testing.T) {
 	}
 }
 
-func validate(t *testing.T, schemas string, doc []byte) validator.Result {
-	v, err := validator.New([]string{kubeschema.PathTemplate(schemas)}, validator.Opts{Strict: true, KubernetesVersion: "1.37.2"})
+func validate(t *testing.T, dir string, doc []byte) validator.Result {
+	v, err := validator.New([]string{schemas.PathTemplate(dir)}, validator.Opts{Strict: true, KubernetesVersion: "1.37.2"})
 	require.NoError(t, err)
 	return v.ValidateResource(resource.Resource{Path: "fixture", Bytes: doc})
 }
@@ -104,13 +104,13 @@ func TestKubeconformFailsOnKindWithoutSchema(t *testing.T) {
 	require.ErrorContains(t, res.Err, "could not find schema for Widget")
 }
 
-// kubeconform treats a schema that does not compile as missing; kubeschema.Compile tells them apart,
+// kubeconform treats a schema that does not compile as missing; schemas.Compile tells them apart,
 // and the validation still fails rather than passing the document.
 func TestBrokenSchemaIsAnError(t *testing.T) {
 	dir := t.TempDir()
-	file := filepath.Join(dir, kubeschema.FileName("", "v1", "ConfigMap"))
+	file := filepath.Join(dir, schemas.FileName("", "v1", "ConfigMap"))
 	require.NoError(t, os.WriteFile(file, []byte(`{"type": "object", "properties": {"data": {"type": 12}}}`), 0o644))
-	require.ErrorContains(t, kubeschema.Compile(file), "does not compile")
+	require.ErrorContains(t, schemas.Compile(file), "does not compile")
 	res := validate(t, dir, []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n"))
 	require.NotEqual(t, validator.Valid, res.Status)
 }
@@ -125,7 +125,7 @@ func TestShippedKindsHaveCompilingSchemas(t *testing.T) {
 			"serviceaccount-v1.json", "deployment-apps-v1.json", "podtemplate-v1.json", "service-v1.json",
 			"networkpolicy-networking-v1.json", "configmap-v1.json", "task-tekton-v1.json",
 		} {
-			require.NoError(t, kubeschema.Compile(filepath.Join(dir, name)), "%s at %s", name, kv)
+			require.NoError(t, schemas.Compile(filepath.Join(dir, name)), "%s at %s", name, kv)
 		}
 	}
 }

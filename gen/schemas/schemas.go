@@ -1,14 +1,16 @@
-// Package kubeschema writes strict, offline JSON schemas for kubeconform from the OpenAPI spec inside the
+// Package schemas writes strict, offline JSON schemas for kubeconform from the OpenAPI spec inside the
 // pinned k8s.io/kubernetes module (no public schema store carries recent versions), and from the CRDs of
 // the pinned modules whose kinds the bundle ships (Tekton's Task). Each schema keeps the definitions it
 // reaches as local `#/definitions/...` references (some are recursive, so they cannot all be inlined),
 // turns IntOrString and Quantity into what YAML really holds, and closes every object with
 // `additionalProperties: false` (unless it preserves unknown fields) so a misspelled field fails.
-package kubeschema
+package schemas
 
 import (
+	"archive/zip"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"os/exec"
@@ -20,11 +22,15 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// CRD is a CustomResourceDefinition file inside a module of the product's go.mod.
+// CRD is a CustomResourceDefinition file inside a module; without @version, the version go.mod pins.
 type CRD struct{ Module, Path string }
 
-// CRDs are the custom resources the bundle ships, with their schemas from the pinned modules.
-var CRDs = []CRD{{Module: "github.com/tektoncd/pipeline", Path: "config/300-crds/300-task.yaml"}}
+// CRDs are the custom resources the bundle ships or is deployed with: Tekton's Task (the version whose
+// Go types the generator uses) and Argo CD's Application.
+var CRDs = []CRD{
+	{Module: "github.com/tektoncd/pipeline", Path: "config/300-crds/300-task.yaml"},
+	{Module: "github.com/argoproj/argo-cd/v3@v3.6.1", Path: "manifests/crds/application-crd.yaml"},
+}
 
 // PathTemplate is the kubeconform schema location for a directory written by Generate.
 func PathTemplate(dir string) string {
@@ -32,7 +38,7 @@ func PathTemplate(dir string) string {
 }
 
 // stamp marks a finished generation; its name changes when what is generated does.
-const stamp = ".complete-2"
+const stamp = ".complete-3"
 
 // Ensure makes sure dir holds the schemas of Kubernetes version (v1.x.y), generating them once: a stamp
 // file marks a finished generation, so an interrupted one is redone.
@@ -40,11 +46,7 @@ func Ensure(version, dir string) error {
 	if _, err := os.Stat(filepath.Join(dir, stamp)); err == nil {
 		return nil
 	}
-	kube, err := moduleDir("k8s.io/kubernetes@" + version)
-	if err != nil {
-		return err
-	}
-	spec, err := os.ReadFile(filepath.Join(kube, "api", "openapi-spec", "swagger.json"))
+	spec, err := moduleFile("k8s.io/kubernetes@"+version, "api/openapi-spec/swagger.json")
 	if err != nil {
 		return err
 	}
@@ -52,11 +54,7 @@ func Ensure(version, dir string) error {
 		return fmt.Errorf("schemas for kubernetes %s: %w", version, err)
 	}
 	for _, crd := range CRDs {
-		mod, err := moduleDir(crd.Module)
-		if err != nil {
-			return err
-		}
-		data, err := os.ReadFile(filepath.Join(mod, filepath.FromSlash(crd.Path)))
+		data, err := moduleFile(crd.Module, crd.Path)
 		if err != nil {
 			return err
 		}
@@ -67,22 +65,27 @@ func Ensure(version, dir string) error {
 	return os.WriteFile(filepath.Join(dir, stamp), []byte(version+"\n"), 0o644)
 }
 
-// moduleDir fetches a module through the Go module proxy (or finds it in the module cache) and returns
-// its directory. Without @version it is the version the product's go.mod pins.
-func moduleDir(module string) (string, error) {
-	out, err := exec.Command("go", "mod", "download", "-json", module).Output()
+// moduleFile reads one file of a module from its zip, fetched through the Go module proxy (or found in
+// the module cache) and verified against go.sum or the checksum database by the go command. The zip is
+// read directly because the go command refuses to extract a module that declares a newer Go than the
+// local one (Argo CD v3.6 declares go 1.27) while it still downloads and verifies it.
+func moduleFile(module, file string) ([]byte, error) {
+	out, _ := exec.Command("go", "mod", "download", "-json", module).Output()
+	var mod struct{ Path, Version, Zip, Error string }
+	if err := json.Unmarshal(out, &mod); err != nil || mod.Zip == "" {
+		return nil, fmt.Errorf("go mod download %s: %s %s", module, mod.Error, out)
+	}
+	z, err := zip.OpenReader(mod.Zip)
 	if err != nil {
-		var stderr string
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = string(ee.Stderr)
-		}
-		return "", fmt.Errorf("go mod download %s: %w %s %s", module, err, out, stderr)
+		return nil, fmt.Errorf("module %s: %w", module, err)
 	}
-	var mod struct{ Dir string }
-	if err := json.Unmarshal(out, &mod); err != nil || mod.Dir == "" {
-		return "", fmt.Errorf("go mod download %s: no module directory in %q", module, out)
+	defer z.Close()
+	f, err := z.Open(mod.Path + "@" + mod.Version + "/" + file)
+	if err != nil {
+		return nil, fmt.Errorf("module %s: %w", module, err)
 	}
-	return mod.Dir, nil
+	defer f.Close()
+	return io.ReadAll(f)
 }
 
 // FromCRD writes one schema per served version of a CustomResourceDefinition to dir.

@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/jordigilh/kubernaut-execution/gen/render"
-	"github.com/jordigilh/kubernaut-execution/tests/kubeschema"
+	"github.com/jordigilh/kubernaut-execution/gen/schemas"
 )
 
 func main() {
@@ -17,7 +17,7 @@ func main() {
 	flag.Parse()
 	for _, v := range []string{render.OldestKubernetes, render.NewestKubernetes} {
 		dir := filepath.Join(*cache, "schemas", v)
-		if err := kubeschema.Ensure(v, dir); err != nil {
+		if err := schemas.Ensure(v, dir); err != nil {
 			fmt.Fprintln(os.Stderr, "schemas:", err)
 			os.Exit(1)
 		}
