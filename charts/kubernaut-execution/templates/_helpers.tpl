@@ -22,6 +22,11 @@
 {{- printf "%s-action-%s" (include "kubernaut-execution.fullname" (index . 0)) (index . 1) }}
 {{- end }}
 
+{{/* Prefix of the per-run ServiceAccounts the controller creates: <prefix><run id>. */}}
+{{- define "kubernaut-execution.runServiceAccountPrefix" -}}
+{{- printf "%s-run-" (include "kubernaut-execution.fullname" .) }}
+{{- end }}
+
 {{/* Name of the policy ConfigMap. */}}
 {{- define "kubernaut-execution.policyConfigMapName" -}}
 {{- printf "%s-policies" (include "kubernaut-execution.fullname" .) }}

@@ -1,0 +1,95 @@
+package tests
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	plugincel "k8s.io/apiserver/pkg/admission/plugin/cel"
+	"k8s.io/apiserver/pkg/admission/plugin/policy/validating"
+	"k8s.io/apiserver/pkg/cel/environment"
+	"sigs.k8s.io/yaml"
+)
+
+func admissionPolicy(t *testing.T) *admissionregistrationv1.ValidatingAdmissionPolicy {
+	t.Helper()
+	for _, d := range defaultRender(t) {
+		if d.Kind == "ValidatingAdmissionPolicy" {
+			var p admissionregistrationv1.ValidatingAdmissionPolicy
+			require.NoError(t, yaml.UnmarshalStrict(d.YAML, &p))
+			return &p
+		}
+	}
+	t.Fatal("no ValidatingAdmissionPolicy rendered")
+	return nil
+}
+
+// compileCEL compiles every expression of a policy with the API server's own CEL compiler, in the
+// environment the API server uses for stored expressions, variables first as the server does.
+func compileCEL(p *admissionregistrationv1.ValidatingAdmissionPolicy) []error {
+	compiler, err := plugincel.NewCompositedCompiler(environment.MustBaseEnvSet(environment.DefaultCompatibilityVersion()))
+	if err != nil {
+		return []error{err}
+	}
+	opts := plugincel.OptionalVariableDeclarations{HasParams: p.Spec.ParamKind != nil, HasAuthorizer: true}
+	var errs []error
+	check := func(r plugincel.CompilationResult) {
+		if r.Error != nil {
+			errs = append(errs, r.Error)
+		}
+	}
+	for _, v := range p.Spec.Variables {
+		check(compiler.CompileAndStoreVariable(&validating.Variable{Name: v.Name, Expression: v.Expression}, opts, environment.StoredExpressions))
+	}
+	for _, m := range p.Spec.MatchConditions {
+		check(compiler.CompileCELExpression(&validating.ValidationCondition{Expression: m.Expression}, opts, environment.StoredExpressions))
+	}
+	for _, v := range p.Spec.Validations {
+		check(compiler.CompileCELExpression(&validating.ValidationCondition{Expression: v.Expression}, opts, environment.StoredExpressions))
+		if v.MessageExpression != "" {
+			check(compiler.CompileCELExpression(&validating.MessageExpressionCondition{MessageExpression: v.MessageExpression}, opts, environment.StoredExpressions))
+		}
+	}
+	return errs
+}
+
+func TestAdmissionPolicyCompiles(t *testing.T) {
+	p := admissionPolicy(t)
+	require.Len(t, p.Spec.Validations, 4)
+	require.Empty(t, compileCEL(p))
+}
+
+// The compile check can fail: an unknown function, an undeclared variable, a syntax error.
+func TestAdmissionPolicyCompileCheckCatchesMistakes(t *testing.T) {
+	for name, mutate := range map[string]func(p *admissionregistrationv1.ValidatingAdmissionPolicy){
+		"unknown function": func(p *admissionregistrationv1.ValidatingAdmissionPolicy) {
+			p.Spec.Validations[2].Expression = strings.Replace(p.Spec.Validations[2].Expression, ".startsWith(", ".beginsWith(", 1)
+		},
+		"undeclared variable": func(p *admissionregistrationv1.ValidatingAdmissionPolicy) {
+			p.Spec.Validations[0].Expression = strings.Replace(p.Spec.Validations[0].Expression, "variables.actionRoles", "variables.actionRole", 1)
+		},
+		"syntax error": func(p *admissionregistrationv1.ValidatingAdmissionPolicy) {
+			p.Spec.MatchConditions[0].Expression += " &&"
+		},
+		"message expression not a string": func(p *admissionregistrationv1.ValidatingAdmissionPolicy) {
+			p.Spec.Validations[0].MessageExpression = "size(object.subjects)"
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := admissionPolicy(t)
+			mutate(p)
+			require.NotEmpty(t, compileCEL(p))
+		})
+	}
+}
+
+func TestAdmissionPolicyCanBeTurnedOff(t *testing.T) {
+	vals := readValues(t, chartDir+"/ci/default-values.yaml")
+	vals["admissionPolicy"] = map[string]any{"enabled": false}
+	docs, err := renderWith(t, "v1.37.2", vals)
+	require.NoError(t, err)
+	for _, d := range docs {
+		require.NotContains(t, d.Kind, "ValidatingAdmissionPolicy")
+	}
+}
