@@ -2,6 +2,7 @@ package catalogue
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -197,6 +198,15 @@ func (c *checker) rule(path string, a Action, r Rule) {
 		}
 	}
 }
+
+// ForbiddenVerbs are the verbs no action may be granted, sorted; the conformance rules read them too.
+func ForbiddenVerbs() []string { return slices.Sorted(maps.Keys(forbiddenVerbs)) }
+
+// ForbiddenResources are the resources (resource[/subresource][.group]) no action may be granted, sorted.
+func ForbiddenResources() []string { return slices.Sorted(maps.Keys(forbiddenResources)) }
+
+// KnownVerbs are the verbs an action may be granted, sorted.
+func KnownVerbs() []string { return slices.Clone(knownVerbs) }
 
 // qualified spells a resource the way kubectl does: resource[/subresource][.group].
 func qualified(resource, group string) string {

@@ -1,9 +1,12 @@
 // Command gen turns the action catalogue into the chart's generated parts, the Kustomize base, the
-// standalone NetworkPolicies and the RBAC matrix.
+// standalone NetworkPolicies and the RBAC matrix, and checks rendered manifests for conformance.
 //
 //	go run ./gen [--catalogue catalogue/actions.yaml] [--policies policies] [--out .]
+//	go run ./gen check -f FILE [-f FILE ...] [--output text|json] [--require-digests] [--skip RULE ...]
 //
-// The whole catalogue is validated first; on any problem gen lists every one, exits 1 and writes nothing.
+// Generating validates the whole catalogue first; on any problem gen lists every one, exits 1 and writes
+// nothing. Checking exits 0 when every document conforms, 1 on any violation, 2 when the input cannot
+// be read (unparseable YAML, a document that is not a Kubernetes object).
 package main
 
 import (
@@ -21,13 +24,22 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "gen:", err)
-		os.Exit(1)
-	}
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-func run(args []string, stdout, stderr io.Writer) error {
+// run dispatches to a subcommand and returns the exit status.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "check" {
+		return runCheck(args[1:], stdin, stdout, stderr)
+	}
+	if err := runGenerate(args, stdout, stderr); err != nil {
+		fmt.Fprintln(stderr, "gen:", err)
+		return 1
+	}
+	return 0
+}
+
+func runGenerate(args []string, stdout, stderr io.Writer) error {
 	root, err := repositoryRoot()
 	if err != nil {
 		return err

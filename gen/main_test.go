@@ -42,7 +42,7 @@ func tree(t *testing.T, root string) map[string]string {
 func generateInto(t *testing.T, out string, args ...string) string {
 	t.Helper()
 	var stdout bytes.Buffer
-	require.NoError(t, run(append([]string{"--out", out}, args...), &stdout, &bytes.Buffer{}))
+	require.NoError(t, runGenerate(append([]string{"--out", out}, args...), &stdout, &bytes.Buffer{}))
 	return stdout.String()
 }
 
@@ -120,7 +120,7 @@ func TestInvalidCatalogueWritesNothing(t *testing.T) {
 	require.NotEmpty(t, fixtures)
 	for _, fixture := range fixtures {
 		t.Run(filepath.Base(fixture), func(t *testing.T) {
-			err := run([]string{"--out", out, "--catalogue", fixture}, &bytes.Buffer{}, &bytes.Buffer{})
+			err := runGenerate([]string{"--out", out, "--catalogue", fixture}, &bytes.Buffer{}, &bytes.Buffer{})
 			require.ErrorContains(t, err, "invalid catalogue")
 			require.ErrorContains(t, err, fixture+":")
 			require.Equal(t, before, tree(t, out))
@@ -153,5 +153,5 @@ func TestCommandExitsNonZeroOnInvalidCatalogue(t *testing.T) {
 }
 
 func TestRejectsStrayArguments(t *testing.T) {
-	require.ErrorContains(t, run([]string{"--out", t.TempDir(), "extra"}, &bytes.Buffer{}, &bytes.Buffer{}), "unexpected arguments")
+	require.ErrorContains(t, runGenerate([]string{"--out", t.TempDir(), "extra"}, &bytes.Buffer{}, &bytes.Buffer{}), "unexpected arguments")
 }

@@ -26,24 +26,31 @@ func cacheDir() string {
 	return filepath.Join(root, ".cache")
 }
 
-var opaVersion = regexp.MustCompile(`(?m)^\s*(?:require\s+)?github\.com/open-policy-agent/opa (v\S+)`)
+// requiredVersion is the version a go.mod requires of a module.
+func requiredVersion(gomod, module string) (string, error) {
+	data, err := os.ReadFile(gomod)
+	if err != nil {
+		return "", err
+	}
+	m := regexp.MustCompile(`(?m)^\s*(?:require\s+)?` + regexp.QuoteMeta(module) + ` (v\S+)`).FindSubmatch(data)
+	if m == nil {
+		return "", errors.New(gomod + " does not require " + module)
+	}
+	return string(m[1]), nil
+}
 
 // opaBinary is the opa CLI at the version tools/go.mod pins, built into the cache once (`make tools`
 // does the same).
 var opaBinary = sync.OnceValues(func() (string, error) {
-	mod, err := os.ReadFile(filepath.Join(root, "tools", "go.mod"))
+	version, err := requiredVersion(filepath.Join(root, "tools", "go.mod"), "github.com/open-policy-agent/opa")
 	if err != nil {
 		return "", err
-	}
-	m := opaVersion.FindSubmatch(mod)
-	if m == nil {
-		return "", errors.New("tools/go.mod does not pin github.com/open-policy-agent/opa")
 	}
 	bin, err := filepath.Abs(filepath.Join(cacheDir(), "bin", "opa"))
 	if err != nil {
 		return "", err
 	}
-	if out, err := exec.Command(bin, "version").Output(); err == nil && strings.Contains(string(out), "Version: "+strings.TrimPrefix(string(m[1]), "v")) {
+	if out, err := exec.Command(bin, "version").Output(); err == nil && strings.Contains(string(out), "Version: "+strings.TrimPrefix(version, "v")) {
 		return bin, nil
 	}
 	build := exec.Command("go", "build", "-o", bin, "github.com/open-policy-agent/opa")

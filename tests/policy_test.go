@@ -27,7 +27,14 @@ func regoOnly(_ string, info fs.FileInfo, _ int) bool {
 // `opa test policies/` through OPA's Go tester: every test passes and every policy file, library
 // included, is covered line for line.
 func TestPoliciesPassWithFullCoverage(t *testing.T) {
-	modules, store, err := tester.LoadWithParserOptions([]string{policiesDir}, regoOnly, ast.ParserOptions{RegoVersion: ast.RegoV1})
+	require.Equal(t, 10+2, requireRegoTests(t, policiesDir), "every action's policy plus the library and the gate")
+}
+
+// requireRegoTests runs the Rego tests under dir like `opa test --coverage`, requires every test to
+// pass and every non-test file to be fully covered, and returns how many non-test files there are.
+func requireRegoTests(t *testing.T, dir string) int {
+	t.Helper()
+	modules, store, err := tester.LoadWithParserOptions([]string{dir}, regoOnly, ast.ParserOptions{RegoVersion: ast.RegoV1})
 	require.NoError(t, err)
 	cov := cover.New()
 	ctx := context.Background()
@@ -44,18 +51,17 @@ func TestPoliciesPassWithFullCoverage(t *testing.T) {
 		require.False(t, r.Fail, "%s failed", r.Name)
 		passed++
 	}
-	require.Greater(t, passed, 60)
+	require.Positive(t, passed)
 
-	report := cov.Report(modules)
-	policies := 0
-	for file, fr := range report.Files {
+	files := 0
+	for file, fr := range cov.Report(modules).Files {
 		if strings.HasSuffix(file, "_test.rego") {
 			continue
 		}
-		policies++
+		files++
 		require.Equal(t, 100.0, fr.Coverage, "%s: lines not covered by tests: %v", file, fr.NotCovered)
 	}
-	require.Equal(t, 10+2, policies, "every action's policy plus the library and the gate")
+	return files
 }
 
 // Each action's policy is type-checked against the input schema the generator writes for it (what

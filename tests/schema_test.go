@@ -19,7 +19,7 @@ var schemaOnce sync.Map // version -> func() (string, error)
 
 // schemaDir returns the generated schemas of a Kubernetes version, generating them on first use into
 // the gitignored cache ($KUBERNAUT_CACHE, default .cache at the repository root).
-func schemaDir(t *testing.T, version string) string {
+func schemaDir(t testing.TB, version string) string {
 	t.Helper()
 	cache := os.Getenv("KUBERNAUT_CACHE")
 	if cache == "" {
@@ -128,4 +128,11 @@ func TestShippedKindsHaveCompilingSchemas(t *testing.T) {
 			require.NoError(t, schemas.Compile(filepath.Join(dir, name)), "%s at %s", name, kv)
 		}
 	}
+}
+
+// The Task schema comes from the same Tekton version whose Go types generate and validate the Tasks.
+func TestTektonSchemaPinMatchesGoMod(t *testing.T) {
+	version, err := requiredVersion(filepath.Join(root, "go.mod"), "github.com/tektoncd/pipeline")
+	require.NoError(t, err)
+	require.Contains(t, schemas.CRDs, schemas.CRD{Module: "github.com/tektoncd/pipeline@" + version, Path: "config/300-crds/300-task.yaml"})
 }

@@ -22,13 +22,13 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// CRD is a CustomResourceDefinition file inside a module; without @version, the version go.mod pins.
+// CRD is a CustomResourceDefinition file inside a module at a pinned version.
 type CRD struct{ Module, Path string }
 
 // CRDs are the custom resources the bundle ships or is deployed with: Tekton's Task (the version whose
-// Go types the generator uses) and Argo CD's Application.
+// Go types the generator uses; a test holds the two equal) and Argo CD's Application.
 var CRDs = []CRD{
-	{Module: "github.com/tektoncd/pipeline", Path: "config/300-crds/300-task.yaml"},
+	{Module: "github.com/tektoncd/pipeline@v1.15.1", Path: "config/300-crds/300-task.yaml"},
 	{Module: "github.com/argoproj/argo-cd/v3@v3.6.1", Path: "manifests/crds/application-crd.yaml"},
 }
 
@@ -65,7 +65,7 @@ func Ensure(version, dir string) error {
 	return os.WriteFile(filepath.Join(dir, stamp), []byte(version+"\n"), 0o644)
 }
 
-// moduleFile reads one file of a module from its zip, fetched through the Go module proxy (or found in
+// moduleFile reads one file of a module (path@version) from its zip, fetched through the Go module proxy (or found in
 // the module cache) and verified against go.sum or the checksum database by the go command. The zip is
 // read directly because the go command refuses to extract a module that declares a newer Go than the
 // local one (Argo CD v3.6 declares go 1.27) while it still downloads and verifies it.

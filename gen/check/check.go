@@ -1,0 +1,387 @@
+// Package check is the security conformance suite: it proves on any rendered manifests that the
+// security model holds, in four layers run over all documents together.
+//
+//  1. schema: kubeconform, strict and offline (Kubernetes, Tekton Task and Argo CD Application schemas);
+//  2. conformance rules in Rego (rules/, embedded; one package and one _test.rego per rule);
+//  3. pod-security: k8s.io/pod-security-admission at restricted:latest on every pod spec, each Tekton
+//     Task turned into the containers Tekton would run (steps merged with the stepTemplate);
+//  4. rbac-covers: k8s.io/component-helpers' Covers: each per-action ClusterRole grants what its
+//     catalogue entry needs, and the controller's rules cover none of it.
+package check
+
+import (
+	"cmp"
+	"context"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	"github.com/yannh/kubeconform/pkg/resource"
+	"github.com/yannh/kubeconform/pkg/validator"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	rbacvalidation "k8s.io/component-helpers/auth/rbac/validation"
+	psaapi "k8s.io/pod-security-admission/api"
+	psapolicy "k8s.io/pod-security-admission/policy"
+
+	"github.com/jordigilh/kubernaut-execution/catalogue"
+	"github.com/jordigilh/kubernaut-execution/gen/schemas"
+)
+
+//go:embed rules/*.rego
+var rulesFS embed.FS
+
+// Layers implemented in Go; the Rego rules are named after their packages.
+const (
+	RuleSchema      = "schema"
+	RulePodSecurity = "pod-security"
+	RuleRBACCovers  = "rbac-covers"
+)
+
+// Violation is one broken rule on one object.
+type Violation struct {
+	Rule      string `json:"rule"`
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
+	Message   string `json:"message"`
+}
+
+func (v Violation) String() string {
+	ns := v.Namespace
+	if ns == "" {
+		ns = "-"
+	}
+	return fmt.Sprintf("%s\t%s/%s/%s\t%s", v.Rule, v.Kind, ns, v.Name, v.Message)
+}
+
+// Options configure a Checker.
+type Options struct {
+	// Catalogue is what the per-action rules are compared with.
+	Catalogue *catalogue.Catalogue
+	// SchemaDir holds the JSON schemas of KubernetesVersion (see schemas.Ensure).
+	SchemaDir         string
+	KubernetesVersion string
+	// RequireDigests makes every image need a digest (production renders).
+	RequireDigests bool
+	// Skip lists rules not to report, for renders that turn a feature off on purpose.
+	Skip []string
+}
+
+// Checker runs the suite; it is prepared once and reused.
+type Checker struct {
+	opts      Options
+	schema    validator.Validator
+	rules     rego.PreparedEvalQuery
+	podPolicy psapolicy.Evaluator
+}
+
+// New prepares the checker: schema validator, compiled Rego rules, Pod Security evaluator.
+func New(ctx context.Context, opts Options) (*Checker, error) {
+	for _, s := range opts.Skip {
+		if !slices.Contains(Rules(), s) {
+			return nil, fmt.Errorf("unknown rule %q (rules: %s)", s, strings.Join(Rules(), ", "))
+		}
+	}
+	v, err := validator.New([]string{schemas.PathTemplate(opts.SchemaDir)}, validator.Opts{
+		Strict: true, KubernetesVersion: strings.TrimPrefix(opts.KubernetesVersion, "v"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("schema validator: %w", err)
+	}
+	modules, err := ruleModules()
+	if err != nil {
+		return nil, err
+	}
+	params, err := paramsDocument(opts)
+	if err != nil {
+		return nil, err
+	}
+	opts2 := []func(*rego.Rego){
+		rego.Query("v := data.kubernaut.checks.rules[rule].violation[_]"),
+		rego.Store(inmem.NewFromObject(map[string]any{"kubernaut": map[string]any{"params": params}})),
+	}
+	for name, src := range modules {
+		opts2 = append(opts2, rego.Module(name, src))
+	}
+	prepared, err := rego.New(opts2...).PrepareForEval(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("conformance rules: %w", err)
+	}
+	evaluator, err := psapolicy.NewEvaluator(psapolicy.DefaultChecks(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("pod security evaluator: %w", err)
+	}
+	return &Checker{opts: opts, schema: v, rules: prepared, podPolicy: evaluator}, nil
+}
+
+// Rules lists every rule id, sorted.
+func Rules() []string {
+	ids := []string{RuleSchema, RulePodSecurity, RuleRBACCovers}
+	names, _ := fs.Glob(rulesFS, "rules/*.rego")
+	for _, n := range names {
+		base := strings.TrimSuffix(strings.TrimPrefix(n, "rules/"), ".rego")
+		if base != "lib" && !strings.HasSuffix(base, "_test") {
+			ids = append(ids, base)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// ruleModules are the embedded rules and their library, without tests.
+func ruleModules() (map[string]string, error) {
+	names, err := fs.Glob(rulesFS, "rules/*.rego")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, n := range names {
+		if strings.HasSuffix(n, "_test.rego") {
+			continue
+		}
+		data, err := rulesFS.ReadFile(n)
+		if err != nil {
+			return nil, err
+		}
+		out[n] = string(data)
+	}
+	return out, nil
+}
+
+// paramsDocument is data.kubernaut.params: the forbidden grants and the catalogue's rules, from the
+// catalogue package (the one place they are written), and the digest switch.
+func paramsDocument(opts Options) (map[string]any, error) {
+	actions := map[string]any{}
+	for _, a := range opts.Catalogue.Actions {
+		actions[a.Name] = map[string]any{"scope": a.Scope, "rules": a.PolicyRules()}
+	}
+	doc := map[string]any{
+		"forbiddenVerbs":     catalogue.ForbiddenVerbs(),
+		"forbiddenResources": catalogue.ForbiddenResources(),
+		"requireDigests":     opts.RequireDigests,
+		"catalogue":          map[string]any{"actions": actions},
+	}
+	// Through JSON, so that typed values (PolicyRule) become the plain documents Rego reads.
+	data, err := json.Marshal(doc)
+	if err != nil {
+		return nil, err
+	}
+	var out map[string]any
+	return out, json.Unmarshal(data, &out)
+}
+
+// Check runs every layer over docs and returns the violations, sorted.
+func (c *Checker) Check(ctx context.Context, docs []Document) ([]Violation, error) {
+	var out []Violation
+	out = append(out, c.checkSchemas(docs)...)
+	rv, err := c.checkRules(ctx, docs)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, rv...)
+	pv, err := c.checkPodSecurity(docs)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, pv...)
+	cv, err := c.checkCovers(docs)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, cv...)
+
+	out = slices.DeleteFunc(out, func(v Violation) bool { return slices.Contains(c.opts.Skip, v.Rule) })
+	slices.SortFunc(out, func(a, b Violation) int {
+		return cmp.Or(cmp.Compare(a.Rule, b.Rule), cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Namespace, b.Namespace),
+			cmp.Compare(a.Name, b.Name), cmp.Compare(a.Message, b.Message))
+	})
+	return slices.Compact(out), nil
+}
+
+func violationOf(rule string, d Document, msg string) Violation {
+	return Violation{Rule: rule, Kind: d.Kind(), Namespace: d.Namespace(), Name: d.Name(), Message: msg}
+}
+
+func (c *Checker) checkSchemas(docs []Document) []Violation {
+	var out []Violation
+	for _, d := range docs {
+		res := c.schema.ValidateResource(resource.Resource{Path: d.Source, Bytes: d.YAML})
+		switch res.Status {
+		case validator.Valid:
+		case validator.Invalid:
+			out = append(out, violationOf(RuleSchema, d, res.Err.Error()))
+		default:
+			// kubeconform treats a schema that does not compile as missing: both land here.
+			out = append(out, violationOf(RuleSchema, d, fmt.Sprintf("%v (no schema for %s %s, or it does not compile)", res.Err, d.APIVersion(), d.Kind())))
+		}
+	}
+	return out
+}
+
+func (c *Checker) checkRules(ctx context.Context, docs []Document) ([]Violation, error) {
+	objects := make([]any, 0, len(docs))
+	for _, d := range docs {
+		objects = append(objects, d.Object)
+	}
+	rs, err := c.rules.Eval(ctx, rego.EvalInput(map[string]any{"documents": objects}))
+	if err != nil {
+		return nil, fmt.Errorf("conformance rules: %w", err)
+	}
+	var out []Violation
+	for _, r := range rs {
+		var v Violation
+		data, err := json.Marshal(r.Bindings["v"])
+		if err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(data, &v); err != nil {
+			return nil, err
+		}
+		v.Rule = strings.ReplaceAll(r.Bindings["rule"].(string), "_", "-")
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// podSpec returns the pod a document makes, if it makes one.
+func podSpec(d Document) (*metav1.ObjectMeta, *corev1.PodSpec, error) {
+	var path []string
+	switch d.Kind() {
+	case "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job":
+		path = []string{"spec", "template"}
+	case "CronJob":
+		path = []string{"spec", "jobTemplate", "spec", "template"}
+	case "PodTemplate":
+		path = []string{"template"}
+	case "Pod":
+		path = nil
+	case "Task":
+		var task pipelinev1.Task
+		if err := decode(d.Object, &task); err != nil {
+			return nil, nil, err
+		}
+		steps, err := pipelinev1.MergeStepsWithStepTemplate(task.Spec.StepTemplate, task.Spec.Steps)
+		if err != nil {
+			return nil, nil, err
+		}
+		spec := &corev1.PodSpec{Volumes: task.Spec.Volumes}
+		for _, s := range steps {
+			spec.Containers = append(spec.Containers, *s.ToK8sContainer())
+		}
+		return &task.ObjectMeta, spec, nil
+	default:
+		return nil, nil, nil
+	}
+	var tpl corev1.PodTemplateSpec
+	node := any(d.Object)
+	for _, p := range path {
+		m, _ := node.(map[string]any)
+		node = m[p]
+	}
+	if err := decode(node, &tpl); err != nil {
+		return nil, nil, err
+	}
+	return &tpl.ObjectMeta, &tpl.Spec, nil
+}
+
+func decode(from any, to any) error {
+	data, err := json.Marshal(from)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(data, to)
+}
+
+func (c *Checker) checkPodSecurity(docs []Document) ([]Violation, error) {
+	level := psaapi.LevelVersion{Level: psaapi.LevelRestricted, Version: psaapi.LatestVersion()}
+	var out []Violation
+	for _, d := range docs {
+		meta, spec, err := podSpec(d)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", d.Source, err)
+		}
+		if spec == nil {
+			continue
+		}
+		result := psapolicy.AggregateCheckResults(c.podPolicy.EvaluatePod(level, meta, spec))
+		if !result.Allowed {
+			for i, reason := range result.ForbiddenReasons {
+				out = append(out, violationOf(RulePodSecurity, d, fmt.Sprintf("restricted:latest: %s (%s)", reason, result.ForbiddenDetails[i])))
+			}
+		}
+	}
+	return out, nil
+}
+
+func (c *Checker) checkCovers(docs []Document) ([]Violation, error) {
+	var controller []rbacv1.PolicyRule
+	var controllerDocs []Document
+	actionRoles := map[string]Document{}
+	for _, d := range docs {
+		if d.Kind() != "ClusterRole" && d.Kind() != "Role" {
+			continue
+		}
+		labels, _ := meta(d.Object)["labels"].(map[string]any)
+		switch {
+		case labels["app.kubernetes.io/component"] == "controller":
+			var role rbacv1.ClusterRole
+			if err := decode(d.Object, &role); err != nil {
+				return nil, fmt.Errorf("%s: %w", d.Source, err)
+			}
+			controller = append(controller, role.Rules...)
+			controllerDocs = append(controllerDocs, d)
+		case d.Kind() == "ClusterRole" && labels["kubernaut.io/action"] != nil:
+			actionRoles[str(labels["kubernaut.io/action"])] = d
+		}
+	}
+	var out []Violation
+	for _, a := range c.opts.Catalogue.Actions {
+		needed := a.PolicyRules()
+		if d, ok := actionRoles[a.Name]; ok {
+			var role rbacv1.ClusterRole
+			if err := decode(d.Object, &role); err != nil {
+				return nil, fmt.Errorf("%s: %w", d.Source, err)
+			}
+			if covers, missing := rbacvalidation.Covers(role.Rules, needed); !covers {
+				out = append(out, violationOf(RuleRBACCovers, d, fmt.Sprintf("does not grant what the %s command needs: %s", a.Name, rulesString(missing))))
+			}
+		}
+		for _, rule := range needed {
+			for _, single := range split(rule) {
+				if covers, _ := rbacvalidation.Covers(controller, []rbacv1.PolicyRule{single}); covers && len(controllerDocs) > 0 {
+					out = append(out, violationOf(RuleRBACCovers, controllerDocs[0], fmt.Sprintf("the controller's rules cover %s of action %s", rulesString([]rbacv1.PolicyRule{single}), a.Name)))
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// split breaks a rule into one rule per (group, resource, verb).
+func split(r rbacv1.PolicyRule) []rbacv1.PolicyRule {
+	var out []rbacv1.PolicyRule
+	for _, g := range r.APIGroups {
+		for _, res := range r.Resources {
+			for _, v := range r.Verbs {
+				out = append(out, rbacv1.PolicyRule{APIGroups: []string{g}, Resources: []string{res}, Verbs: []string{v}})
+			}
+		}
+	}
+	return out
+}
+
+func rulesString(rules []rbacv1.PolicyRule) string {
+	var parts []string
+	for _, r := range rules {
+		parts = append(parts, fmt.Sprintf("%s %s/%s", strings.Join(r.Verbs, ","), strings.Join(r.APIGroups, ","), strings.Join(r.Resources, ",")))
+	}
+	return strings.Join(parts, "; ")
+}

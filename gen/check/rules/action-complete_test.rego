@@ -1,0 +1,27 @@
+package kubernaut.checks.rules.action_complete_test
+
+import data.kubernaut.checks.rules.action_complete
+
+params := {"catalogue": {"actions": {"a": {}, "b": {}}}}
+
+role(n) := {"kind": "ClusterRole", "metadata": {"name": n, "labels": {"kubernaut.io/action": n}}}
+
+policies(keys) := {"kind": "ConfigMap", "metadata": {"name": "p", "labels": {"app.kubernetes.io/component": "policy"}}, "data": {k: "" | some k in keys}}
+
+task(n) := {"kind": "Task", "metadata": {"name": n}}
+
+messages(docs) := m if {
+	m := {v.message | some v in action_complete.violation} with input as {"documents": docs} with data.kubernaut.params as params
+}
+
+test_complete if count(messages([role("a"), role("b"), policies(["a.rego", "b.rego"]), task("kubernaut-a"), task("kubernaut-b")])) == 0
+
+test_complete_without_tasks if count(messages([role("a"), role("b"), policies(["a.rego", "b.rego"])])) == 0
+
+test_missing_role if messages([role("a"), policies(["a.rego", "b.rego"])]) == {"action \"b\" has no ClusterRole labelled kubernaut.io/action"}
+
+test_missing_key if messages([role("a"), role("b"), policies(["a.rego"])]) == {"no key b.rego: action \"b\" has no policy"}
+
+test_missing_configmap if messages([role("a"), role("b")]) == {"no policy ConfigMap (labelled app.kubernetes.io/component: policy)"}
+
+test_missing_task if messages([role("a"), role("b"), policies(["a.rego", "b.rego"]), task("kubernaut-a")]) == {"action \"b\" has no Task"}

@@ -1,0 +1,19 @@
+package kubernaut.checks.rules.action_role_exact_test
+
+import data.kubernaut.checks.rules.action_role_exact
+
+params := {"catalogue": {"actions": {"cordon": {"rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "patch"]}]}}}}
+
+role(action, verbs) := {"documents": [{"kind": "ClusterRole", "metadata": {"name": "r", "labels": {"kubernaut.io/action": action}}, "rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": verbs}]}]}
+
+messages(inp) := m if {
+	m := {v.message | some v in action_role_exact.violation} with input as inp with data.kubernaut.params as params
+}
+
+test_exact if count(messages(role("cordon", ["patch", "get"]))) == 0
+
+test_extra if messages(role("cordon", ["get", "patch", "delete"])) == {"grants {[\"\", \"nodes\", \"delete\"]} beyond the catalogue's rules of \"cordon\""}
+
+test_lacking if messages(role("cordon", ["get"])) == {"lacks {[\"\", \"nodes\", \"patch\"]} of the catalogue's rules of \"cordon\""}
+
+test_unknown_action if messages(role("reboot", ["get"])) == {"action \"reboot\" is not in the catalogue"}

@@ -1,0 +1,143 @@
+# METADATA
+# title: Shared helpers of the conformance rules
+# description: >-
+#   Views over input.documents (every document of the render, checked together so that rules can relate
+#   objects), and data.kubernaut.params: the forbidden grants and the catalogue, given by gen check.
+package kubernaut.checks.lib
+
+docs := input.documents
+
+params := data.kubernaut.params
+
+labels(d) := object.get(d, ["metadata", "labels"], {})
+
+name(d) := object.get(d, ["metadata", "name"], "")
+
+# What a violation names: the object's kind, namespace and name.
+ref(d) := {"kind": object.get(d, "kind", ""), "namespace": object.get(d, ["metadata", "namespace"], ""), "name": name(d)}
+
+violation(d, msg) := object.union(ref(d), {"message": msg})
+
+# A violation about an object that should exist and does not.
+missing(kind, n, msg) := {"kind": kind, "namespace": "", "name": n, "message": msg}
+
+component(d) := object.get(labels(d), "app.kubernetes.io/component", "")
+
+roles contains d if {
+	some d in docs
+	d.kind in {"Role", "ClusterRole"}
+}
+
+controller_roles contains d if {
+	some d in roles
+	component(d) == "controller"
+}
+
+controller_cluster_roles contains d if {
+	some d in controller_roles
+	d.kind == "ClusterRole"
+}
+
+# The per-action ClusterRoles, by the label the chart gives them.
+action_roles contains d if {
+	some d in roles
+	d.kind == "ClusterRole"
+	labels(d)["kubernaut.io/action"]
+}
+
+qualified(resource, "") := resource
+
+qualified(resource, group) := concat(".", [resource, group]) if group != ""
+
+# Every (group, resource, verb) a rule list grants.
+triples(rules) := {[g, r, v] |
+	some rule in rules
+	some g in object.get(rule, "apiGroups", [])
+	some r in object.get(rule, "resources", [])
+	some v in object.get(rule, "verbs", [])
+}
+
+workload_kinds := {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
+
+# Every pod spec of the render, with the document it is in.
+pod_specs contains {"doc": d, "spec": d.spec.template.spec, "labels": object.get(d.spec.template, ["metadata", "labels"], {})} if {
+	some d in docs
+	d.kind in workload_kinds
+}
+
+pod_specs contains {"doc": d, "spec": d.spec.jobTemplate.spec.template.spec, "labels": object.get(d.spec.jobTemplate.spec.template, ["metadata", "labels"], {})} if {
+	some d in docs
+	d.kind == "CronJob"
+}
+
+pod_specs contains {"doc": d, "spec": d.template.spec, "labels": object.get(d.template, ["metadata", "labels"], {})} if {
+	some d in docs
+	d.kind == "PodTemplate"
+}
+
+pod_specs contains {"doc": d, "spec": d.spec, "labels": labels(d)} if {
+	some d in docs
+	d.kind == "Pod"
+}
+
+# Tekton copies a Task's labels onto its TaskRun pods.
+pod_specs contains {"doc": d, "spec": {"volumes": object.get(d.spec, "volumes", [])}, "labels": labels(d)} if {
+	some d in docs
+	d.kind == "Task"
+}
+
+# Every container of the render: pod containers and Tekton steps, each step over its stepTemplate.
+containers contains {"doc": p.doc, "container": c} if {
+	some p in pod_specs
+	some field in ["containers", "initContainers", "ephemeralContainers"]
+	some c in object.get(p.spec, field, [])
+}
+
+containers contains {"doc": d, "container": step} if {
+	some d in docs
+	d.kind == "Task"
+	some s in d.spec.steps
+	template := object.get(d.spec, "stepTemplate", {})
+
+	# As Tekton merges them: the step's fields over the template's, resources field by field.
+	resources := object.union(object.get(template, "computeResources", {}), object.get(s, "computeResources", {}))
+	step := object.union(object.union(template, s), {"resources": resources})
+}
+
+network_policies contains d if {
+	some d in docs
+	d.kind == "NetworkPolicy"
+}
+
+# matchLabels selection: every label of the selector is on the pod (an empty selector selects all).
+selects(np, pod_labels) if {
+	every k, v in object.get(np.spec.podSelector, "matchLabels", {}) {
+		pod_labels[k] == v
+	}
+	count(object.get(np.spec.podSelector, "matchExpressions", [])) == 0
+}
+
+# Pods the two policies must cover: the controller's and the action pods (Job template and Tasks).
+controller_pods contains p if {
+	some p in pod_specs
+	object.get(p.labels, "app.kubernetes.io/component", "") == "controller"
+}
+
+action_pods contains p if {
+	some p in pod_specs
+	object.get(p.labels, "app.kubernetes.io/component", "") == "action"
+}
+
+action_policies contains np if {
+	some np in network_policies
+	some p in action_pods
+	selects(np, p.labels)
+}
+
+peers(rule) := array.concat(object.get(rule, "to", []), object.get(rule, "from", []))
+
+# A DNS rule: egress to cluster DNS pods over UDP (and, checked elsewhere, TCP).
+is_dns(rule) if {
+	some p in object.get(rule, "ports", [])
+	object.get(p, "protocol", "TCP") == "UDP"
+}

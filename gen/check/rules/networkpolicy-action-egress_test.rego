@@ -1,0 +1,23 @@
+package kubernaut.checks.rules.networkpolicy_action_egress_test
+
+import data.kubernaut.checks.rules.networkpolicy_action_egress as rule
+
+pods := {"kind": "PodTemplate", "metadata": {"name": "p"}, "template": {"metadata": {"labels": {"app.kubernetes.io/component": "action"}}, "spec": {}}}
+
+api := {"to": [{"ipBlock": {"cidr": "10.0.0.1/32"}}], "ports": [{"port": 443}]}
+
+dns := {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}], "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]}
+
+np(egress) := {"kind": "NetworkPolicy", "metadata": {"name": "n"}, "spec": {"podSelector": {"matchLabels": {"app.kubernetes.io/component": "action"}}, "egress": egress}}
+
+messages(egress) := m if {
+	m := {v.message | some v in rule.violation} with input as {"documents": [pods, np(egress)]}
+}
+
+test_api_and_dns_only if count(messages([api, dns])) == 0
+
+test_other_peer if {
+	count(messages([api, dns, {"to": [{"podSelector": {}}], "ports": [{"port": 8080}]}])) == 1
+}
+
+test_whole_internet if messages([{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]) == {"ipBlock 0.0.0.0/0 allows every address"}

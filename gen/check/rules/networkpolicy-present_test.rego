@@ -1,0 +1,13 @@
+package kubernaut.checks.rules.networkpolicy_present_test
+
+import data.kubernaut.checks.rules.networkpolicy_present
+
+pods(component) := {"kind": "PodTemplate", "metadata": {"name": component}, "template": {"metadata": {"labels": {"app.kubernetes.io/component": component}}, "spec": {}}}
+
+np(component) := {"kind": "NetworkPolicy", "metadata": {"name": component}, "spec": {"podSelector": {"matchLabels": {"app.kubernetes.io/component": component}}}}
+
+test_both_selected if count(networkpolicy_present.violation) == 0 with input as {"documents": [pods("controller"), pods("action"), np("controller"), np("action")]}
+
+test_action_pods_unselected if {
+	networkpolicy_present.violation == {{"kind": "PodTemplate", "namespace": "", "name": "action", "message": "no NetworkPolicy selects its action pods"}} with input as {"documents": [pods("controller"), pods("action"), np("controller")]}
+}

@@ -1,0 +1,346 @@
+package tests
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"sigs.k8s.io/yaml"
+
+	"github.com/jordigilh/kubernaut-execution/gen/check"
+	"github.com/jordigilh/kubernaut-execution/gen/render"
+)
+
+var checkers sync.Map // "version/digests" -> *check.Checker
+
+func checker(t testing.TB, kubeVersion string, requireDigests bool, skip ...string) *check.Checker {
+	t.Helper()
+	if len(skip) == 0 {
+		key := kubeVersion + "/" + map[bool]string{true: "digests", false: "tags"}[requireDigests]
+		if c, ok := checkers.Load(key); ok {
+			return c.(*check.Checker)
+		}
+		c := newChecker(t, kubeVersion, requireDigests)
+		checkers.Store(key, c)
+		return c
+	}
+	return newChecker(t, kubeVersion, requireDigests, skip...)
+}
+
+func newChecker(t testing.TB, kubeVersion string, requireDigests bool, skip ...string) *check.Checker {
+	c, err := check.New(context.Background(), check.Options{
+		Catalogue: mustCatalogue(t), SchemaDir: schemaDir(t, kubeVersion), KubernetesVersion: kubeVersion,
+		RequireDigests: requireDigests, Skip: skip,
+	})
+	require.NoError(t, err)
+	return c
+}
+
+// documents turns a render into check's documents, through the same reader `gen check -f` uses.
+func documents(t testing.TB, docs []render.Document) []check.Document {
+	t.Helper()
+	out, err := check.Read("render", bytes.NewReader(render.Join(docs)))
+	require.NoError(t, err)
+	return out
+}
+
+func violations(t testing.TB, c *check.Checker, docs []check.Document) []check.Violation {
+	t.Helper()
+	v, err := c.Check(context.Background(), docs)
+	require.NoError(t, err)
+	return v
+}
+
+// The suite passes on every shipped render: the Helm values matrix at both Kubernetes versions and
+// every overlay (production with digests required).
+func TestConformanceOnShippedRenders(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(chartDir, "ci", "*-values.yaml"))
+	require.NoError(t, err)
+	for _, file := range files {
+		for _, kv := range kubeVersions {
+			t.Run(filepath.Base(file)+"@"+kv, func(t *testing.T) {
+				docs, err := renderWith(t, kv, readValues(t, file))
+				require.NoError(t, err)
+				c := checker(t, kv, filepath.Base(file) == "digest-values.yaml")
+				got := violations(t, c, documents(t, docs))
+				if filepath.Base(file) != "networkpolicy-off-values.yaml" {
+					require.Empty(t, got)
+					return
+				}
+				// Turning NetworkPolicies off is a choice the suite reports until the operator says so.
+				for _, v := range got {
+					require.Equal(t, "networkpolicy-present", v.Rule, v.String())
+				}
+				require.Len(t, got, 2+11, "controller, action pod template and the 11 Tasks are unselected")
+				require.Empty(t, violations(t, checker(t, kv, false, "networkpolicy-present"), documents(t, docs)))
+			})
+		}
+	}
+	for _, o := range append([]string{"../base"}, overlays...) {
+		for _, kv := range kubeVersions {
+			t.Run(filepath.Base(o)+"@"+kv, func(t *testing.T) {
+				got := violations(t, checker(t, kv, o == "production"), documents(t, build(t, overlayDir(o))))
+				require.Empty(t, got)
+			})
+		}
+	}
+}
+
+// The embedded rules' own tests pass with every rule file covered.
+func TestConformanceRuleTests(t *testing.T) {
+	require.Equal(t, len(check.Rules())-3+1, requireRegoTests(t, filepath.Join(root, "gen", "check", "rules")), "every Rego rule and the library")
+}
+
+// findObject finds a document's object in docs, failing the test if it is absent.
+func findObject(t *testing.T, docs []check.Document, kind, name string) map[string]any {
+	t.Helper()
+	for _, d := range docs {
+		if d.Kind() == kind && d.Name() == name {
+			return d.Object
+		}
+	}
+	t.Fatalf("no %s %s", kind, name)
+	return nil
+}
+
+// reread rebuilds documents from their (mutated) objects, as a file would carry them.
+func reread(t *testing.T, docs []check.Document) []check.Document {
+	t.Helper()
+	var b bytes.Buffer
+	for _, d := range docs {
+		data, err := yaml.Marshal(d.Object)
+		require.NoError(t, err)
+		b.WriteString("---\n")
+		b.Write(data)
+	}
+	out, err := check.Read("mutated", &b)
+	require.NoError(t, err)
+	return out
+}
+
+func list(v any) []any          { return v.([]any) }
+func dict(v any) map[string]any { return v.(map[string]any) }
+
+const (
+	controllerName = "kubernaut-execution-controller"
+	actionPods     = "kubernaut-execution-action-pods"
+)
+
+// One mutation per rule, the smallest that should trip it, applied to a clean render: exactly the
+// listed rules fire. Two pairs of layers check the same property on purpose and fire together:
+// host-access with pod-security, each the other's second opinion.
+var mutations = []struct {
+	name   string
+	rules  []string
+	mutate func(t *testing.T, docs []check.Document)
+}{
+	{"misspelled field", []string{"schema"}, func(t *testing.T, docs []check.Document) {
+		dict(findObject(t, docs, "Deployment", controllerName)["spec"])["replcas"] = 2
+	}},
+	{"add a * verb", []string{"no-wildcards"}, func(t *testing.T, docs []check.Document) {
+		rule := dict(list(findObject(t, docs, "Role", controllerName)["rules"])[2])
+		rule["verbs"] = append(list(rule["verbs"]), "*")
+	}},
+	{"grant secrets get", []string{"forbidden-grants"}, func(t *testing.T, docs []check.Document) {
+		r := findObject(t, docs, "Role", controllerName)
+		r["rules"] = append(list(r["rules"]), map[string]any{"apiGroups": []any{""}, "resources": []any{"secrets"}, "verbs": []any{"get"}})
+	}},
+	{"add pods/exec", []string{"forbidden-grants"}, func(t *testing.T, docs []check.Document) {
+		r := findObject(t, docs, "Role", controllerName)
+		r["rules"] = append(list(r["rules"]), map[string]any{"apiGroups": []any{""}, "resources": []any{"pods/exec"}, "verbs": []any{"create"}})
+	}},
+	{"bind one action role too few", []string{"controller-bind"}, func(t *testing.T, docs []check.Document) {
+		rules := list(findObject(t, docs, "ClusterRole", controllerName)["rules"])
+		bind := dict(rules[len(rules)-1])
+		bind["resourceNames"] = list(bind["resourceNames"])[1:]
+	}},
+	{"controller holds a node patch for one node", []string{"controller-holds-no-action-permission"}, func(t *testing.T, docs []check.Document) {
+		r := findObject(t, docs, "ClusterRole", controllerName)
+		r["rules"] = append(list(r["rules"]), map[string]any{"apiGroups": []any{""}, "resources": []any{"nodes"}, "verbs": []any{"patch"}, "resourceNames": []any{"worker-1"}})
+	}},
+	{"action role grants one verb more", []string{"action-role-exact"}, func(t *testing.T, docs []check.Document) {
+		rule := dict(list(findObject(t, docs, "ClusterRole", "kubernaut-execution-action-cordon-node")["rules"])[0])
+		rule["verbs"] = append(list(rule["verbs"]), "list")
+	}},
+	{"action role narrowed by resourceNames", []string{"rbac-covers"}, func(t *testing.T, docs []check.Document) {
+		rule := dict(list(findObject(t, docs, "ClusterRole", "kubernaut-execution-action-cordon-node")["rules"])[0])
+		rule["resourceNames"] = []any{"worker-1"}
+	}},
+	{"remove an action's ConfigMap key", []string{"action-complete"}, func(t *testing.T, docs []check.Document) {
+		delete(dict(findObject(t, docs, "ConfigMap", "kubernaut-execution-policies")["data"]), "drain-node.rego")
+	}},
+	{"leave automountServiceAccountToken unset", []string{"automount-token"}, func(t *testing.T, docs []check.Document) {
+		delete(findObject(t, docs, "ServiceAccount", controllerName), "automountServiceAccountToken")
+	}},
+	{"select no action pods", []string{"networkpolicy-present"}, func(t *testing.T, docs []check.Document) {
+		dict(dict(dict(findObject(t, docs, "NetworkPolicy", actionPods)["spec"])["podSelector"])["matchLabels"])["app.kubernetes.io/component"] = "actions"
+	}},
+	{"let action pods reach a service", []string{"networkpolicy-action-egress"}, func(t *testing.T, docs []check.Document) {
+		spec := dict(findObject(t, docs, "NetworkPolicy", actionPods)["spec"])
+		spec["egress"] = append(list(spec["egress"]), map[string]any{
+			"to":    []any{map[string]any{"namespaceSelector": map[string]any{"matchLabels": map[string]any{"kubernetes.io/metadata.name": "shop"}}}},
+			"ports": []any{map[string]any{"port": 8080, "protocol": "TCP"}},
+		})
+	}},
+	{"add a port-only egress rule", []string{"networkpolicy-port-only"}, func(t *testing.T, docs []check.Document) {
+		spec := dict(findObject(t, docs, "NetworkPolicy", controllerName)["spec"])
+		spec["egress"] = append(list(spec["egress"]), map[string]any{"ports": []any{map[string]any{"port": 443, "protocol": "TCP"}}})
+	}},
+	{"label-select name: kube-system", []string{"networkpolicy-namespace-label"}, func(t *testing.T, docs []check.Document) {
+		dns := dict(list(dict(findObject(t, docs, "NetworkPolicy", controllerName)["spec"])["egress"])[1])
+		dict(list(dns["to"])[0])["namespaceSelector"] = map[string]any{"matchLabels": map[string]any{"name": "kube-system"}}
+	}},
+	{"allow ingress to action pods", []string{"action-ingress-denied"}, func(t *testing.T, docs []check.Document) {
+		dict(findObject(t, docs, "NetworkPolicy", actionPods)["spec"])["ingress"] = []any{map[string]any{"from": []any{map[string]any{"podSelector": map[string]any{}}}}}
+	}},
+	{"DNS over UDP only", []string{"dns-udp-tcp"}, func(t *testing.T, docs []check.Document) {
+		dns := dict(list(dict(findObject(t, docs, "NetworkPolicy", actionPods)["spec"])["egress"])[1])
+		dns["ports"] = list(dns["ports"])[:1]
+	}},
+	{"use :latest", []string{"image-pinning"}, func(t *testing.T, docs []check.Document) {
+		spec := dict(dict(dict(findObject(t, docs, "Deployment", controllerName)["spec"])["template"])["spec"])
+		dict(list(spec["containers"])[0])["image"] = "ghcr.io/jordigilh/kubernaut-execution-controller:latest"
+	}},
+	{"drop the action container's limits", []string{"resources"}, func(t *testing.T, docs []check.Document) {
+		spec := dict(dict(findObject(t, docs, "PodTemplate", "kubernaut-execution-action")["template"])["spec"])
+		delete(dict(dict(list(spec["containers"])[0])["resources"]), "limits")
+	}},
+	{"add hostPath", []string{"host-access", "pod-security"}, func(t *testing.T, docs []check.Document) {
+		spec := dict(dict(findObject(t, docs, "PodTemplate", "kubernaut-execution-action")["template"])["spec"])
+		spec["volumes"] = append(list(spec["volumes"]), map[string]any{"name": "root", "hostPath": map[string]any{"path": "/"}})
+	}},
+	{"drop allowPrivilegeEscalation: false", []string{"pod-security"}, func(t *testing.T, docs []check.Document) {
+		spec := dict(dict(dict(findObject(t, docs, "Deployment", controllerName)["spec"])["template"])["spec"])
+		delete(dict(dict(list(spec["containers"])[0])["securityContext"]), "allowPrivilegeEscalation")
+	}},
+	{"drop a Task's stepTemplate privilege setting", []string{"pod-security"}, func(t *testing.T, docs []check.Document) {
+		tpl := dict(dict(findObject(t, docs, "Task", "kubernaut-drain-node")["spec"])["stepTemplate"])
+		delete(dict(tpl["securityContext"]), "allowPrivilegeEscalation")
+	}},
+}
+
+func TestMutationsTripExactlyTheirRule(t *testing.T) {
+	clean := documents(t, defaultRender(t))
+	c := checker(t, render.NewestKubernetes, false)
+	require.Empty(t, violations(t, c, clean))
+	tripped := map[string]bool{}
+	for _, m := range mutations {
+		t.Run(m.name, func(t *testing.T) {
+			docs := reread(t, clean) // a fresh copy
+			m.mutate(t, docs)
+			var rules []string
+			for _, v := range violations(t, c, reread(t, docs)) {
+				rules = append(rules, v.Rule)
+				require.NotEmpty(t, v.Message)
+			}
+			slices.Sort(rules)
+			require.Equal(t, m.rules, slices.Compact(rules))
+			for _, r := range m.rules {
+				tripped[r] = true
+			}
+		})
+	}
+	for _, r := range check.Rules() {
+		require.True(t, tripped[r], "no mutation trips rule %s", r)
+	}
+}
+
+// digests are required on production renders only: a tag fails there.
+func TestRequireDigests(t *testing.T) {
+	got := violations(t, checker(t, render.NewestKubernetes, true), documents(t, defaultRender(t)))
+	require.NotEmpty(t, got)
+	for _, v := range got {
+		require.Equal(t, "image-pinning", v.Rule)
+	}
+}
+
+// The real command: 0 on a clean render, 1 on each mutated one, 2 on input it cannot read.
+func TestCheckCommand(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "gen")
+	build := exec.Command("go", "build", "-o", bin, "./gen")
+	build.Dir = root
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, string(out))
+	dir := t.TempDir()
+	write := func(name string, docs []check.Document) string {
+		var b bytes.Buffer
+		for _, d := range docs {
+			b.WriteString("---\n")
+			b.Write(d.YAML)
+		}
+		file := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(file, b.Bytes(), 0o644))
+		return file
+	}
+	runCheck := func(stdin []byte, args ...string) (int, string) {
+		cmd := exec.Command(bin, append([]string{"check"}, args...)...)
+		cmd.Dir = root
+		cmd.Stdin = bytes.NewReader(stdin)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		code := 0
+		if exit, ok := err.(*exec.ExitError); ok {
+			code = exit.ExitCode()
+		} else {
+			require.NoError(t, err)
+		}
+		return code, stdout.String() + stderr.String()
+	}
+
+	clean := documents(t, defaultRender(t))
+	cleanFile := write("clean.yaml", clean)
+	code, output := runCheck(nil, "-f", cleanFile)
+	require.Equal(t, 0, code, output)
+	require.Contains(t, output, "documents conform")
+
+	data, err := os.ReadFile(cleanFile)
+	require.NoError(t, err)
+	code, output = runCheck(data, "-f", "-", "--output", "json")
+	require.Equal(t, 0, code, output)
+	var report struct {
+		Documents  int               `json:"documents"`
+		Violations []check.Violation `json:"violations"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(output), &report))
+	require.Equal(t, len(clean), report.Documents)
+	require.Empty(t, report.Violations)
+
+	for i, m := range mutations {
+		docs := reread(t, clean)
+		m.mutate(t, docs)
+		code, output := runCheck(nil, "-f", write(filepath.Base(t.Name())+string(rune('a'+i))+".yaml", reread(t, docs)))
+		require.Equal(t, 1, code, "%s: %s", m.name, output)
+		require.Contains(t, output, m.rules[0]+"\t", m.name)
+		require.Contains(t, output, "violation(s) in")
+	}
+
+	code, output = runCheck([]byte("kind: [\n"), "-f", "-")
+	require.Equal(t, 2, code, output)
+	require.Contains(t, output, "not valid YAML")
+	code, output = runCheck([]byte("apiVersion: v1\nkind: ConfigMap\n"), "-f", "-")
+	require.Equal(t, 2, code, output)
+	require.Contains(t, output, "not a Kubernetes object")
+	code, output = runCheck(nil, "-f", cleanFile, "--skip", "no-such-rule")
+	require.Equal(t, 2, code, output)
+	require.Contains(t, output, `unknown rule "no-such-rule"`)
+}
+
+// BenchmarkCheck measures gen check's work on the full default render (the checker prepared once).
+func BenchmarkCheck(b *testing.B) {
+	docs := documents(b, defaultRender(b))
+	c := checker(b, render.NewestKubernetes, false)
+	ctx := context.Background()
+	for b.Loop() {
+		if v, err := c.Check(ctx, docs); err != nil || len(v) > 0 {
+			b.Fatalf("%v %v", v, err)
+		}
+	}
+}
