@@ -7,6 +7,8 @@ GO ?= go
 CACHE ?= $(CURDIR)/.cache
 export KUBERNAUT_CACHE := $(CACHE)
 OPA := $(CACHE)/bin/opa
+# The control plane the real-cluster tests start, built from tools/kube (about 10 minutes cold).
+KUBE_BINS := $(addprefix $(CACHE)/bin/,etcd kube-apiserver kube-controller-manager kubectl)
 
 .DEFAULT_GOAL := help
 
@@ -14,7 +16,7 @@ OPA := $(CACHE)/bin/opa
 
 .PHONY: help
 help: ## Show this help.
-	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} /^[a-zA-Z_-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} /^[a-zA-Z0-9_-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
 
 ##@ Development
 
@@ -40,24 +42,38 @@ vet: ## Run go vet.
 ##@ Testing
 
 .PHONY: test
-test: vet tools ## Run every test layer: unit, golden, render, kustomize, schema, policies, Tekton, gate steps.
-	$(GO) test ./... -count=1
+test: vet tools ## Run every test layer: unit, golden, render, kustomize, schema, policies, Tekton, gate, conformance, real cluster.
+	$(GO) test ./... -count=1 -timeout 30m
 
 .PHONY: policy-test
 policy-test: tools ## Run the policy tests only: opa test with 100% coverage, schema type-check, the gate steps.
 	$(GO) test ./gen/policy ./tests -count=1 -run 'Polic|TypeCheck|Gate'
 
+.PHONY: e2e
+e2e: tools ## Run the real-cluster layer alone (etcd + kube-apiserver + kube-controller-manager on loopback).
+	$(GO) test ./tests/e2e -count=1 -v -timeout 30m
+
 .PHONY: tools
-tools: $(OPA) ## Build the pinned command-line tools the tests run (opa) into $(CACHE)/bin.
+tools: $(OPA) $(KUBE_BINS) ## Build the pinned tools the tests run (opa, etcd, kube-apiserver, kube-controller-manager, kubectl).
 
 $(OPA): tools/go.mod tools/go.sum
 	cd tools && $(GO) build -o $(OPA) github.com/open-policy-agent/opa
+
+$(CACHE)/bin/etcd: tools/kube/go.mod tools/kube/go.sum
+	cd tools/kube && $(GO) build -o $@ go.etcd.io/etcd/server/v3
+
+$(CACHE)/bin/kube-%: tools/kube/go.mod tools/kube/go.sum
+	cd tools/kube && $(GO) build -o $@ k8s.io/kubernetes/cmd/kube-$*
+
+$(CACHE)/bin/kubectl: tools/kube/go.mod tools/kube/go.sum
+	cd tools/kube && $(GO) build -o $@ k8s.io/kubernetes/cmd/kubectl
 
 .PHONY: schemas
 schemas: ## Generate the offline Kubernetes JSON schemas into $(CACHE)/schemas (tests do this on demand).
 	$(GO) run ./gen/schemas/cmd -cache $(CACHE)
 
 .PHONY: bench
-bench: tools ## Benchmarks: generate + render (shipped, 100 and 1,000 actions), gate decisions, a gate step.
+bench: tools ## Benchmarks: generate + render (10, 100, 1,000 actions), gate decisions and step, gen check, per-run provisioning.
 	$(GO) test ./gen/generate -run '^$$' -bench . -benchmem -count 5
-	$(GO) test ./tests -run '^$$' -bench Gate -benchmem -count 5
+	$(GO) test ./tests -run '^$$' -bench 'Gate|Check' -benchmem -count 5
+	$(GO) test ./tests/e2e -run '^$$' -bench ProvisionRun -benchtime 200x -count 3

@@ -204,3 +204,25 @@ func stripLinePrefix(msg string) string {
 	}
 	return msg
 }
+
+// Argv is the action's kubectl argv with every $(params.<name>) replaced by its value, element by
+// element, never joined into a shell string. Every parameter the command uses must have a value.
+// Values are not checked here: the policy gate refuses malformed ones before anything runs.
+func (a Action) Argv(values map[string]string) ([]string, error) {
+	out := make([]string, len(a.Command))
+	var missing []string
+	for i, arg := range a.Command {
+		out[i] = placeholder.ReplaceAllStringFunc(arg, func(ref string) string {
+			name := placeholder.FindStringSubmatch(ref)[1]
+			v, ok := values[name]
+			if !ok {
+				missing = append(missing, name)
+			}
+			return v
+		})
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("action %s: no value for parameter(s) %s", a.Name, strings.Join(missing, ", "))
+	}
+	return out, nil
+}

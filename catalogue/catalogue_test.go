@@ -96,3 +96,15 @@ func TestLoadMissingFileNamesIt(t *testing.T) {
 	_, err := catalogue.Load("testdata/does-not-exist.yaml")
 	require.ErrorContains(t, err, "catalogue testdata/does-not-exist.yaml")
 }
+
+func TestArgv(t *testing.T) {
+	c, err := catalogue.Default()
+	require.NoError(t, err)
+	scale, ok := c.Action("scale-deployment")
+	require.True(t, ok)
+	argv, err := scale.Argv(map[string]string{"namespace": "shop", "deployment": "--all", "replicas": "3"})
+	require.NoError(t, err)
+	require.Equal(t, []string{"kubectl", "scale", "deployment/--all", "--namespace=shop", "--replicas=3"}, argv, "a flag-like value stays inside its element")
+	_, err = scale.Argv(map[string]string{"namespace": "shop"})
+	require.ErrorContains(t, err, "no value for parameter(s) deployment, replicas")
+}

@@ -301,6 +301,12 @@ func TestCheckCommand(t *testing.T) {
 	require.Equal(t, 0, code, output)
 	require.Contains(t, output, "documents conform")
 
+	// Several files are checked together: the cross-object rules see both halves.
+	code, output = runCheck(nil, "-f", write("first.yaml", clean[:len(clean)/2]), "-f", write("second.yaml", clean[len(clean)/2:]))
+	require.Equal(t, 0, code, output)
+	code, output = runCheck(nil, "-f", write("half.yaml", clean[:len(clean)/2]))
+	require.Equal(t, 1, code, output)
+
 	data, err := os.ReadFile(cleanFile)
 	require.NoError(t, err)
 	code, output = runCheck(data, "-f", "-", "--output", "json")

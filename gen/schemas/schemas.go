@@ -46,7 +46,7 @@ func Ensure(version, dir string) error {
 	if _, err := os.Stat(filepath.Join(dir, stamp)); err == nil {
 		return nil
 	}
-	spec, err := moduleFile("k8s.io/kubernetes@"+version, "api/openapi-spec/swagger.json")
+	spec, err := ModuleFile("k8s.io/kubernetes@"+version, "api/openapi-spec/swagger.json")
 	if err != nil {
 		return err
 	}
@@ -54,7 +54,7 @@ func Ensure(version, dir string) error {
 		return fmt.Errorf("schemas for kubernetes %s: %w", version, err)
 	}
 	for _, crd := range CRDs {
-		data, err := moduleFile(crd.Module, crd.Path)
+		data, err := ModuleFile(crd.Module, crd.Path)
 		if err != nil {
 			return err
 		}
@@ -65,11 +65,11 @@ func Ensure(version, dir string) error {
 	return os.WriteFile(filepath.Join(dir, stamp), []byte(version+"\n"), 0o644)
 }
 
-// moduleFile reads one file of a module (path@version) from its zip, fetched through the Go module proxy (or found in
+// ModuleFile reads one file of a module (path@version) from its zip, fetched through the Go module proxy (or found in
 // the module cache) and verified against go.sum or the checksum database by the go command. The zip is
 // read directly because the go command refuses to extract a module that declares a newer Go than the
 // local one (Argo CD v3.6 declares go 1.27) while it still downloads and verifies it.
-func moduleFile(module, file string) ([]byte, error) {
+func ModuleFile(module, file string) ([]byte, error) {
 	out, _ := exec.Command("go", "mod", "download", "-json", module).Output()
 	var mod struct{ Path, Version, Zip, Error string }
 	if err := json.Unmarshal(out, &mod); err != nil || mod.Zip == "" {

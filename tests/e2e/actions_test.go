@@ -1,0 +1,400 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+
+	"github.com/jordigilh/kubernaut-execution/catalogue"
+)
+
+// env is where one action runs: its target namespace and node.
+type env struct{ NS, Node string }
+
+// scenario seeds what an action touches, gives its parameters, a fingerprint of what a dry-run must
+// not change, and asserts the real run's effect.
+type scenario struct {
+	seed        func(t *testing.T, e env)
+	params      func(e env) map[string]string
+	fingerprint func(t *testing.T, e env) string
+	effect      func(t *testing.T, e env, output string)
+}
+
+var ctx = context.Background()
+
+func labels(app string) map[string]string { return map[string]string{"app": app} }
+
+func podSpec(image string) corev1.PodSpec {
+	return corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: image}}, TerminationGracePeriodSeconds: ptr.To[int64](0)}
+}
+
+func deployment(name, image string, replicas int32) *appsv1.Deployment {
+	return &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: appsv1.DeploymentSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: labels(name)},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels(name)}, Spec: podSpec(image)}}}
+}
+
+// must(call).in(t) is call's value, failing t on its error.
+func must[T any](v T, err error) result[T] { return result[T]{v, err} }
+
+type result[T any] struct {
+	v   T
+	err error
+}
+
+func (r result[T]) in(t *testing.T) T {
+	t.Helper()
+	require.NoError(t, r.err)
+	return r.v
+}
+
+func seedPod(t *testing.T, ns, name, node string, owner *metav1.OwnerReference) {
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels("web")}, Spec: podSpec("registry.k8s.io/pause:3.10")}
+	pod.Spec.NodeName = node
+	pod.Spec.Volumes = []corev1.Volume{{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+	if owner != nil {
+		pod.OwnerReferences = []metav1.OwnerReference{*owner}
+	}
+	must(cluster.Client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{})).in(t)
+}
+
+func seedNode(t *testing.T, name string) {
+	must(cluster.Client.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})).in(t)
+	t.Cleanup(func() { _ = cluster.Client.CoreV1().Nodes().Delete(context.Background(), name, metav1.DeleteOptions{}) })
+}
+
+func controllerOf(kind, name string, uid string) *metav1.OwnerReference {
+	return &metav1.OwnerReference{APIVersion: "apps/v1", Kind: kind, Name: name, UID: types.UID(uid), Controller: ptr.To(true)}
+}
+
+func rv(t *testing.T, get func() (metav1.Object, error)) string {
+	o, err := get()
+	require.NoError(t, err)
+	return o.GetResourceVersion()
+}
+
+func gone(t *testing.T, err error) {
+	t.Helper()
+	require.True(t, apierrors.IsNotFound(err), "still there: %v", err)
+}
+
+var scenarios = map[string]scenario{
+	"restart-pod": {
+		seed:   func(t *testing.T, e env) { seedPod(t, e.NS, "web", "", nil) },
+		params: func(e env) map[string]string { return map[string]string{"namespace": e.NS, "pod": "web"} },
+		fingerprint: func(t *testing.T, e env) string {
+			return rv(t, func() (metav1.Object, error) {
+				return cluster.Client.CoreV1().Pods(e.NS).Get(ctx, "web", metav1.GetOptions{})
+			})
+		},
+		effect: func(t *testing.T, e env, _ string) {
+			_, err := cluster.Client.CoreV1().Pods(e.NS).Get(ctx, "web", metav1.GetOptions{})
+			gone(t, err)
+		},
+	},
+	"delete-pod": {
+		seed: func(t *testing.T, e env) { seedPod(t, e.NS, "doomed", "", nil) },
+		params: func(e env) map[string]string {
+			return map[string]string{"namespace": e.NS, "pod": "doomed", "gracePeriodSeconds": "30"}
+		},
+		fingerprint: func(t *testing.T, e env) string {
+			return rv(t, func() (metav1.Object, error) {
+				return cluster.Client.CoreV1().Pods(e.NS).Get(ctx, "doomed", metav1.GetOptions{})
+			})
+		},
+		effect: func(t *testing.T, e env, _ string) {
+			_, err := cluster.Client.CoreV1().Pods(e.NS).Get(ctx, "doomed", metav1.GetOptions{})
+			gone(t, err)
+		},
+	},
+	"scale-deployment": {
+		seed: func(t *testing.T, e env) {
+			must(cluster.Client.AppsV1().Deployments(e.NS).Create(ctx, deployment("web", "nginx:1.27", 2), metav1.CreateOptions{})).in(t)
+		},
+		params: func(e env) map[string]string {
+			return map[string]string{"namespace": e.NS, "deployment": "web", "replicas": "3"}
+		},
+		fingerprint: func(t *testing.T, e env) string {
+			return rv(t, func() (metav1.Object, error) {
+				return cluster.Client.AppsV1().Deployments(e.NS).Get(ctx, "web", metav1.GetOptions{})
+			})
+		},
+		effect: func(t *testing.T, e env, _ string) {
+			require.EqualValues(t, 3, *must(cluster.Client.AppsV1().Deployments(e.NS).Get(ctx, "web", metav1.GetOptions{})).in(t).Spec.Replicas)
+		},
+	},
+	"patch-deployment": {
+		seed: func(t *testing.T, e env) {
+			must(cluster.Client.AppsV1().Deployments(e.NS).Create(ctx, deployment("web", "nginx:1.27", 1), metav1.CreateOptions{})).in(t)
+		},
+		params: func(e env) map[string]string {
+			return map[string]string{"namespace": e.NS, "deployment": "web", "patch": `{"spec":{"template":{"spec":{"containers":[{"name":"web","resources":{"limits":{"memory":"256Mi"}}}]}}}}`}
+		},
+		fingerprint: func(t *testing.T, e env) string {
+			return rv(t, func() (metav1.Object, error) {
+				return cluster.Client.AppsV1().Deployments(e.NS).Get(ctx, "web", metav1.GetOptions{})
+			})
+		},
+		effect: func(t *testing.T, e env, _ string) {
+			d := must(cluster.Client.AppsV1().Deployments(e.NS).Get(ctx, "web", metav1.GetOptions{})).in(t)
+			require.Equal(t, "256Mi", d.Spec.Template.Spec.Containers[0].Resources.Limits.Memory().String())
+		},
+	},
+	"patch-configmap": {
+		seed: func(t *testing.T, e env) {
+			must(cluster.Client.CoreV1().ConfigMaps(e.NS).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "web-config"}, Data: map[string]string{"LOG_LEVEL": "info"}}, metav1.CreateOptions{})).in(t)
+		},
+		params: func(e env) map[string]string {
+			return map[string]string{"namespace": e.NS, "configmap": "web-config", "patch": `{"data":{"LOG_LEVEL":"debug"}}`}
+		},
+		fingerprint: func(t *testing.T, e env) string {
+			return rv(t, func() (metav1.Object, error) {
+				return cluster.Client.CoreV1().ConfigMaps(e.NS).Get(ctx, "web-config", metav1.GetOptions{})
+			})
+		},
+		effect: func(t *testing.T, e env, _ string) {
+			require.Equal(t, "debug", must(cluster.Client.CoreV1().ConfigMaps(e.NS).Get(ctx, "web-config", metav1.GetOptions{})).in(t).Data["LOG_LEVEL"])
+		},
+	},
+	"cordon-node": {
+		seed:   func(t *testing.T, e env) { seedNode(t, e.Node) },
+		params: func(e env) map[string]string { return map[string]string{"node": e.Node} },
+		fingerprint: func(t *testing.T, e env) string {
+			return rv(t, func() (metav1.Object, error) {
+				return cluster.Client.CoreV1().Nodes().Get(ctx, e.Node, metav1.GetOptions{})
+			})
+		},
+		effect: func(t *testing.T, e env, _ string) {
+			require.True(t, must(cluster.Client.CoreV1().Nodes().Get(ctx, e.Node, metav1.GetOptions{})).in(t).Spec.Unschedulable)
+		},
+	},
+	"drain-node": {
+		seed: func(t *testing.T, e env) {
+			seedNode(t, e.Node)
+			ds := must(cluster.Client.AppsV1().DaemonSets(e.NS).Create(ctx, &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "agent"},
+				Spec: appsv1.DaemonSetSpec{Selector: &metav1.LabelSelector{MatchLabels: labels("agent")},
+					Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels("agent")}, Spec: podSpec("registry.k8s.io/pause:3.10")}}}, metav1.CreateOptions{})).in(t)
+			rs := must(cluster.Client.AppsV1().ReplicaSets(e.NS).Create(ctx, &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "web"},
+				Spec: appsv1.ReplicaSetSpec{Replicas: ptr.To[int32](0), Selector: &metav1.LabelSelector{MatchLabels: labels("web")},
+					Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels("web")}, Spec: podSpec("nginx:1.27")}}}, metav1.CreateOptions{})).in(t)
+			seedPod(t, e.NS, "agent-x", e.Node, controllerOf("DaemonSet", "agent", string(ds.UID)))
+			seedPod(t, e.NS, "web-x", e.Node, controllerOf("ReplicaSet", "web", string(rs.UID)))
+		},
+		params: func(e env) map[string]string { return map[string]string{"node": e.Node, "timeoutSeconds": "30"} },
+		fingerprint: func(t *testing.T, e env) string {
+			node := rv(t, func() (metav1.Object, error) {
+				return cluster.Client.CoreV1().Nodes().Get(ctx, e.Node, metav1.GetOptions{})
+			})
+			pod := rv(t, func() (metav1.Object, error) {
+				return cluster.Client.CoreV1().Pods(e.NS).Get(ctx, "web-x", metav1.GetOptions{})
+			})
+			return node + "/" + pod
+		},
+		effect: func(t *testing.T, e env, _ string) {
+			require.True(t, must(cluster.Client.CoreV1().Nodes().Get(ctx, e.Node, metav1.GetOptions{})).in(t).Spec.Unschedulable)
+			_, err := cluster.Client.CoreV1().Pods(e.NS).Get(ctx, "web-x", metav1.GetOptions{})
+			gone(t, err)
+			must(cluster.Client.CoreV1().Pods(e.NS).Get(ctx, "agent-x", metav1.GetOptions{})).in(t)
+		},
+	},
+	"rollback-deployment": {
+		seed: func(t *testing.T, e env) {
+			d := deployment("api", "api:v2", 1)
+			d.Annotations = map[string]string{"deployment.kubernetes.io/revision": "2"}
+			d = must(cluster.Client.AppsV1().Deployments(e.NS).Create(ctx, d, metav1.CreateOptions{})).in(t)
+			for rev, image := range map[string]string{"1": "api:v1", "2": "api:v2"} {
+				tpl := *d.Spec.Template.DeepCopy()
+				tpl.Labels = map[string]string{"app": "api", "pod-template-hash": "h" + rev}
+				tpl.Spec.Containers[0].Image = image
+				must(cluster.Client.AppsV1().ReplicaSets(e.NS).Create(ctx, &appsv1.ReplicaSet{
+					ObjectMeta: metav1.ObjectMeta{Name: "api-h" + rev, Labels: tpl.Labels, Annotations: map[string]string{"deployment.kubernetes.io/revision": rev},
+						OwnerReferences: []metav1.OwnerReference{*controllerOf("Deployment", "api", string(d.UID))}},
+					Spec: appsv1.ReplicaSetSpec{Replicas: ptr.To[int32](0), Selector: &metav1.LabelSelector{MatchLabels: tpl.Labels}, Template: tpl},
+				}, metav1.CreateOptions{})).in(t)
+			}
+		},
+		params: func(e env) map[string]string {
+			return map[string]string{"namespace": e.NS, "deployment": "api", "revision": "0"}
+		},
+		fingerprint: func(t *testing.T, e env) string {
+			return rv(t, func() (metav1.Object, error) {
+				return cluster.Client.AppsV1().Deployments(e.NS).Get(ctx, "api", metav1.GetOptions{})
+			})
+		},
+		effect: func(t *testing.T, e env, _ string) {
+			require.Equal(t, "api:v1", must(cluster.Client.AppsV1().Deployments(e.NS).Get(ctx, "api", metav1.GetOptions{})).in(t).Spec.Template.Spec.Containers[0].Image)
+		},
+	},
+	"verify-deployment": {
+		seed: func(t *testing.T, e env) {
+			d := must(cluster.Client.AppsV1().Deployments(e.NS).Create(ctx, deployment("ready", "nginx:1.27", 1), metav1.CreateOptions{})).in(t)
+			// No deployment controller runs here: the status a finished rollout has is set by hand.
+			d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1}
+			must(cluster.Client.AppsV1().Deployments(e.NS).UpdateStatus(ctx, d, metav1.UpdateOptions{})).in(t)
+		},
+		params: func(e env) map[string]string {
+			return map[string]string{"namespace": e.NS, "deployment": "ready", "timeoutSeconds": "20"}
+		},
+		effect: func(t *testing.T, e env, output string) {
+			require.Contains(t, output, `deployment "ready" successfully rolled out`)
+		},
+	},
+	"custom-script": {
+		seed: func(t *testing.T, e env) { seedPod(t, e.NS, "web", "", nil) },
+		params: func(e env) map[string]string {
+			return map[string]string{"namespace": e.NS, "resource": "pods", "selector": "app=web"}
+		},
+		effect: func(t *testing.T, e env, output string) {
+			require.Contains(t, output, "name: web")
+		},
+	},
+}
+
+func envFor(t *testing.T, name string) env {
+	e := env{NS: namespace(t, name, nil), Node: name}
+	// Pods need their namespace's default ServiceAccount, which the controller manager creates.
+	require.NoError(t, waitFor(ctx, 30*time.Second, func() error {
+		_, err := cluster.Client.CoreV1().ServiceAccounts(e.NS).Get(ctx, "default", metav1.GetOptions{})
+		return err
+	}))
+	return e
+}
+
+// run executes an action's catalogue command with a token: the dry-run first where the catalogue has
+// one (it must succeed and change nothing), then the real run.
+func runAction(t *testing.T, a catalogue.Action, s scenario, e env, token string, dryRun bool) (string, error) {
+	argv, err := a.Argv(s.params(e))
+	require.NoError(t, err)
+	require.Equal(t, "kubectl", argv[0])
+	home := t.TempDir()
+	runCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if dryRun {
+		before := s.fingerprint(t, e)
+		if out, err := cluster.Kubectl(runCtx, home, token, append(argv[1:], "--dry-run=server")...); err != nil {
+			return out, fmt.Errorf("dry-run: %w", err)
+		}
+		require.Equal(t, before, s.fingerprint(t, e), "%s: the dry-run changed something", a.Name)
+	}
+	return cluster.Kubectl(runCtx, home, token, argv[1:]...)
+}
+
+// Every action's catalogue command runs for real as its per-run ServiceAccount, bound by the
+// controller: the dry-run succeeds and changes nothing, the real run has its effect.
+func TestEveryActionRunsForReal(t *testing.T) {
+	installed(t)
+	controller := controllerClient(t)
+	cat := mustCatalogue(t)
+	require.Len(t, scenarios, len(cat.Actions), "every catalogue action has a scenario")
+	tb := &table{t: t}
+	for _, a := range cat.Actions {
+		t.Run(a.Name, func(t *testing.T) {
+			s, ok := scenarios[a.Name]
+			require.True(t, ok)
+			e := envFor(t, "run-"+a.Name)
+			s.seed(t, e)
+			r, err := provision(ctx, controller, a, a.Name, e.NS)
+			require.NoError(t, err)
+			defer func() { require.NoError(t, r.remove(ctx, controller)) }()
+			token, err := cluster.Token(ctx, releaseNS, r.ServiceAccount)
+			require.NoError(t, err)
+			out, err := runAction(t, a, s, e, token, a.DryRun.Supported)
+			require.NoError(t, err)
+			s.effect(t, e, out)
+			tb.add(a.Name, map[bool]string{true: "dry-run, then run", false: "run (read-only)"}[a.DryRun.Supported], strings.TrimSpace(strings.Split(out, "\n")[0]))
+		})
+	}
+	tb.print("ACTION", "STEPS", "KUBECTL SAID")
+}
+
+// without returns rules with one verb of one rule removed (and the rule dropped if it had only that).
+func without(rules []rbacv1.PolicyRule, i int, verb string) []rbacv1.PolicyRule {
+	var out []rbacv1.PolicyRule
+	for j, r := range rules {
+		r = *r.DeepCopy()
+		if j == i {
+			r.Verbs = slices.DeleteFunc(r.Verbs, func(v string) bool { return v == verb })
+			if len(r.Verbs) == 0 {
+				continue
+			}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// Minimality: for each verb of each action's rules, the real command run without that one verb fails.
+// A verb it does not need would be a grant too many.
+func TestEveryVerbIsNeeded(t *testing.T) {
+	if os.Getenv("KUBERNAUT_E2E_SHORT") != "" {
+		t.Skip("KUBERNAUT_E2E_SHORT set")
+	}
+	cat := mustCatalogue(t)
+	tb := &table{t: t}
+	var unneeded []string
+	for _, a := range cat.Actions {
+		rules := a.PolicyRules()
+		for i, rule := range rules {
+			for _, verb := range rule.Verbs {
+				name := fmt.Sprintf("min-%s-%d-%s", a.Name, i, verb)
+				t.Run(name, func(t *testing.T) {
+					s := scenarios[a.Name]
+					e := envFor(t, name)
+					s.seed(t, e)
+					token := bindRules(t, name, e.NS, a.Scope, without(rules, i, verb))
+					out, err := runAction(t, a, s, e, token, false)
+					needed := err != nil
+					what := fmt.Sprintf("%s %s/%s", verb, strings.Join(rule.APIGroups, ","), strings.Join(rule.Resources, ","))
+					tb.add(a.Name, what, map[bool]string{true: "needed", false: "NOT needed"}[needed], firstLine(out))
+					if !needed {
+						unneeded = append(unneeded, a.Name+": "+what)
+					}
+				})
+			}
+		}
+	}
+	tb.print("ACTION", "VERB", "WITHOUT IT", "KUBECTL SAID")
+	require.Empty(t, unneeded, "verbs the commands ran without")
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	if len(line) > 100 {
+		line = line[:100] + "..."
+	}
+	return line
+}
+
+// bindRules makes a ClusterRole with rules, binds it to a fresh ServiceAccount (in ns, or cluster-wide
+// for Cluster actions) as an administrator, and returns the ServiceAccount's token.
+func bindRules(t *testing.T, name, ns string, scope catalogue.Scope, rules []rbacv1.PolicyRule) string {
+	t.Helper()
+	rbac := cluster.Client.RbacV1()
+	must(rbac.ClusterRoles().Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: rules}, metav1.CreateOptions{})).in(t)
+	t.Cleanup(func() { _ = rbac.ClusterRoles().Delete(context.Background(), name, metav1.DeleteOptions{}) })
+	must(cluster.Client.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "runner"}}, metav1.CreateOptions{})).in(t)
+	ref := rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name}
+	subjects := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "runner", Namespace: ns}}
+	if scope == catalogue.Cluster {
+		must(rbac.ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name}, RoleRef: ref, Subjects: subjects}, metav1.CreateOptions{})).in(t)
+		t.Cleanup(func() { _ = rbac.ClusterRoleBindings().Delete(context.Background(), name, metav1.DeleteOptions{}) })
+	} else {
+		must(rbac.RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name}, RoleRef: ref, Subjects: subjects}, metav1.CreateOptions{})).in(t)
+	}
+	token, err := cluster.Token(ctx, ns, "runner")
+	require.NoError(t, err)
+	return token
+}

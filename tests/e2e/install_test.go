@@ -1,0 +1,260 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/yaml"
+
+	"github.com/jordigilh/kubernaut-execution/gen/check"
+	"github.com/jordigilh/kubernaut-execution/gen/generate"
+	"github.com/jordigilh/kubernaut-execution/gen/render"
+	"github.com/jordigilh/kubernaut-execution/gen/schemas"
+)
+
+const (
+	release   = render.DefaultRelease
+	releaseNS = render.DefaultNamespace
+)
+
+var (
+	chartDir   = filepath.Join(root, generate.ChartDir)
+	tektonCRDs = []string{"config/300-crds/300-task.yaml", "config/300-crds/300-pipelinerun.yaml"}
+)
+
+// apply server-side applies documents, as `kubectl apply --server-side` does (with dryRun, as
+// `--dry-run=server`).
+func apply(ctx context.Context, docs []check.Document, dryRun ...string) error {
+	mapper := cluster.mapper()
+	for _, d := range docs {
+		gvk := schema.FromAPIVersionAndKind(d.APIVersion(), d.Kind())
+		mapping, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", d.Kind(), d.Name(), err)
+		}
+		data, err := yaml.YAMLToJSON(d.YAML)
+		if err != nil {
+			return err
+		}
+		ri := cluster.Dynamic.Resource(mapping.Resource)
+		var target interface {
+			Patch(context.Context, string, types.PatchType, []byte, metav1.PatchOptions, ...string) (*unstructured.Unstructured, error)
+		} = ri
+		if mapping.Scope.Name() == "namespace" {
+			target = ri.Namespace(d.Namespace())
+		}
+		if _, err := target.Patch(ctx, d.Name(), types.ApplyPatchType, data, metav1.PatchOptions{FieldManager: "e2e", Force: ptrTrue(), DryRun: dryRun}); err != nil {
+			return fmt.Errorf("apply %s %s/%s: %w", d.Kind(), d.Namespace(), d.Name(), err)
+		}
+	}
+	return nil
+}
+
+func ptrTrue() *bool { t := true; return &t }
+
+// installTektonCRDs installs Tekton's Task and PipelineRun CRDs from the pinned module, once.
+func installTektonCRDs(t testing.TB) {
+	t.Helper()
+	ctx := context.Background()
+	for _, path := range tektonCRDs {
+		data, err := schemas.ModuleFile("github.com/tektoncd/pipeline@v1.15.1", path)
+		require.NoError(t, err)
+		docs, err := check.Read(path, bytes.NewReader(data))
+		require.NoError(t, err)
+		require.NoError(t, apply(ctx, docs))
+		crd := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+		require.NoError(t, waitFor(ctx, 30*time.Second, func() error {
+			obj, err := cluster.Dynamic.Resource(crd).Get(ctx, docs[0].Name(), metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			conds, _, _ := unstructured.NestedSlice(obj.Object, "status", "conditions")
+			for _, c := range conds {
+				if m := c.(map[string]any); m["type"] == "Established" && m["status"] == "True" {
+					return nil
+				}
+			}
+			return fmt.Errorf("%s not established", docs[0].Name())
+		}))
+	}
+	cluster.resetMapper()
+}
+
+func helmConfig(t testing.TB, ns string) *action.Configuration {
+	t.Helper()
+	flags := genericclioptions.NewConfigFlags(false)
+	flags.KubeConfig = &cluster.Kubeconfig
+	flags.Namespace = &ns
+	cfg := new(action.Configuration)
+	require.NoError(t, cfg.Init(flags, ns, "secret", func(string, ...any) {}))
+	return cfg
+}
+
+func loadChart(t testing.TB) *chart.Chart {
+	t.Helper()
+	ch, err := render.LoadChart(chartDir, nil)
+	require.NoError(t, err)
+	return ch
+}
+
+// values are the chart's values for this cluster: the loopback API server (service IP and endpoint).
+func values(extra map[string]any) map[string]any {
+	v := map[string]any{"networkPolicy": map[string]any{"apiServer": map[string]any{"cidrs": []any{"10.0.0.1/32", "127.0.0.1/32"}}}}
+	for k, val := range extra {
+		v[k] = val
+	}
+	return v
+}
+
+func newInstall(t testing.TB, name, ns string) *action.Install {
+	install := action.NewInstall(helmConfig(t, ns))
+	install.ReleaseName, install.Namespace, install.CreateNamespace = name, ns, true
+	return install
+}
+
+// clusterScoped lists the release's cluster-scoped objects left in the cluster.
+func clusterScoped(t *testing.T, name string) []string {
+	t.Helper()
+	ctx := context.Background()
+	selector := metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=" + name}
+	var left []string
+	for _, gvr := range []schema.GroupVersionResource{
+		{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterroles"},
+		{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterrolebindings"},
+		{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "validatingadmissionpolicies"},
+		{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "validatingadmissionpolicybindings"},
+	} {
+		list, err := cluster.Dynamic.Resource(gvr).List(ctx, selector)
+		require.NoError(t, err)
+		for _, o := range list.Items {
+			left = append(left, gvr.Resource+"/"+o.GetName())
+		}
+	}
+	return left
+}
+
+func TestHelmInstallUpgradeUninstall(t *testing.T) {
+	installTektonCRDs(t)
+	ctx := context.Background()
+	ns := "helm-lifecycle"
+	name := "lifecycle"
+	rel, err := newInstall(t, name, ns).Run(loadChart(t), values(nil))
+	require.NoError(t, err)
+	require.Equal(t, "deployed", rel.Info.Status.String())
+
+	tasks, err := cluster.Dynamic.Resource(pipelinev1.SchemeGroupVersion.WithResource("tasks")).Namespace(ns).List(ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	require.Len(t, tasks.Items, 11, "every Task is accepted by the Task CRD's schema")
+	require.NotEmpty(t, clusterScoped(t, name))
+
+	upgrade := action.NewUpgrade(helmConfig(t, ns))
+	upgrade.Namespace = ns
+	rel, err = upgrade.Run(name, loadChart(t), values(map[string]any{"controller": map[string]any{"replicas": 2}}))
+	require.NoError(t, err)
+	require.Equal(t, 2, rel.Version)
+	d, err := cluster.Client.AppsV1().Deployments(ns).Get(ctx, name+"-kubernaut-execution-controller", metav1.GetOptions{})
+	require.NoError(t, err)
+	require.EqualValues(t, 2, *d.Spec.Replicas)
+
+	_, err = action.NewUninstall(helmConfig(t, ns)).Run(name)
+	require.NoError(t, err)
+	require.Empty(t, clusterScoped(t, name), "uninstall leaves nothing cluster-scoped behind")
+	_ = cluster.Client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
+}
+
+// Each overlay applies with server-side apply. The apply is a server-side dry run (admission, schema
+// and RBAC checks all run, nothing is stored): the overlays use the same names as the shared release.
+func TestOverlaysApplyServerSide(t *testing.T) {
+	installed(t)
+	ctx := context.Background()
+	for _, o := range []string{"development", "production", "openshift"} {
+		t.Run(o, func(t *testing.T) {
+			resources, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), filepath.Join(root, "kustomize", "overlays", o))
+			require.NoError(t, err)
+			out, err := resources.AsYaml()
+			require.NoError(t, err)
+			docs, err := check.Read(o, bytes.NewReader(out))
+			require.NoError(t, err)
+			require.NoError(t, apply(ctx, docs, metav1.DryRunAll))
+		})
+	}
+}
+
+// podsOf turns every shipped pod spec into a Pod: the controller's, the action PodTemplate's and each
+// Task's (its steps over the stepTemplate, as Tekton builds the pod).
+func podsOf(t *testing.T, docs []render.Document) map[string]*corev1.Pod {
+	t.Helper()
+	pods := map[string]*corev1.Pod{}
+	for _, d := range docs {
+		var spec corev1.PodSpec
+		switch d.Kind {
+		case "Deployment":
+			var o struct {
+				Spec struct{ Template corev1.PodTemplateSpec } `json:"spec"`
+			}
+			require.NoError(t, yaml.Unmarshal(d.YAML, &o))
+			spec = o.Spec.Template.Spec
+		case "PodTemplate":
+			var o corev1.PodTemplate
+			require.NoError(t, yaml.Unmarshal(d.YAML, &o))
+			spec = o.Template.Spec
+		case "Task":
+			var task pipelinev1.Task
+			require.NoError(t, yaml.Unmarshal(d.YAML, &task))
+			steps, err := pipelinev1.MergeStepsWithStepTemplate(task.Spec.StepTemplate, task.Spec.Steps)
+			require.NoError(t, err)
+			spec = corev1.PodSpec{Volumes: task.Spec.Volumes, RestartPolicy: corev1.RestartPolicyNever}
+			for _, s := range steps {
+				c := s.ToK8sContainer()
+				c.Image = strings.ReplaceAll(c.Image, "$(params.actionImage)", "example.com/action:1")
+				spec.Containers = append(spec.Containers, *c)
+			}
+		default:
+			continue
+		}
+		spec.ServiceAccountName = "" // the namespace's default ServiceAccount
+		pods[d.Kind+"/"+d.Name] = &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "psa-"}, Spec: spec}
+	}
+	require.Len(t, pods, 2+11)
+	return pods
+}
+
+// In a namespace enforcing the restricted Pod Security Standard, a Pod from every shipped pod spec is
+// admitted, and the same Pod with one restricted setting removed is not.
+func TestPodSecurityAdmission(t *testing.T) {
+	ctx := context.Background()
+	ns := namespace(t, "psa-restricted", map[string]string{"pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest"})
+	require.NoError(t, waitFor(ctx, 30*time.Second, func() error {
+		_, err := cluster.Client.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{})
+		return err
+	}))
+	docs, err := render.Render(loadChart(t), render.Options{Release: release, Namespace: ns, KubeVersion: render.NewestKubernetes, Values: values(nil)})
+	require.NoError(t, err)
+	for name, pod := range podsOf(t, docs) {
+		_, err := cluster.Client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		require.NoError(t, err, "%s is refused by restricted admission", name)
+
+		weakened := pod.DeepCopy()
+		weakened.Spec.Containers[0].SecurityContext.AllowPrivilegeEscalation = nil
+		_, err = cluster.Client.CoreV1().Pods(ns).Create(ctx, weakened, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		require.Error(t, err, "%s without allowPrivilegeEscalation: false is admitted", name)
+		require.Contains(t, err.Error(), "violates PodSecurity \"restricted:latest\"")
+	}
+}

@@ -1,0 +1,196 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"text/tabwriter"
+
+	"github.com/stretchr/testify/require"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/jordigilh/kubernaut-execution/catalogue"
+)
+
+// table collects rows and prints them aligned through the test log.
+type table struct {
+	t    *testing.T
+	rows [][]string
+}
+
+func (tb *table) add(cells ...string) { tb.rows = append(tb.rows, cells) }
+
+func (tb *table) print(header ...string) {
+	var b strings.Builder
+	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, strings.Join(header, "\t"))
+	for _, r := range tb.rows {
+		fmt.Fprintln(w, strings.Join(r, "\t"))
+	}
+	_ = w.Flush()
+	tb.t.Log("\n" + b.String())
+}
+
+func serviceAccountUser(ns, name string) (string, []string) {
+	return "system:serviceaccount:" + ns + ":" + name, []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"}
+}
+
+// allowed asks the API server's own authorizer (SubjectAccessReview).
+func allowed(t *testing.T, ns, sa, verb, group, resource, inNamespace string) bool {
+	t.Helper()
+	user, groups := serviceAccountUser(ns, sa)
+	res, sub, _ := strings.Cut(resource, "/")
+	review, err := cluster.Client.AuthorizationV1().SubjectAccessReviews().Create(context.Background(), &authorizationv1.SubjectAccessReview{
+		Spec: authorizationv1.SubjectAccessReviewSpec{User: user, Groups: groups, ResourceAttributes: &authorizationv1.ResourceAttributes{
+			Namespace: inNamespace, Verb: verb, Group: group, Resource: res, Subresource: sub,
+		}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	return review.Status.Allowed
+}
+
+func yesNo(b bool) string { return map[bool]string{true: "allowed", false: "denied"}[b] }
+
+// each calls f for every (group, resource, verb) an action's rules grant.
+func each(a catalogue.Action, f func(group, resource, verb string)) {
+	for _, r := range a.PolicyRules() {
+		for _, g := range r.APIGroups {
+			for _, res := range r.Resources {
+				for _, v := range r.Verbs {
+					f(g, res, v)
+				}
+			}
+		}
+	}
+}
+
+// The controller, acting as itself, and per-run ServiceAccounts, through the server's authorizer.
+func TestRBACThroughTheAuthorizer(t *testing.T) {
+	installed(t)
+	ctx := context.Background()
+	target := namespace(t, "rbac-target", nil)
+	other := namespace(t, "rbac-other", nil)
+	controller := controllerClient(t)
+	tb := &table{t: t}
+	expect := func(subject, what string, want, got bool) {
+		tb.add(subject, what, yesNo(want), yesNo(got))
+		require.Equal(t, want, got, "%s: %s", subject, what)
+	}
+
+	for _, a := range mustCatalogue(t).Actions {
+		run, err := provision(ctx, controller, a, "rbac-"+a.Name, target)
+		kind := map[catalogue.Scope]string{catalogue.Namespaced: "RoleBinding in " + target, catalogue.Cluster: "ClusterRoleBinding"}[a.Scope]
+		expect("controller", fmt.Sprintf("create %s to %s for a run", kind, actionRole(a.Name)), true, err == nil)
+		require.NoError(t, err)
+		each(a, func(g, res, v string) {
+			where := target
+			if a.Scope == catalogue.Cluster {
+				where = ""
+			}
+			expect("controller", fmt.Sprintf("%s %s/%s (action %s) itself", v, g, res, a.Name), false, allowed(t, releaseNS, controllerSA, v, g, res, where))
+			expect("run of "+a.Name, fmt.Sprintf("%s %s/%s in %s", v, g, res, or(where, "the cluster")), true, allowed(t, releaseNS, run.ServiceAccount, v, g, res, where))
+			if a.Scope == catalogue.Namespaced {
+				expect("run of "+a.Name, fmt.Sprintf("%s %s/%s in %s", v, g, res, other), false, allowed(t, releaseNS, run.ServiceAccount, v, g, res, other))
+			}
+		})
+		require.NoError(t, run.remove(ctx, controller))
+	}
+
+	for _, role := range []string{"cluster-admin", "admin", "edit"} {
+		_, err := controller.RbacV1().RoleBindings(target).Create(ctx, &rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "escalate-" + role, Labels: runLabels("x", "edit")},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
+			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: runPrefix + "x", Namespace: releaseNS}},
+		}, metav1.CreateOptions{})
+		expect("controller", "bind ClusterRole "+role, false, err == nil)
+		require.True(t, apierrors.IsForbidden(err) || apierrors.IsInvalid(err), "%v", err)
+	}
+	_, err := controller.RbacV1().Roles(target).Create(ctx, &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: "pod-deleter"},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"delete"}}},
+	}, metav1.CreateOptions{})
+	expect("controller", "create a Role granting pods delete", false, err == nil)
+	require.True(t, apierrors.IsForbidden(err), "%v", err)
+	expect("controller", "get secrets in "+target, false, allowed(t, releaseNS, controllerSA, "get", "", "secrets", target))
+	expect("controller", "list secrets in the cluster", false, allowed(t, releaseNS, controllerSA, "list", "", "secrets", ""))
+
+	tb.print("SUBJECT", "REQUEST", "WANT", "GOT")
+}
+
+func or(s, fallback string) string {
+	if s == "" {
+		return fallback
+	}
+	return s
+}
+
+// Static mode: the pre-created per-action ServiceAccounts behave like per-run ones.
+func TestStaticModeServiceAccounts(t *testing.T) {
+	installed(t)
+	const name, ns = "kx-static", "kx-static"
+	bound, unbound := namespace(t, "static-a", nil), namespace(t, "static-b", nil)
+	_, err := newInstall(t, name, ns).Run(loadChart(t), values(map[string]any{"rbac": map[string]any{"mode": "static", "static": map[string]any{"namespaces": []any{bound}}}}))
+	require.NoError(t, err)
+	tb := &table{t: t}
+	for _, a := range mustCatalogue(t).Actions {
+		sa := name + "-kubernaut-execution-action-" + a.Name
+		each(a, func(g, res, v string) {
+			if a.Scope == catalogue.Cluster {
+				got := allowed(t, ns, sa, v, g, res, "")
+				tb.add(sa, fmt.Sprintf("%s %s/%s in the cluster", v, g, res), yesNo(got))
+				require.True(t, got)
+				return
+			}
+			in, out := allowed(t, ns, sa, v, g, res, bound), allowed(t, ns, sa, v, g, res, unbound)
+			tb.add(sa, fmt.Sprintf("%s %s/%s in %s / %s", v, g, res, bound, unbound), yesNo(in)+" / "+yesNo(out))
+			require.True(t, in)
+			require.False(t, out)
+		})
+	}
+	tb.print("SERVICEACCOUNT", "REQUEST", "GOT")
+}
+
+// The ValidatingAdmissionPolicy refuses what a compromised controller would try, and allows a run.
+func TestAdmissionPolicyOnControllerBindings(t *testing.T) {
+	installed(t)
+	ctx := context.Background()
+	target := namespace(t, "vap-target", nil)
+	controller := controllerClient(t)
+	binding := func(name, role string, labels map[string]string, subjects ...rbacv1.Subject) *rbacv1.RoleBinding {
+		return &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+			RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role}, Subjects: subjects}
+	}
+	runSA := rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: runPrefix + "vap", Namespace: releaseNS}
+	for _, tc := range []struct {
+		name string
+		rb   *rbacv1.RoleBinding
+		want string
+	}{
+		{"bind edit", binding("a", "edit", runLabels("vap", "edit"), runSA), "the controller may only bind the per-action ClusterRoles"},
+		{"a subject that is not a run's", binding("b", actionRole("scale-deployment"), runLabels("vap", "scale-deployment"),
+			rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: "default", Namespace: releaseNS}), "the only subject must be a per-run ServiceAccount"},
+		{"two subjects", binding("c", actionRole("scale-deployment"), runLabels("vap", "scale-deployment"), runSA, runSA), "the only subject must be a per-run ServiceAccount"},
+		{"no run labels", binding("d", actionRole("scale-deployment"), nil, runSA), "must carry the run's labels"},
+		{"labels naming another action", binding("e", actionRole("scale-deployment"), runLabels("vap", "delete-pod"), runSA), "must carry the run's labels"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := controller.RbacV1().RoleBindings(target).Create(ctx, tc.rb, metav1.CreateOptions{})
+			require.Error(t, err)
+			require.Contains(t, err.Error(), tc.want)
+		})
+	}
+	_, err := controller.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: runPrefix + "vap-crb", Labels: runLabels("vap", "scale-deployment")},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: actionRole("scale-deployment")},
+		Subjects:   []rbacv1.Subject{runSA},
+	}, metav1.CreateOptions{})
+	require.ErrorContains(t, err, "a ClusterRoleBinding may only bind a Cluster-scoped action's ClusterRole")
+
+	legit := binding(runPrefix+"vap", actionRole("scale-deployment"), runLabels("vap", "scale-deployment"), runSA)
+	_, err = controller.RbacV1().RoleBindings(target).Create(ctx, legit, metav1.CreateOptions{})
+	require.NoError(t, err)
+}
