@@ -61,28 +61,19 @@ func violations(t testing.TB, c *check.Checker, docs []check.Document) []check.V
 // The suite passes on every shipped render: the Helm values matrix at both Kubernetes versions and
 // every overlay (production with digests required).
 func TestConformanceOnShippedRenders(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join(chartDir, "ci", "*-values.yaml"))
-	require.NoError(t, err)
-	for _, file := range files {
-		for _, kv := range kubeVersions {
-			t.Run(filepath.Base(file)+"@"+kv, func(t *testing.T) {
-				docs, err := renderWith(t, kv, readValues(t, file))
-				require.NoError(t, err)
-				c := checker(t, kv, filepath.Base(file) == "digest-values.yaml")
-				got := violations(t, c, documents(t, docs))
-				if filepath.Base(file) != "networkpolicy-off-values.yaml" {
-					require.Empty(t, got)
-					return
-				}
-				// Turning NetworkPolicies off is a choice the suite reports until the operator says so.
-				for _, v := range got {
-					require.Equal(t, "networkpolicy-present", v.Rule, v.String())
-				}
-				require.Len(t, got, 2+11, "controller, action pod template and the 11 Tasks are unselected")
-				require.Empty(t, violations(t, checker(t, kv, false, "networkpolicy-present"), documents(t, docs)))
-			})
+	forEachMatrixRender(t, func(t *testing.T, file, kv string, docs []render.Document) {
+		got := violations(t, checker(t, kv, file == "digest-values.yaml"), documents(t, docs))
+		if file != "networkpolicy-off-values.yaml" {
+			require.Empty(t, got)
+			return
 		}
-	}
+		// Turning NetworkPolicies off is a choice the suite reports until the operator says so.
+		for _, v := range got {
+			require.Equal(t, "networkpolicy-present", v.Rule, v.String())
+		}
+		require.Len(t, got, 2+11, "controller, action pod template and the 11 Tasks are unselected")
+		require.Empty(t, violations(t, checker(t, kv, false, "networkpolicy-present"), documents(t, docs)))
+	})
 	for _, o := range append([]string{"../base"}, overlays...) {
 		for _, kv := range kubeVersions {
 			t.Run(filepath.Base(o)+"@"+kv, func(t *testing.T) {

@@ -86,19 +86,27 @@ var matrix = map[string]func(t *testing.T, objs map[string]object){
 }
 
 func TestValuesMatrix(t *testing.T) {
+	forEachMatrixRender(t, func(t *testing.T, file, _ string, docs []render.Document) {
+		check, ok := matrix[file]
+		require.True(t, ok, "no assertions for %s", file)
+		objs := objects(t, docs)
+		requireCommon(t, objs)
+		check(t, objs)
+	})
+}
+
+// forEachMatrixRender renders every values file of the matrix (the chart-testing files in ci/) at the
+// oldest and newest Kubernetes the chart claims, each in a subtest.
+func forEachMatrixRender(t *testing.T, f func(t *testing.T, file, kubeVersion string, docs []render.Document)) {
 	files, err := filepath.Glob(filepath.Join(chartDir, "ci", "*-values.yaml"))
 	require.NoError(t, err)
 	require.Len(t, files, len(matrix), "every ci/ values file has its assertions and vice versa")
 	for _, file := range files {
-		check, ok := matrix[filepath.Base(file)]
-		require.True(t, ok, "no assertions for %s", file)
 		for _, kv := range kubeVersions {
 			t.Run(filepath.Base(file)+"@"+kv, func(t *testing.T) {
 				docs, err := renderWith(t, kv, readValues(t, file))
 				require.NoError(t, err)
-				objs := objects(t, docs)
-				requireCommon(t, objs)
-				check(t, objs)
+				f(t, filepath.Base(file), kv, docs)
 			})
 		}
 	}

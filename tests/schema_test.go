@@ -47,17 +47,9 @@ func conform(t *testing.T, version string, docs []render.Document) {
 }
 
 func TestKubeconformValuesMatrix(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join(chartDir, "ci", "*-values.yaml"))
-	require.NoError(t, err)
-	for _, file := range files {
-		for _, kv := range kubeVersions {
-			t.Run(filepath.Base(file)+"@"+kv, func(t *testing.T) {
-				docs, err := renderWith(t, kv, readValues(t, file))
-				require.NoError(t, err)
-				conform(t, kv, docs)
-			})
-		}
-	}
+	forEachMatrixRender(t, func(t *testing.T, _, kubeVersion string, docs []render.Document) {
+		conform(t, kubeVersion, docs)
+	})
 }
 
 func TestKubeconformKustomize(t *testing.T) {
