@@ -9,6 +9,9 @@ export KUBERNAUT_CACHE := $(CACHE)
 OPA := $(CACHE)/bin/opa
 # The control plane the real-cluster tests start, built from tools/kube (about 10 minutes cold).
 KUBE_BINS := $(addprefix $(CACHE)/bin/,etcd kube-apiserver kube-controller-manager kubectl)
+# Stamped into the binaries as the release build does; Helm checks the API server's version.
+KUBE_VERSION := $(shell awk '$$1 == "k8s.io/kubernetes" { print $$2; exit }' tools/kube/go.mod)
+KUBE_LDFLAGS := -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION) -X k8s.io/component-base/version.gitMajor=$(word 1,$(subst ., ,$(patsubst v%,%,$(KUBE_VERSION)))) -X k8s.io/component-base/version.gitMinor=$(word 2,$(subst ., ,$(KUBE_VERSION))) -X k8s.io/component-base/version.gitTreeState=clean
 
 .DEFAULT_GOAL := help
 
@@ -63,10 +66,10 @@ $(CACHE)/bin/etcd: tools/kube/go.mod tools/kube/go.sum
 	cd tools/kube && $(GO) build -o $@ go.etcd.io/etcd/server/v3
 
 $(CACHE)/bin/kube-%: tools/kube/go.mod tools/kube/go.sum
-	cd tools/kube && $(GO) build -o $@ k8s.io/kubernetes/cmd/kube-$*
+	cd tools/kube && $(GO) build -ldflags "$(KUBE_LDFLAGS)" -o $@ k8s.io/kubernetes/cmd/kube-$*
 
 $(CACHE)/bin/kubectl: tools/kube/go.mod tools/kube/go.sum
-	cd tools/kube && $(GO) build -o $@ k8s.io/kubernetes/cmd/kubectl
+	cd tools/kube && $(GO) build -ldflags "$(KUBE_LDFLAGS)" -o $@ k8s.io/kubernetes/cmd/kubectl
 
 .PHONY: schemas
 schemas: ## Generate the offline Kubernetes JSON schemas into $(CACHE)/schemas (tests do this on demand).

@@ -3,8 +3,10 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -17,15 +19,37 @@ import (
 
 // The shared installation: the chart as release kubernaut-execution in kubernaut-system, installed
 // once with the Helm SDK for the tests that need a bundle in place.
-var sharedInstall sync.Once
+var (
+	sharedInstall    sync.Once
+	sharedInstallErr error
+)
 
+// installed installs the shared release on first use; a failure fails every test that needs it.
 func installed(t testing.TB) {
 	t.Helper()
 	sharedInstall.Do(func() {
 		installTektonCRDs(t)
-		install := newInstall(t, release, releaseNS)
-		_, err := install.Run(loadChart(t), values(nil))
-		require.NoError(t, err)
+		if _, sharedInstallErr = newInstall(t, release, releaseNS).Run(loadChart(t), values(nil)); sharedInstallErr == nil {
+			sharedInstallErr = waitForAdmissionPolicy(t)
+		}
+	})
+	require.NoError(t, sharedInstallErr, "shared installation")
+}
+
+// waitForAdmissionPolicy waits until the API server enforces the chart's ValidatingAdmissionPolicy: it
+// loads new policies asynchronously, so right after an install only RBAC guards the controller. The
+// probe is a dry-run binding the policy must refuse.
+func waitForAdmissionPolicy(t testing.TB) error {
+	controller := controllerClient(t)
+	probe := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "vap-probe", Namespace: releaseNS},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: actionRole("verify-deployment")},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "not-a-run", Namespace: releaseNS}}}
+	return waitFor(context.Background(), 30*time.Second, func() error {
+		_, err := controller.RbacV1().RoleBindings(releaseNS).Create(context.Background(), probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if err != nil && strings.Contains(err.Error(), "ValidatingAdmissionPolicy") {
+			return nil
+		}
+		return fmt.Errorf("admission policy not enforced yet (%v)", err)
 	})
 }
 

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -88,18 +89,38 @@ var binaries = map[string]string{
 }
 
 // binary returns a control-plane binary from the cache, building it from tools/kube when missing
-// (`make tools` does the same up front).
+// (`make tools` does the same up front, with the same flags).
 func binary(name string) (string, error) {
 	bin := filepath.Join(cacheDir(), "bin", name)
 	if _, err := os.Stat(bin); err == nil {
 		return bin, nil
 	}
-	build := exec.Command("go", "build", "-o", bin, binaries[name])
+	gomod, err := os.ReadFile(filepath.Join(root, "tools", "kube", "go.mod"))
+	if err != nil {
+		return "", err
+	}
+	m := regexp.MustCompile(`(?m)^\s*k8s\.io/kubernetes (v\S+)`).FindSubmatch(gomod)
+	if m == nil {
+		return "", errors.New("tools/kube/go.mod does not require k8s.io/kubernetes")
+	}
+	build := exec.Command("go", "build", "-ldflags", versionFlags(string(m[1])), "-o", bin, binaries[name])
 	build.Dir = filepath.Join(root, "tools", "kube")
 	if out, err := build.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build %s: %w\n%s", name, err, out)
 	}
 	return bin, nil
+}
+
+// versionFlags stamp the Kubernetes version into the binaries, as the release build does: without
+// them the API server reports v0.0.0-master and Helm refuses the chart's kubeVersion range.
+func versionFlags(version string) string {
+	major, rest, _ := strings.Cut(strings.TrimPrefix(version, "v"), ".")
+	minor, _, _ := strings.Cut(rest, ".")
+	var flags []string
+	for k, v := range map[string]string{"gitVersion": version, "gitMajor": major, "gitMinor": minor, "gitTreeState": "clean"} {
+		flags = append(flags, "-X k8s.io/component-base/version."+k+"="+v)
+	}
+	return strings.Join(flags, " ")
 }
 
 func freePort() (int, error) {
@@ -111,8 +132,9 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// Start starts etcd, kube-apiserver and kube-controller-manager (garbage collector, ServiceAccount and
-// namespace controllers only: no kubelet runs, and the tests set the status other controllers would).
+// Start starts etcd, kube-apiserver and kube-controller-manager (garbage collector, ServiceAccount,
+// namespace and ClusterRole aggregation controllers only: no kubelet runs, and the tests set the
+// status other controllers would). Without aggregation, admin and edit would have no rules at all.
 func Start(ctx context.Context) (*Cluster, error) {
 	dir, err := os.MkdirTemp("", "kubernaut-e2e-")
 	if err != nil {
@@ -187,13 +209,20 @@ func Start(ctx context.Context) (*Cluster, error) {
 		return c, err
 	}
 	if err := c.run("kube-controller-manager", "--kubeconfig", c.Kubeconfig, "--service-account-private-key-file", saKey,
-		"--controllers", "garbage-collector-controller,serviceaccount-controller,namespace-controller",
+		"--controllers", "garbage-collector-controller,serviceaccount-controller,namespace-controller,clusterrole-aggregation-controller",
 		"--bind-address", "127.0.0.1", "--secure-port", "0", "--leader-elect=false"); err != nil {
 		return c, err
 	}
-	// Ready when the ServiceAccount controller has made kube-system's default ServiceAccount.
+	// Ready when the ServiceAccount controller has made kube-system's default ServiceAccount and the
+	// aggregation controller has filled the admin role.
 	if err := waitFor(ctx, 60*time.Second, func() error {
-		_, err := c.Client.CoreV1().ServiceAccounts("kube-system").Get(ctx, "default", metav1.GetOptions{})
+		if _, err := c.Client.CoreV1().ServiceAccounts("kube-system").Get(ctx, "default", metav1.GetOptions{}); err != nil {
+			return err
+		}
+		admin, err := c.Client.RbacV1().ClusterRoles().Get(ctx, "admin", metav1.GetOptions{})
+		if err == nil && len(admin.Rules) == 0 {
+			err = errors.New("admin ClusterRole not aggregated yet")
+		}
 		return err
 	}); err != nil {
 		return c, fmt.Errorf("kube-controller-manager: %w\n%s", err, c.log("kube-controller-manager"))

@@ -165,6 +165,20 @@ func TestAdmissionPolicyOnControllerBindings(t *testing.T) {
 			RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role}, Subjects: subjects}
 	}
 	runSA := rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: runPrefix + "vap", Namespace: releaseNS}
+	// RBAC's escalation check already refuses `edit` to the controller; grant it `bind` on edit so
+	// that only the admission policy stands in the way, which shows the policy as a layer of its own.
+	grant := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "vap-test-bind-edit"},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{rbacv1.GroupName}, Resources: []string{"clusterroles"}, Verbs: []string{"bind"}, ResourceNames: []string{"edit"}}}}
+	_, err := cluster.Client.RbacV1().ClusterRoles().Create(ctx, grant, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = cluster.Client.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: grant.ObjectMeta,
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: grant.Name},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: controllerSA, Namespace: releaseNS}}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_ = cluster.Client.RbacV1().ClusterRoleBindings().Delete(ctx, grant.Name, metav1.DeleteOptions{})
+		_ = cluster.Client.RbacV1().ClusterRoles().Delete(ctx, grant.Name, metav1.DeleteOptions{})
+	})
 	for _, tc := range []struct {
 		name string
 		rb   *rbacv1.RoleBinding
@@ -180,10 +194,11 @@ func TestAdmissionPolicyOnControllerBindings(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := controller.RbacV1().RoleBindings(target).Create(ctx, tc.rb, metav1.CreateOptions{})
 			require.Error(t, err)
+			require.Contains(t, err.Error(), "ValidatingAdmissionPolicy")
 			require.Contains(t, err.Error(), tc.want)
 		})
 	}
-	_, err := controller.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
+	_, err = controller.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: runPrefix + "vap-crb", Labels: runLabels("vap", "scale-deployment")},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: actionRole("scale-deployment")},
 		Subjects:   []rbacv1.Subject{runSA},

@@ -2,7 +2,8 @@
 
 // Package kube pins the control plane the real-cluster tests start: etcd, kube-apiserver,
 // kube-controller-manager and kubectl, all from the Kubernetes release the product's go.mod uses. A
-// module of its own keeps k8s.io/kubernetes (and its replace list) out of the product's go.mod.
+// module of its own keeps k8s.io/kubernetes (and its replace list) out of the product's go.mod. The builds
+// stamp the version go.mod requires into the binaries, as the release build does.
 package kube
 
 import (
