@@ -80,6 +80,9 @@ type Rule struct {
 	Verbs           []string `yaml:"verbs"`
 	ResourceNames   []string `yaml:"resourceNames"`
 	NonResourceURLs []string `yaml:"nonResourceURLs"`
+	// OtherPaths says, per verb, why the command needs it on a path the real-cluster minimality test
+	// does not take (a rollout still in progress, another parameter value).
+	OtherPaths map[string]string `yaml:"otherPaths"`
 }
 
 // Parameter is one typed input of an action.

@@ -173,6 +173,14 @@ func (c *checker) rule(path string, a Action, r Rule) {
 			}
 		}
 	}
+	for verb, why := range r.OtherPaths {
+		if !slices.Contains(r.Verbs, verb) {
+			c.add(path+".otherPaths", "action %q: otherPaths names %q, which is not a verb of this rule", a.Name, verb)
+		}
+		if strings.TrimSpace(why) == "" {
+			c.add(path+".otherPaths", "action %q: otherPaths gives no reason for %q", a.Name, verb)
+		}
+	}
 	if len(r.NonResourceURLs) > 0 {
 		c.add(path+".nonResourceURLs", "action %q: nonResourceURLs cannot be granted through a RoleBinding and no action needs them", a.Name)
 	}

@@ -355,9 +355,13 @@ func (c *Cluster) As(token string) (kubernetes.Interface, error) {
 	return kubernetes.NewForConfig(cfg)
 }
 
-// Kubectl runs the pinned kubectl with a token, nothing else: no kubeconfig, no cache outside home.
+// Kubectl runs the pinned kubectl with a token and nothing else: an empty kubeconfig, its cache in home.
 func (c *Cluster) Kubectl(ctx context.Context, home, token string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, c.kubectl, append([]string{"--server=" + c.Server, "--token=" + token, "--insecure-skip-tls-verify=true", "--kubeconfig=" + filepath.Join(home, "none")}, args...)...)
+	empty := filepath.Join(home, "kubeconfig")
+	if err := os.WriteFile(empty, []byte("apiVersion: v1\nkind: Config\n"), 0o600); err != nil {
+		return "", err
+	}
+	cmd := exec.CommandContext(ctx, c.kubectl, append([]string{"--server=" + c.Server, "--token=" + token, "--insecure-skip-tls-verify=true", "--kubeconfig=" + empty}, args...)...)
 	cmd.Env = []string{"HOME=" + home, "KUBECACHEDIR=" + filepath.Join(home, ".kube", "cache")}
 	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
