@@ -182,16 +182,6 @@ func (a Action) PolicyRules() []rbacv1.PolicyRule {
 	return out
 }
 
-// Parameter returns the named parameter.
-func (a Action) Parameter(name string) (Parameter, bool) {
-	for _, p := range a.Parameters {
-		if p.Name == name {
-			return p, true
-		}
-	}
-	return Parameter{}, false
-}
-
 func sorted(s []string) []string {
 	if len(s) == 0 {
 		return nil

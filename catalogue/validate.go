@@ -213,9 +213,6 @@ func ForbiddenVerbs() []string { return slices.Sorted(maps.Keys(forbiddenVerbs))
 // ForbiddenResources are the resources (resource[/subresource][.group]) no action may be granted, sorted.
 func ForbiddenResources() []string { return slices.Sorted(maps.Keys(forbiddenResources)) }
 
-// KnownVerbs are the verbs an action may be granted, sorted.
-func KnownVerbs() []string { return slices.Clone(knownVerbs) }
-
 // qualified spells a resource the way kubectl does: resource[/subresource][.group].
 func qualified(resource, group string) string {
 	if group == "" {
