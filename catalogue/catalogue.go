@@ -85,23 +85,24 @@ type Rule struct {
 	OtherPaths map[string]string `yaml:"otherPaths"`
 }
 
-// Parameter is one typed input of an action.
+// Parameter is one typed input of an action. Its JSON form (keyed by name elsewhere) is what the
+// policy gate reads to check values.
 type Parameter struct {
-	Name        string   `yaml:"name"`
-	Type        string   `yaml:"type"`
-	Required    bool     `yaml:"required"`
-	Description string   `yaml:"description"`
-	Pattern     string   `yaml:"pattern"`
-	Minimum     *int64   `yaml:"minimum"`
-	Maximum     *int64   `yaml:"maximum"`
-	Enum        []string `yaml:"enum"`
+	Name        string   `yaml:"name" json:"-"`
+	Type        string   `yaml:"type" json:"type"`
+	Required    bool     `yaml:"required" json:"required"`
+	Description string   `yaml:"description" json:"description"`
+	Pattern     string   `yaml:"pattern" json:"pattern,omitempty"`
+	Minimum     *int64   `yaml:"minimum" json:"minimum,omitempty"`
+	Maximum     *int64   `yaml:"maximum" json:"maximum,omitempty"`
+	Enum        []string `yaml:"enum" json:"enum,omitempty"`
 }
 
 // ContextField is one typed field of the target context.
 type ContextField struct {
-	Name        string `yaml:"name"`
-	Type        string `yaml:"type"`
-	Description string `yaml:"description"`
+	Name        string `yaml:"name" json:"-"`
+	Type        string `yaml:"type" json:"type"`
+	Description string `yaml:"description" json:"description"`
 }
 
 // Default returns the catalogue shipped with this module.

@@ -202,32 +202,22 @@ func budget(files map[string][]byte) ([]string, error) {
 // catalogueData is the part of the catalogue the gate reads, as an OPA data document at
 // data.kubernaut.catalogue: approval defaults, parameter constraints and context fields.
 func catalogueData(cat *catalogue.Catalogue) ([]byte, error) {
-	type param struct {
-		Type     string   `json:"type"`
-		Required bool     `json:"required"`
-		Pattern  string   `json:"pattern,omitempty"`
-		Minimum  *int64   `json:"minimum,omitempty"`
-		Maximum  *int64   `json:"maximum,omitempty"`
-		Enum     []string `json:"enum,omitempty"`
-	}
-	type field struct {
-		Type string `json:"type"`
-	}
 	type action struct {
-		Scope      catalogue.Scope  `json:"scope"`
-		Approval   bool             `json:"approval"`
-		DryRun     bool             `json:"dryRun"`
-		Parameters map[string]param `json:"parameters"`
-		Context    map[string]field `json:"context"`
+		Scope      catalogue.Scope                   `json:"scope"`
+		Approval   bool                              `json:"approval"`
+		DryRun     bool                              `json:"dryRun"`
+		Parameters map[string]catalogue.Parameter    `json:"parameters"`
+		Context    map[string]catalogue.ContextField `json:"context"`
 	}
 	actions := map[string]action{}
 	for _, a := range cat.Actions {
-		out := action{Scope: a.Scope, Approval: a.Approval, DryRun: a.DryRun.Supported, Parameters: map[string]param{}, Context: map[string]field{}}
+		out := action{Scope: a.Scope, Approval: a.Approval, DryRun: a.DryRun.Supported,
+			Parameters: map[string]catalogue.Parameter{}, Context: map[string]catalogue.ContextField{}}
 		for _, p := range a.Parameters {
-			out.Parameters[p.Name] = param{p.Type, p.Required, p.Pattern, p.Minimum, p.Maximum, p.Enum}
+			out.Parameters[p.Name] = p
 		}
 		for _, f := range a.Context {
-			out.Context[f.Name] = field{f.Type}
+			out.Context[f.Name] = f
 		}
 		actions[a.Name] = out
 	}
