@@ -28,7 +28,7 @@ var (
 func installed(t testing.TB) {
 	t.Helper()
 	sharedInstall.Do(func() {
-		installTektonCRDs(t)
+		installTektonCRDs(t, cluster)
 		if _, sharedInstallErr = newInstall(t, release, releaseNS).Run(loadChart(t), values(nil)); sharedInstallErr == nil {
 			sharedInstallErr = waitForAdmissionPolicy(t)
 		}

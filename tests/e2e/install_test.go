@@ -41,8 +41,8 @@ var (
 
 // apply server-side applies documents, as `kubectl apply --server-side` does (with dryRun, as
 // `--dry-run=server`).
-func apply(ctx context.Context, docs []check.Document, dryRun ...string) error {
-	mapper := cluster.mapper()
+func (c *Cluster) apply(ctx context.Context, docs []check.Document, dryRun ...string) error {
+	mapper := c.mapper()
 	for _, d := range docs {
 		gvk := schema.FromAPIVersionAndKind(d.APIVersion(), d.Kind())
 		mapping, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
@@ -53,7 +53,7 @@ func apply(ctx context.Context, docs []check.Document, dryRun ...string) error {
 		if err != nil {
 			return err
 		}
-		ri := cluster.Dynamic.Resource(mapping.Resource)
+		ri := c.Dynamic.Resource(mapping.Resource)
 		var target interface {
 			Patch(context.Context, string, types.PatchType, []byte, metav1.PatchOptions, ...string) (*unstructured.Unstructured, error)
 		} = ri
@@ -69,8 +69,8 @@ func apply(ctx context.Context, docs []check.Document, dryRun ...string) error {
 
 func ptrTrue() *bool { t := true; return &t }
 
-// installTektonCRDs installs Tekton's Task and PipelineRun CRDs from the pinned module, once.
-func installTektonCRDs(t testing.TB) {
+// installTektonCRDs installs Tekton's Task and PipelineRun CRDs from the pinned module.
+func installTektonCRDs(t testing.TB, c *Cluster) {
 	t.Helper()
 	ctx := context.Background()
 	for _, path := range tektonCRDs {
@@ -78,10 +78,10 @@ func installTektonCRDs(t testing.TB) {
 		require.NoError(t, err)
 		docs, err := check.Read(path, bytes.NewReader(data))
 		require.NoError(t, err)
-		require.NoError(t, apply(ctx, docs))
+		require.NoError(t, c.apply(ctx, docs))
 		crd := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
 		require.NoError(t, waitFor(ctx, 30*time.Second, func() error {
-			obj, err := cluster.Dynamic.Resource(crd).Get(ctx, docs[0].Name(), metav1.GetOptions{})
+			obj, err := c.Dynamic.Resource(crd).Get(ctx, docs[0].Name(), metav1.GetOptions{})
 			if err != nil {
 				return err
 			}
@@ -94,7 +94,7 @@ func installTektonCRDs(t testing.TB) {
 			return fmt.Errorf("%s not established", docs[0].Name())
 		}))
 	}
-	cluster.resetMapper()
+	c.resetMapper()
 }
 
 func helmConfig(t testing.TB, ns string) *action.Configuration {
@@ -151,7 +151,7 @@ func clusterScoped(t *testing.T, name string) []string {
 }
 
 func TestHelmInstallUpgradeUninstall(t *testing.T) {
-	installTektonCRDs(t)
+	installTektonCRDs(t, cluster)
 	ctx := context.Background()
 	ns := "helm-lifecycle"
 	name := "lifecycle"
@@ -179,11 +179,18 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 	_ = cluster.Client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
 }
 
-// Each overlay applies with server-side apply. The apply is a server-side dry run (admission, schema
-// and RBAC checks all run, nothing is stored): the overlays use the same names as the shared release.
+// Each overlay applies with server-side apply, one after the other as an operator switching overlays
+// would, on a control plane of its own: the overlays use the names of the shared Helm release.
 func TestOverlaysApplyServerSide(t *testing.T) {
-	installed(t)
 	ctx := context.Background()
+	own, err := Start(ctx)
+	if own != nil {
+		defer own.Stop()
+	}
+	require.NoError(t, err)
+	installTektonCRDs(t, own)
+	_, err = own.Client.CoreV1().Namespaces().Create(ctx, nsObject(releaseNS), metaCreate)
+	require.NoError(t, err)
 	for _, o := range []string{"development", "production", "openshift"} {
 		t.Run(o, func(t *testing.T) {
 			resources, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), filepath.Join(root, "kustomize", "overlays", o))
@@ -192,7 +199,11 @@ func TestOverlaysApplyServerSide(t *testing.T) {
 			require.NoError(t, err)
 			docs, err := check.Read(o, bytes.NewReader(out))
 			require.NoError(t, err)
-			require.NoError(t, apply(ctx, docs, metav1.DryRunAll))
+			require.NoError(t, own.apply(ctx, docs))
+			d, err := own.Client.AppsV1().Deployments(releaseNS).Get(ctx, release+"-controller", metav1.GetOptions{})
+			require.NoError(t, err)
+			wantReplicas := map[string]int32{"development": 1, "production": 2, "openshift": 1}[o]
+			require.Equal(t, wantReplicas, *d.Spec.Replicas, "the overlay's controller Deployment is what the API server holds")
 		})
 	}
 }
