@@ -345,6 +345,7 @@ func TestEveryActionRunsForReal(t *testing.T) {
 			r, err := provision(ctx, controller, a, a.Name, e.NS)
 			require.NoError(t, err)
 			defer func() { require.NoError(t, r.remove(ctx, controller)) }()
+			awaitAuthorized(t, releaseNS, r.ServiceAccount, a.PolicyRules(), r.bindingNamespace())
 			token, err := cluster.Token(ctx, releaseNS, r.ServiceAccount)
 			require.NoError(t, err)
 			out, err := runAction(t, a, s, e, token, a.DryRun.Supported)
@@ -444,6 +445,8 @@ func bindRules(t *testing.T, name, ns string, scope catalogue.Scope, rules []rba
 	} else {
 		must(rbac.RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name}, RoleRef: ref, Subjects: subjects}, metav1.CreateOptions{})).in(t)
 	}
+	// A lagging authorizer would make a verb look needed: wait until the binding is in effect.
+	awaitAuthorized(t, ns, "runner", rules, map[catalogue.Scope]string{catalogue.Namespaced: ns}[scope])
 	token, err := cluster.Token(ctx, ns, "runner")
 	require.NoError(t, err)
 	return token

@@ -115,6 +115,14 @@ func provision(ctx context.Context, controller kubernetes.Interface, a catalogue
 	return r, nil
 }
 
+// bindingNamespace is where the run's permissions apply: the target namespace, or "" cluster-wide.
+func (r *Run) bindingNamespace() string {
+	if r.Action.Scope == catalogue.Cluster {
+		return ""
+	}
+	return r.Namespace
+}
+
 // remove deletes a run's binding and ServiceAccount as the controller does.
 func (r *Run) remove(ctx context.Context, controller kubernetes.Interface) error {
 	var err error

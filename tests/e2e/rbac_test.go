@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"text/tabwriter"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -53,6 +54,27 @@ func allowed(t *testing.T, ns, sa, verb, group, resource, inNamespace string) bo
 	return review.Status.Allowed
 }
 
+// awaitAuthorized waits until the authorizer, which reads RBAC through informers, grants a
+// ServiceAccount the first permission of rules (in namespace; "" for cluster-wide).
+func awaitAuthorized(t testing.TB, saNS, sa string, rules []rbacv1.PolicyRule, namespace string) {
+	t.Helper()
+	if len(rules) == 0 {
+		return
+	}
+	r := rules[0]
+	res, sub, _ := strings.Cut(r.Resources[0], "/")
+	user, groups := serviceAccountUser(saNS, sa)
+	require.NoError(t, waitFor(context.Background(), 30*time.Second, func() error {
+		review, err := cluster.Client.AuthorizationV1().SubjectAccessReviews().Create(context.Background(), &authorizationv1.SubjectAccessReview{
+			Spec: authorizationv1.SubjectAccessReviewSpec{User: user, Groups: groups, ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Namespace: namespace, Verb: r.Verbs[0], Group: r.APIGroups[0], Resource: res, Subresource: sub}}}, metav1.CreateOptions{})
+		if err == nil && !review.Status.Allowed {
+			err = errString("binding not visible to the authorizer yet")
+		}
+		return err
+	}))
+}
+
 func yesNo(b bool) string { return map[bool]string{true: "allowed", false: "denied"}[b] }
 
 // each calls f for every (group, resource, verb) an action's rules grant.
@@ -86,6 +108,7 @@ func TestRBACThroughTheAuthorizer(t *testing.T) {
 		kind := map[catalogue.Scope]string{catalogue.Namespaced: "RoleBinding in " + target, catalogue.Cluster: "ClusterRoleBinding"}[a.Scope]
 		expect("controller", fmt.Sprintf("create %s to %s for a run", kind, actionRole(a.Name)), true, err == nil)
 		require.NoError(t, err)
+		awaitAuthorized(t, releaseNS, run.ServiceAccount, a.PolicyRules(), run.bindingNamespace())
 		each(a, func(g, res, v string) {
 			where := target
 			if a.Scope == catalogue.Cluster {
@@ -138,6 +161,7 @@ func TestStaticModeServiceAccounts(t *testing.T) {
 	tb := &table{t: t}
 	for _, a := range mustCatalogue(t).Actions {
 		sa := name + "-kubernaut-execution-action-" + a.Name
+		awaitAuthorized(t, ns, sa, a.PolicyRules(), map[catalogue.Scope]string{catalogue.Namespaced: bound}[a.Scope])
 		each(a, func(g, res, v string) {
 			if a.Scope == catalogue.Cluster {
 				got := allowed(t, ns, sa, v, g, res, "")
@@ -179,6 +203,17 @@ func TestAdmissionPolicyOnControllerBindings(t *testing.T) {
 		_ = cluster.Client.RbacV1().ClusterRoleBindings().Delete(ctx, grant.Name, metav1.DeleteOptions{})
 		_ = cluster.Client.RbacV1().ClusterRoles().Delete(ctx, grant.Name, metav1.DeleteOptions{})
 	})
+	// The authorizer reads RBAC through informers: wait until it sees the grant.
+	user, groups := serviceAccountUser(releaseNS, controllerSA)
+	require.NoError(t, waitFor(ctx, 30*time.Second, func() error {
+		review, err := cluster.Client.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{
+			Spec: authorizationv1.SubjectAccessReviewSpec{User: user, Groups: groups, ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Verb: "bind", Group: rbacv1.GroupName, Resource: "clusterroles", Name: "edit"}}}, metav1.CreateOptions{})
+		if err == nil && !review.Status.Allowed {
+			err = errString("bind on edit not authorized yet")
+		}
+		return err
+	}))
 	for _, tc := range []struct {
 		name string
 		rb   *rbacv1.RoleBinding
