@@ -86,12 +86,12 @@ type Rule struct {
 }
 
 // Parameter is one typed input of an action. Its JSON form (keyed by name elsewhere) is what the
-// policy gate reads to check values.
+// policy gate reads to check values: constraints only, so the policy ConfigMap stays small.
 type Parameter struct {
 	Name        string   `yaml:"name" json:"-"`
 	Type        string   `yaml:"type" json:"type"`
 	Required    bool     `yaml:"required" json:"required"`
-	Description string   `yaml:"description" json:"description"`
+	Description string   `yaml:"description" json:"-"`
 	Pattern     string   `yaml:"pattern" json:"pattern,omitempty"`
 	Minimum     *int64   `yaml:"minimum" json:"minimum,omitempty"`
 	Maximum     *int64   `yaml:"maximum" json:"maximum,omitempty"`
@@ -102,7 +102,7 @@ type Parameter struct {
 type ContextField struct {
 	Name        string `yaml:"name" json:"-"`
 	Type        string `yaml:"type" json:"type"`
-	Description string `yaml:"description" json:"description"`
+	Description string `yaml:"description" json:"-"`
 }
 
 // Default returns the catalogue shipped with this module.
