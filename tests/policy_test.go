@@ -4,6 +4,7 @@ import (
 	"context"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,9 +20,27 @@ import (
 
 var policiesDir = filepath.Join(root, policy.Dir)
 
-// regoOnly makes OPA's loader skip the generated input schemas, which are not data.
+// regoOnly makes OPA's loader read policies only.
 func regoOnly(_ string, info fs.FileInfo, _ int) bool {
 	return !info.IsDir() && !strings.HasSuffix(info.Name(), ".rego")
+}
+
+// The commands an action author types work as they are: the pinned opa CLI tests the policies and the
+// conformance rules (with coverage) and checks the policies strictly against their input schemas.
+func TestOPACommandLine(t *testing.T) {
+	bin, err := opaBinary()
+	require.NoError(t, err)
+	for _, args := range [][]string{
+		{"test", "--coverage", "--threshold", "100", policy.Dir},
+		{"test", "--coverage", "--threshold", "100", filepath.Join("gen", "check", "rules")},
+		{"check", "--strict", "--schema", policy.SchemaDir, policy.Dir},
+		{"fmt", "--fail", "--list", policy.Dir, filepath.Join("gen", "check", "rules")},
+	} {
+		cmd := exec.Command(bin, args...)
+		cmd.Dir = root
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "opa %s:\n%s", strings.Join(args, " "), out)
+	}
 }
 
 // `opa test policies/` through OPA's Go tester: every test passes and every policy file, library

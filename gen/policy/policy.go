@@ -18,11 +18,12 @@ import (
 )
 
 // Repository layout, relative to the repository root: the policies of the shipped catalogue, their
-// shared library (lib/ under the policies directory) and the generated input schemas.
+// shared library (lib/ under the policies directory) and the generated input schemas. The schemas sit
+// outside policies/ because `opa test policies/` loads every .json under it as data.
 const (
 	Dir       = "policies"
 	LibDir    = "lib"
-	SchemaDir = "policies/schemas"
+	SchemaDir = "policy-schemas"
 )
 
 // ConfigMap keys that cannot clash with an action's `<action>.rego`: action names are DNS labels,
