@@ -84,7 +84,7 @@ func requireRegoTests(t *testing.T, dir string) int {
 }
 
 // Each action's policy is type-checked against the input schema the generator writes for it (what
-// `opa check --strict --schema policies/schemas` does): reading a field the input never has fails.
+// `opa check --strict --schema policy-schemas policies` does): reading a field the input never has fails.
 func TestPoliciesMatchTheirInputSchemas(t *testing.T) {
 	require.NoError(t, typeCheck(t, nil))
 }
