@@ -82,11 +82,7 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
-	cache := os.Getenv("KUBERNAUT_CACHE")
-	if cache == "" {
-		cache = filepath.Join(root, ".cache")
-	}
-	schemaDir := filepath.Join(cache, "schemas", *kubeVersion)
+	schemaDir := schemas.Dir(root, *kubeVersion)
 	if err := schemas.Ensure(*kubeVersion, schemaDir); err != nil {
 		return fail(err)
 	}

@@ -16,40 +16,19 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/jordigilh/kubernaut-execution/gen/schemas"
 	"github.com/jordigilh/kubernaut-execution/gen/tekton"
+	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
-
-func cacheDir() string {
-	if c := os.Getenv("KUBERNAUT_CACHE"); c != "" {
-		return c
-	}
-	return filepath.Join(root, ".cache")
-}
-
-// requiredVersion is the version a go.mod requires of a module.
-func requiredVersion(gomod, module string) (string, error) {
-	data, err := os.ReadFile(gomod)
-	if err != nil {
-		return "", err
-	}
-	m := regexp.MustCompile(`(?m)^\s*(?:require\s+)?` + regexp.QuoteMeta(module) + ` (v\S+)`).FindSubmatch(data)
-	if m == nil {
-		return "", errors.New(gomod + " does not require " + module)
-	}
-	return string(m[1]), nil
-}
 
 // opaBinary is the opa CLI at the version tools/go.mod pins, built into the cache once (`make tools`
 // does the same).
 var opaBinary = sync.OnceValues(func() (string, error) {
-	version, err := requiredVersion(filepath.Join(root, "tools", "go.mod"), "github.com/open-policy-agent/opa")
+	version, err := testenv.RequiredVersion(filepath.Join(root, "tools", "go.mod"), "github.com/open-policy-agent/opa")
 	if err != nil {
 		return "", err
 	}
-	bin, err := filepath.Abs(filepath.Join(cacheDir(), "bin", "opa"))
-	if err != nil {
-		return "", err
-	}
+	bin := filepath.Join(schemas.CacheDir(root), "bin", "opa")
 	if out, err := exec.Command(bin, "version").Output(); err == nil && strings.Contains(string(out), "Version: "+strings.TrimPrefix(version, "v")) {
 		return bin, nil
 	}

@@ -13,19 +13,16 @@ import (
 
 	"github.com/jordigilh/kubernaut-execution/gen/render"
 	"github.com/jordigilh/kubernaut-execution/gen/schemas"
+	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
 var schemaOnce sync.Map // version -> func() (string, error)
 
 // schemaDir returns the generated schemas of a Kubernetes version, generating them on first use into
-// the gitignored cache ($KUBERNAUT_CACHE, default .cache at the repository root).
+// the gitignored cache.
 func schemaDir(t testing.TB, version string) string {
 	t.Helper()
-	cache := os.Getenv("KUBERNAUT_CACHE")
-	if cache == "" {
-		cache = filepath.Join(root, ".cache")
-	}
-	dir := filepath.Join(cache, "schemas", version)
+	dir := schemas.Dir(root, version)
 	once, _ := schemaOnce.LoadOrStore(version, sync.OnceValue(func() error { return schemas.Ensure(version, dir) }))
 	require.NoError(t, once.(func() error)())
 	return dir
@@ -124,7 +121,7 @@ func TestShippedKindsHaveCompilingSchemas(t *testing.T) {
 
 // The Task schema comes from the same Tekton version whose Go types generate and validate the Tasks.
 func TestTektonSchemaPinMatchesGoMod(t *testing.T) {
-	version, err := requiredVersion(filepath.Join(root, "go.mod"), "github.com/tektoncd/pipeline")
+	version, err := testenv.RequiredVersion(filepath.Join(root, "go.mod"), "github.com/tektoncd/pipeline")
 	require.NoError(t, err)
 	require.Contains(t, schemas.CRDs, schemas.CRD{Module: "github.com/tektoncd/pipeline@" + version, Path: "config/300-crds/300-task.yaml"})
 }

@@ -284,3 +284,21 @@ func collect(v any, defs map[string]schema, reached map[string]any) {
 		}
 	}
 }
+
+// CacheDir is the gitignored cache of generated schemas and built tools: $KUBERNAUT_CACHE, or .cache at
+// the repository root.
+func CacheDir(root string) string {
+	if c := os.Getenv("KUBERNAUT_CACHE"); c != "" {
+		return c
+	}
+	abs, err := filepath.Abs(filepath.Join(root, ".cache"))
+	if err != nil {
+		return filepath.Join(root, ".cache")
+	}
+	return abs
+}
+
+// Dir is where Ensure keeps the schemas of one Kubernetes version under the cache.
+func Dir(root, version string) string {
+	return filepath.Join(CacheDir(root), "schemas", version)
+}

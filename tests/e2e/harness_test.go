@@ -19,7 +19,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -35,6 +34,9 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/utils/ptr"
+
+	"github.com/jordigilh/kubernaut-execution/gen/schemas"
+	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
 const root = "../.."
@@ -72,14 +74,6 @@ type Cluster struct {
 	restMapper meta.ResettableRESTMapper
 }
 
-func cacheDir() string {
-	if c := os.Getenv("KUBERNAUT_CACHE"); c != "" {
-		return c
-	}
-	abs, _ := filepath.Abs(filepath.Join(root, ".cache"))
-	return abs
-}
-
 // binaries of the control plane, by name, with the package tools/kube builds them from.
 var binaries = map[string]string{
 	"etcd":                    "go.etcd.io/etcd/server/v3",
@@ -91,19 +85,15 @@ var binaries = map[string]string{
 // binary returns a control-plane binary from the cache, building it from tools/kube when missing
 // (`make tools` does the same up front, with the same flags).
 func binary(name string) (string, error) {
-	bin := filepath.Join(cacheDir(), "bin", name)
+	bin := filepath.Join(schemas.CacheDir(root), "bin", name)
 	if _, err := os.Stat(bin); err == nil {
 		return bin, nil
 	}
-	gomod, err := os.ReadFile(filepath.Join(root, "tools", "kube", "go.mod"))
+	version, err := testenv.RequiredVersion(filepath.Join(root, "tools", "kube", "go.mod"), "k8s.io/kubernetes")
 	if err != nil {
 		return "", err
 	}
-	m := regexp.MustCompile(`(?m)^\s*k8s\.io/kubernetes (v\S+)`).FindSubmatch(gomod)
-	if m == nil {
-		return "", errors.New("tools/kube/go.mod does not require k8s.io/kubernetes")
-	}
-	build := exec.Command("go", "build", "-ldflags", versionFlags(string(m[1])), "-o", bin, binaries[name])
+	build := exec.Command("go", "build", "-ldflags", versionFlags(version), "-o", bin, binaries[name])
 	build.Dir = filepath.Join(root, "tools", "kube")
 	if out, err := build.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build %s: %w\n%s", name, err, out)
