@@ -103,9 +103,6 @@ func (c *checker) action(path string, a Action) {
 	if errs := validation.IsDNS1123Label(a.Name); len(errs) > 0 {
 		c.add(at("name"), "action %q: name is not a DNS-1123 label: %s", a.Name, strings.Join(errs, "; "))
 	}
-	if a.Name == reservedName {
-		c.add(at("name"), "action %q: the name is reserved for the generic Task kubernaut-%s", a.Name, reservedName)
-	}
 	if strings.TrimSpace(a.Description) == "" {
 		c.add(at("description"), "action %q: description is empty", a.Name)
 	}
@@ -151,9 +148,6 @@ func (c *checker) action(path string, a Action) {
 		}
 	}
 }
-
-// reservedName would give an action's Task the name of the generic one, kubernaut-action.
-const reservedName = "action"
 
 // reservedContext are the target fields every action's input has.
 var reservedContext = []string{"environment", "labels"}

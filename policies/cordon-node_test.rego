@@ -6,7 +6,6 @@ base := {
 	"action": "cordon-node",
 	"parameters": {"node": "worker-3"},
 	"target": {"environment": "production", "labels": {"node-role.kubernetes.io/worker": ""}},
-	"release": {"namespace": "kubernaut-system"},
 }
 
 test_allows_a_worker if {

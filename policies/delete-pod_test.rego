@@ -6,16 +6,11 @@ base := {
 	"action": "delete-pod",
 	"parameters": {"namespace": "shop", "pod": "web-1", "gracePeriodSeconds": "30"},
 	"target": {"environment": "production", "labels": {"app": "web"}},
-	"release": {"namespace": "kubernaut-system"},
 }
 
 test_allows_an_application_pod if {
 	count(delete_pod.deny) == 0 with input as base
 	count(delete_pod.requires_approval) == 0 with input as base
-}
-
-test_denies_protected_namespaces if {
-	delete_pod.deny["refusing to delete pods in protected namespace \"kube-node-lease\""] with input as object.union(base, {"parameters": {"namespace": "kube-node-lease"}})
 }
 
 test_denies_kube_apiserver if {

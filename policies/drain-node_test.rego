@@ -6,7 +6,6 @@ base := {
 	"action": "drain-node",
 	"parameters": {"node": "worker-3", "timeoutSeconds": "300"},
 	"target": {"environment": "staging", "labels": {}},
-	"release": {"namespace": "kubernaut-system"},
 }
 
 test_allows_a_staging_worker if {

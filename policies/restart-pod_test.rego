@@ -6,20 +6,11 @@ base := {
 	"action": "restart-pod",
 	"parameters": {"namespace": "shop", "pod": "web-7d4b9-x2x"},
 	"target": {"environment": "production", "labels": {"app": "web"}, "ownerKind": "ReplicaSet"},
-	"release": {"namespace": "kubernaut-system"},
 }
 
 test_allows_a_replicaset_pod if {
 	count(restart_pod.deny) == 0 with input as base
 	count(restart_pod.requires_approval) == 0 with input as base
-}
-
-test_denies_kube_system if {
-	restart_pod.deny["refusing to restart pods in protected namespace \"kube-system\""] with input as object.union(base, {"parameters": {"namespace": "kube-system"}})
-}
-
-test_denies_release_namespace if {
-	restart_pod.deny["refusing to restart pods in protected namespace \"kubernaut-system\""] with input as object.union(base, {"parameters": {"namespace": "kubernaut-system"}})
 }
 
 test_denies_kube_apiserver_by_label if {

@@ -13,11 +13,6 @@ deny contains "refusing to scale a production deployment to zero replicas" if {
 	lib.number("replicas") == 0
 }
 
-# Cluster add-ons in kube-system (CoreDNS, metrics-server) are sized by the cluster's operator.
-deny contains sprintf("refusing to scale deployments in protected namespace %q", [input.parameters.namespace]) if {
-	lib.protected_namespace(input.parameters.namespace)
-}
-
 # Going from a small deployment (below 10) to 50 or more replicas can exhaust the cluster's capacity.
 requires_approval contains sprintf("large scale-up from %d to %d replicas", [input.target.currentReplicas, lib.number("replicas")]) if {
 	input.target.currentReplicas < 10

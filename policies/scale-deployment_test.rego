@@ -6,7 +6,6 @@ base := {
 	"action": "scale-deployment",
 	"parameters": {"namespace": "shop", "deployment": "web", "replicas": "4"},
 	"target": {"environment": "production", "labels": {}, "currentReplicas": 2},
-	"release": {"namespace": "kubernaut-system"},
 }
 
 with_replicas(n, current) := object.union(base, {"parameters": {"replicas": n}, "target": {"currentReplicas": current}})
@@ -22,10 +21,6 @@ test_denies_production_to_zero if {
 
 test_allows_staging_to_zero if {
 	count(scale_deployment.deny) == 0 with input as object.union(with_replicas("0", 2), {"target": {"environment": "staging"}})
-}
-
-test_denies_kube_system if {
-	scale_deployment.deny["refusing to scale deployments in protected namespace \"kube-system\""] with input as object.union(base, {"parameters": {"namespace": "kube-system"}})
 }
 
 test_large_scale_up_needs_approval if {

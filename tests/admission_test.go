@@ -12,17 +12,27 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-func admissionPolicy(t *testing.T) *admissionregistrationv1.ValidatingAdmissionPolicy {
+// admissionPolicies returns the rendered ValidatingAdmissionPolicies by name suffix (bindings,
+// serviceaccounts, workloads).
+func admissionPolicies(t *testing.T) map[string]*admissionregistrationv1.ValidatingAdmissionPolicy {
 	t.Helper()
+	out := map[string]*admissionregistrationv1.ValidatingAdmissionPolicy{}
 	for _, d := range defaultRender(t) {
 		if d.Kind == "ValidatingAdmissionPolicy" {
 			var p admissionregistrationv1.ValidatingAdmissionPolicy
 			require.NoError(t, yaml.UnmarshalStrict(d.YAML, &p))
-			return &p
+			out[strings.TrimPrefix(p.Name, "kubernaut-execution-controller-")] = &p
 		}
 	}
-	t.Fatal("no ValidatingAdmissionPolicy rendered")
-	return nil
+	require.Len(t, out, 3, "bindings, serviceaccounts and workloads policies")
+	return out
+}
+
+func admissionPolicy(t *testing.T) *admissionregistrationv1.ValidatingAdmissionPolicy {
+	t.Helper()
+	p, ok := admissionPolicies(t)["bindings"]
+	require.True(t, ok, "no bindings policy rendered")
+	return p
 }
 
 // compileCEL compiles every expression of a policy with the API server's own CEL compiler, in the
@@ -54,10 +64,16 @@ func compileCEL(p *admissionregistrationv1.ValidatingAdmissionPolicy) []error {
 	return errs
 }
 
-func TestAdmissionPolicyCompiles(t *testing.T) {
-	p := admissionPolicy(t)
-	require.Len(t, p.Spec.Validations, 4)
-	require.Empty(t, compileCEL(p))
+func TestAdmissionPoliciesCompileAndFailClosed(t *testing.T) {
+	for name, p := range admissionPolicies(t) {
+		t.Run(name, func(t *testing.T) {
+			require.Empty(t, compileCEL(p))
+			require.Equal(t, admissionregistrationv1.Fail, *p.Spec.FailurePolicy)
+			for _, r := range p.Spec.MatchConstraints.ResourceRules {
+				require.Subset(t, r.Operations, []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update})
+			}
+		})
+	}
 }
 
 // The compile check can fail: an unknown function, an undeclared variable, a syntax error.

@@ -71,7 +71,7 @@ func TestConformanceOnShippedRenders(t *testing.T) {
 		for _, v := range got {
 			require.Equal(t, "networkpolicy-present", v.Rule, v.String())
 		}
-		require.Len(t, got, 2+11, "controller, action pod template and the 11 Tasks are unselected")
+		require.Len(t, got, 2+len(mustCatalogue(t).Actions), "controller, action pod template and one Task per action are unselected")
 		require.Empty(t, violations(t, checker(t, kv, false, "networkpolicy-present"), documents(t, docs)))
 	})
 	for _, o := range append([]string{"../base"}, overlays...) {
@@ -210,6 +210,21 @@ var mutations = []struct {
 	{"drop allowPrivilegeEscalation: false", []string{"pod-security"}, func(t *testing.T, docs []check.Document) {
 		spec := dict(dict(dict(findObject(t, docs, "Deployment", controllerName)["spec"])["template"])["spec"])
 		delete(dict(dict(list(spec["containers"])[0])["securityContext"]), "allowPrivilegeEscalation")
+	}},
+	{"create Jobs cluster-wide", []string{"workload-namespace"}, func(t *testing.T, docs []check.Document) {
+		r := findObject(t, docs, "ClusterRole", controllerName)
+		r["rules"] = append(list(r["rules"]), map[string]any{"apiGroups": []any{"batch"}, "resources": []any{"jobs"}, "verbs": []any{"create"}})
+	}},
+	{"let the workload policy fail open", []string{"admission-policy"}, func(t *testing.T, docs []check.Document) {
+		dict(findObject(t, docs, "ValidatingAdmissionPolicy", "kubernaut-execution-controller-workloads")["spec"])["failurePolicy"] = "Ignore"
+	}},
+	{"stop matching binding deletion", []string{"admission-policy"}, func(t *testing.T, docs []check.Document) {
+		spec := dict(findObject(t, docs, "ValidatingAdmissionPolicy", "kubernaut-execution-controller-bindings")["spec"])
+		dict(list(dict(spec["matchConstraints"])["resourceRules"])[0])["operations"] = []any{"CREATE", "UPDATE"}
+	}},
+	{"unprotect the release namespace", []string{"protected-namespaces"}, func(t *testing.T, docs []check.Document) {
+		data := dict(findObject(t, docs, "ConfigMap", "kubernaut-execution-policies")["data"])
+		data["_config.json"] = `{"kubernaut":{"config":{"allowedImageRegistries":[],"protectedNamespaces":["kube-node-lease","kube-public","kube-system"]}}}`
 	}},
 	{"drop a Task's stepTemplate privilege setting", []string{"pod-security"}, func(t *testing.T, docs []check.Document) {
 		tpl := dict(dict(findObject(t, docs, "Task", "kubernaut-drain-node")["spec"])["stepTemplate"])

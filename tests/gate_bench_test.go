@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jordigilh/kubernaut-execution/gen/policy"
-	"github.com/jordigilh/kubernaut-execution/gen/render"
 	"github.com/jordigilh/kubernaut-execution/gen/tekton"
 )
 
@@ -22,16 +21,16 @@ func BenchmarkGateDecision(b *testing.B) {
 	var target map[string]any
 	require.NoError(b, json.Unmarshal([]byte(validParams["target"]), &target))
 	for _, a := range mustCatalogue(b).Actions {
-		files := []string{filepath.Join(dir, "_lib.rego"), filepath.Join(dir, "_gate.rego"), filepath.Join(dir, policy.CatalogueKey), filepath.Join(dir, a.Name+".rego")}
+		files := []string{filepath.Join(dir, "_lib.rego"), filepath.Join(dir, "_gate.rego"), filepath.Join(dir, policy.CatalogueKey), filepath.Join(dir, policy.ConfigKey), filepath.Join(dir, a.Name+".rego")}
 		for _, f := range files {
 			_, err := os.Stat(f)
 			require.NoError(b, err)
 		}
 		params := map[string]any{}
 		for _, p := range a.Parameters {
-			params[p.Name] = validParams[p.Name]
+			params[p.Name] = paramsFor(a.Name)[p.Name]
 		}
-		input := map[string]any{"action": a.Name, "parameters": params, "target": target, "release": map[string]any{"namespace": render.DefaultNamespace}}
+		input := map[string]any{"action": a.Name, "parameters": params, "target": target}
 		ctx := context.Background()
 		prepared, err := rego.New(rego.Query("data.kubernaut.gate.decision"), rego.Load(files, nil)).PrepareForEval(ctx)
 		require.NoError(b, err)

@@ -117,6 +117,16 @@ var validParams = map[string]string{
 	"target": `{"environment":"staging","labels":{"app":"web"},"currentReplicas":2,"ownerKind":"ReplicaSet"}`,
 }
 
+// paramsFor are validParams with the values an action reads differently: the same parameter name can
+// have a different shape per action (a ConfigMap merge patch, a Deployment's container patch).
+func paramsFor(action string) map[string]string {
+	switch action {
+	case "patch-deployment":
+		return withParams(validParams, "patch", `{"spec":{"template":{"spec":{"containers":[{"name":"web","resources":{"limits":{"memory":"512Mi"}}}]}}}}`)
+	}
+	return validParams
+}
+
 func withParams(base map[string]string, kv ...string) map[string]string {
 	out := map[string]string{}
 	for k, v := range base {
@@ -135,9 +145,9 @@ func TestGateStepsAllowEveryActionWithValidInput(t *testing.T) {
 	rendered := tasks(t, defaultRender(t))
 	for _, a := range mustCatalogue(t).Actions {
 		task := rendered[tekton.TaskName(a.Name)]
-		code, out := runStep(t, task, tekton.StepPolicyGate, validParams, policies)
+		code, out := runStep(t, task, tekton.StepPolicyGate, paramsFor(a.Name), policies)
 		require.Equal(t, 0, code, "%s policy gate: %s", a.Name, out)
-		code, out = runStep(t, task, tekton.StepApprovalGate, validParams, policies)
+		code, out = runStep(t, task, tekton.StepApprovalGate, paramsFor(a.Name), policies)
 		wantApproval := a.Approval || a.Name == "custom-script"
 		require.Equal(t, map[bool]int{false: 0, true: 1}[wantApproval], code, "%s approval gate: %s", a.Name, out)
 	}
@@ -182,10 +192,14 @@ func TestGateStepsEndAsTheContractSays(t *testing.T) {
 			output: `parameter \"namespace\" does not match`},
 		{name: "malformed target", task: scale, params: withParams(validParams, "target", "production"), policy: 1,
 			output: "target context is missing or not an object"},
-		{name: "generic task", task: rendered[tekton.GenericTask], output: `"allowed": true`,
-			params: map[string]string{"actionType": "scale-deployment", "actionImage": "example.com/scale:1", "inputs": `{"namespace":"shop","deployment":"web","replicas":"3"}`, "target": validParams["target"]}},
-		{name: "generic task, unknown action", task: rendered[tekton.GenericTask], policy: 2, again: 2, output: "no such file",
-			params: map[string]string{"actionType": "reboot-cluster", "actionImage": "example.com/x:1", "inputs": `{}`, "target": validParams["target"]}},
+		{name: "protected namespace", task: scale, params: withParams(validParams, "namespace", "kube-system"), policy: 1,
+			output: `refusing to run scale-deployment in protected namespace \"kube-system\"`},
+		{name: "release namespace", task: scale, params: withParams(validParams, "namespace", "kubernaut-system"), policy: 1,
+			output: `refusing to run scale-deployment in protected namespace \"kubernaut-system\"`},
+		{name: "missing configuration", task: scale, params: validParams, policy: 2, again: 2, output: "_config.json: no such file",
+			policies: func(t *testing.T, dir string) {
+				require.NoError(t, os.Remove(filepath.Join(dir, "_config.json")))
+			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			policies := policyFiles(t)

@@ -3,6 +3,7 @@ package tests
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -70,7 +71,7 @@ var matrix = map[string]func(t *testing.T, objs map[string]object){
 		require.Empty(t, networkPoliciesOf(objs))
 	},
 	"digest-values.yaml": func(t *testing.T, objs map[string]object) {
-		want := 2 + 2 // controller and action pod; the generic Task's two gates
+		want := 2 // controller and action pod
 		for _, a := range mustCatalogue(t).Actions {
 			want += 3 // two gates and execute
 			if a.DryRun.Supported {
@@ -131,14 +132,15 @@ func requireCommon(t *testing.T, objs map[string]object) {
 		want = append(want, "kubernaut-execution-action-"+a.Name)
 		require.Contains(t, objs, "ClusterRole//kubernaut-execution-action-"+a.Name)
 	}
-	var bind map[string]any
-	for _, r := range get(cr, "rules").([]any) {
-		if verbs := get(r, "verbs").([]any); len(verbs) == 1 && verbs[0] == "bind" {
-			bind = r.(map[string]any)
-		}
+	// Static mode binds at install time: its controller may neither bind nor make bindings.
+	bind, bindings := controllerRule(cr, "bind"), controllerRule(cr, "rolebindings")
+	if isStatic(objs) {
+		require.Nil(t, bind, "static mode: the controller holds bind")
+		require.Nil(t, bindings, "static mode: the controller may make bindings")
+	} else {
+		require.NotNil(t, bind, "controller has no bind rule")
+		require.ElementsMatch(t, want, bind["resourceNames"])
 	}
-	require.NotNil(t, bind, "controller has no bind rule")
-	require.ElementsMatch(t, want, bind["resourceNames"])
 	requirePoliciesSelectTheirPods(t, objs)
 	requirePolicyHashRollsController(t, objs)
 }
@@ -179,6 +181,25 @@ func requirePoliciesSelectTheirPods(t *testing.T, objs map[string]object) {
 				"%s NetworkPolicy selecting %s pods", component, podComponent)
 		}
 	}
+}
+
+// controllerRule is the rule of a ClusterRole that grants verb, or names resource; nil if none does.
+func controllerRule(cr object, verbOrResource string) map[string]any {
+	for _, r := range get(cr, "rules").([]any) {
+		if slices.Contains(get(r, "verbs").([]any), any(verbOrResource)) || slices.Contains(get(r, "resources").([]any), any(verbOrResource)) {
+			return r.(map[string]any)
+		}
+	}
+	return nil
+}
+
+func isStatic(objs map[string]object) bool {
+	for key := range objs {
+		if strings.HasPrefix(key, "ServiceAccount/kubernaut-system/kubernaut-execution-action-") {
+			return true
+		}
+	}
+	return false
 }
 
 func requireEphemeral(t *testing.T, objs map[string]object) {
@@ -236,8 +257,7 @@ func podSpecs(objs map[string]object) []any {
 	return specs
 }
 
-// images returns every image a render runs: pod containers and Task steps (except the generic Task's
-// $(params.actionImage), which the controller supplies per run).
+// images returns every image a render runs: pod containers and Task steps.
 func images(objs map[string]object) []string {
 	var out []string
 	for _, spec := range podSpecs(objs) {
@@ -250,9 +270,7 @@ func images(objs map[string]object) []string {
 			continue
 		}
 		for _, step := range get(o, "spec", "steps").([]any) {
-			if img := get(step, "image").(string); !strings.HasPrefix(img, "$(params.") {
-				out = append(out, img)
-			}
+			out = append(out, get(step, "image").(string))
 		}
 	}
 	return out

@@ -41,7 +41,7 @@ func defaultRender(t testing.TB) []render.Document {
 func TestTasksPassTektonValidation(t *testing.T) {
 	cat := mustCatalogue(t)
 	rendered := tasks(t, defaultRender(t))
-	require.Len(t, rendered, len(cat.Actions)+1)
+	require.Len(t, rendered, len(cat.Actions))
 	ctx := context.Background()
 	for name, task := range rendered {
 		task.SetDefaults(ctx)

@@ -35,8 +35,12 @@ func matrix(cat *catalogue.Catalogue, data rbac.Data) []byte {
 	}
 	b.WriteString("\n## Controller\n\nClusterRole `<release>-controller`; it also holds `bind` on exactly the action ClusterRoles above, by name.\n\n")
 	rules(&b, data.Controller.ClusterRules)
-	b.WriteString("\nRole `<release>-controller` in the release namespace:\n\n")
+	b.WriteString("\nIn ephemeral mode (the default), also, for the per-run bindings; the admission policy decides which:\n\n")
+	rules(&b, data.Controller.EphemeralClusterRules)
+	b.WriteString("\nRole `<release>-controller` in the release namespace, the only place it may create workloads:\n\n")
 	rules(&b, data.Controller.NamespaceRules)
+	b.WriteString("\nIn ephemeral mode, also, for the per-run ServiceAccounts:\n\n")
+	rules(&b, data.Controller.EphemeralNamespaceRules)
 	return []byte(b.String())
 }
 

@@ -29,8 +29,11 @@ const (
 // ConfigMap keys that cannot clash with an action's `<action>.rego`: action names are DNS labels,
 // which never start with "_".
 const (
-	LibKeyPrefix  = "_"
-	CatalogueKey  = "_catalogue.json"
+	LibKeyPrefix = "_"
+	CatalogueKey = "_catalogue.json"
+	// ConfigKey holds the chart's configuration the policies read at data.kubernaut.config (protected
+	// namespaces, allowed image registries). The chart renders it from values, not the generator.
+	ConfigKey     = "_config.json"
 	testSuffix    = "_test.rego"
 	regoExtension = ".rego"
 )

@@ -44,14 +44,12 @@ func inputSchema(a catalogue.Action) ([]byte, error) {
 		"title":                "Input of the " + a.Name + " policy",
 		"type":                 "object",
 		"additionalProperties": false,
-		"required":             []string{"action", "parameters", "target", "release"},
+		"required":             []string{"action", "parameters", "target"},
 		"properties": object{
 			"action":     object{"type": "string", "enum": []string{a.Name}},
 			"parameters": object{"type": "object", "additionalProperties": false, "required": required, "properties": params},
 			"target":     object{"type": "object", "additionalProperties": false, "required": targetRequired, "properties": target},
-			"release": object{"type": "object", "additionalProperties": false, "required": []string{"namespace"},
-				"properties": object{"namespace": object{"type": "string", "description": "Namespace the bundle is installed in."}}},
-			"approved": object{"type": "boolean", "description": "A person approved this run."},
+			"approved":   object{"type": "boolean", "description": "A person approved this run."},
 		},
 	}
 	data, err := json.MarshalIndent(schema, "", "  ")

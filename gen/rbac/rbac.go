@@ -20,11 +20,19 @@ type Data struct {
 
 // Controller holds the controller's rules. The `bind` rule is not here: its resourceNames carry the
 // release prefix, so the ClusterRole template adds it from Actions.
+//
+// Creating a workload (Job, TaskRun, PipelineRun) is creating a pod, and a pod may run as any
+// ServiceAccount of its namespace, so workload verbs are only ever granted in the release namespace
+// (Kubernetes "RBAC good practices", workload creation); an admission policy bounds what runs there.
 type Controller struct {
 	// ClusterRules go into the controller's ClusterRole.
 	ClusterRules []rbacv1.PolicyRule `json:"clusterRules"`
 	// NamespaceRules go into a Role in the release namespace: what is only ever needed there.
 	NamespaceRules []rbacv1.PolicyRule `json:"namespaceRules"`
+	// EphemeralClusterRules and EphemeralNamespaceRules are added in ephemeral mode only: making and
+	// removing per-run bindings and ServiceAccounts. Static mode pre-creates both at install time.
+	EphemeralClusterRules   []rbacv1.PolicyRule `json:"ephemeralClusterRules"`
+	EphemeralNamespaceRules []rbacv1.PolicyRule `json:"ephemeralNamespaceRules"`
 }
 
 // Action is one per-action ClusterRole: no subjects, bound per run (or statically) to one ServiceAccount.
@@ -54,19 +62,20 @@ func Compute(c *catalogue.Catalogue) Data {
 		// The parent WorkflowExecution is only read.
 		rule("workflowexecution.kubernaut.io", []string{"workflowexecutions"}, read...),
 		rule("workflowexecution.kubernaut.io", []string{"workflowexecutions/status"}, "get"),
-		// Runs are Tekton PipelineRuns/TaskRuns or Jobs; patch cancels a PipelineRun.
-		rule("tekton.dev", []string{"pipelineruns", "taskruns"}, "create", "delete", "get", "list", "patch", "watch"),
-		rule("batch", []string{"jobs"}, manage...),
+	}
+	ephemeralCluster := []rbacv1.PolicyRule{
 		// Per-run bindings in target namespaces. Creating one only succeeds for a role the controller may
-		// bind (the bind rule on the per-action ClusterRoles): RBAC escalation prevention.
+		// bind (the bind rule on the per-action ClusterRoles): RBAC escalation prevention. The admission
+		// policy pins what may be bound, where, and which bindings may be deleted.
 		rule(rbacGroup, []string{"rolebindings"}, manage...),
 	}
 	if c.HasClusterActions() {
-		cluster = append(cluster, rule(rbacGroup, []string{"clusterrolebindings"}, manage...))
+		ephemeralCluster = append(ephemeralCluster, rule(rbacGroup, []string{"clusterrolebindings"}, manage...))
 	}
 	namespace := []rbacv1.PolicyRule{
-		// Per-run ServiceAccounts live in the release namespace: a pod can only use one of its own namespace.
-		rule("", []string{"serviceaccounts"}, manage...),
+		// Runs are Tekton PipelineRuns/TaskRuns or Jobs, in the release namespace only; patch cancels a run.
+		rule("tekton.dev", []string{"pipelineruns", "taskruns"}, "create", "delete", "get", "list", "patch", "watch"),
+		rule("batch", []string{"jobs"}, manage...),
 		// The action Job pod template the controller copies into each Job.
 		rule("", []string{"podtemplates"}, read...),
 		rule("", []string{"events"}, createPatch...),
@@ -79,5 +88,10 @@ func Compute(c *catalogue.Catalogue) Data {
 		actions = append(actions, Action{Name: a.Name, Scope: a.Scope, Rules: a.PolicyRules()})
 	}
 	slices.SortFunc(actions, func(a, b Action) int { return cmp.Compare(a.Name, b.Name) })
-	return Data{Controller: Controller{ClusterRules: cluster, NamespaceRules: namespace}, Actions: actions}
+	ephemeralNamespace := []rbacv1.PolicyRule{
+		// Per-run ServiceAccounts live in the release namespace: a pod can only use one of its own namespace.
+		rule("", []string{"serviceaccounts"}, manage...),
+	}
+	return Data{Controller: Controller{ClusterRules: cluster, NamespaceRules: namespace,
+		EphemeralClusterRules: ephemeralCluster, EphemeralNamespaceRules: ephemeralNamespace}, Actions: actions}
 }

@@ -1,6 +1,7 @@
 package rbac_test
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -24,7 +25,7 @@ func grants(rules []rbacv1.PolicyRule, resource string) bool {
 func TestClusterRoleBindingsOnlyWithClusterActions(t *testing.T) {
 	shipped, err := catalogue.Default()
 	require.NoError(t, err)
-	require.True(t, grants(rbac.Compute(shipped).Controller.ClusterRules, "clusterrolebindings"))
+	require.True(t, grants(rbac.Compute(shipped).Controller.EphemeralClusterRules, "clusterrolebindings"))
 
 	var namespacedOnly catalogue.Catalogue
 	for _, a := range shipped.Actions {
@@ -33,8 +34,21 @@ func TestClusterRoleBindingsOnlyWithClusterActions(t *testing.T) {
 		}
 	}
 	data := rbac.Compute(&namespacedOnly)
-	require.False(t, grants(data.Controller.ClusterRules, "clusterrolebindings"))
-	require.True(t, grants(data.Controller.ClusterRules, "rolebindings"))
+	require.False(t, grants(data.Controller.EphemeralClusterRules, "clusterrolebindings"))
+	require.True(t, grants(data.Controller.EphemeralClusterRules, "rolebindings"))
+}
+
+// Workload creation is privilege escalation (a pod may run as any ServiceAccount of its namespace):
+// no cluster-wide rule may create a workload.
+func TestWorkloadsOnlyInTheReleaseNamespace(t *testing.T) {
+	shipped, err := catalogue.Default()
+	require.NoError(t, err)
+	data := rbac.Compute(shipped)
+	for _, res := range []string{"jobs", "taskruns", "pipelineruns", "pods", "deployments", "cronjobs"} {
+		require.False(t, grants(slices.Concat(data.Controller.ClusterRules, data.Controller.EphemeralClusterRules), res), "cluster-wide %s", res)
+	}
+	require.True(t, grants(data.Controller.NamespaceRules, "jobs"))
+	require.True(t, grants(data.Controller.NamespaceRules, "taskruns"))
 }
 
 // The controller holds none of the actions' permissions: only the verbs to bind them.
@@ -42,7 +56,7 @@ func TestControllerHoldsNoActionPermission(t *testing.T) {
 	shipped, err := catalogue.Default()
 	require.NoError(t, err)
 	data := rbac.Compute(shipped)
-	controller := append(append([]rbacv1.PolicyRule{}, data.Controller.ClusterRules...), data.Controller.NamespaceRules...)
+	controller := slices.Concat(data.Controller.ClusterRules, data.Controller.NamespaceRules, data.Controller.EphemeralClusterRules, data.Controller.EphemeralNamespaceRules)
 	for _, a := range data.Actions {
 		for _, r := range a.Rules {
 			for _, res := range r.Resources {

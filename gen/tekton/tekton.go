@@ -1,5 +1,6 @@
-// Package tekton builds the Tekton Tasks that run actions, with Tekton's own v1 types: the generic
-// kubernaut-action Task of the seed design and one typed Task per catalogue action. Steps run in order:
+// Package tekton builds the Tekton Tasks that run actions, with Tekton's own v1 types: one typed Task
+// per catalogue action. (The seed's generic Task, which ran an image the caller chose, is not built:
+// its dry-run and execute steps were whatever that image did, outside the gate.) Steps run in order:
 // policy gate, approval gate, server-side dry-run (unless the catalogue says the action is read-only),
 // execute. No step has a shell: parameters reach opa as environment variables and kubectl as argv
 // elements.
@@ -48,11 +49,8 @@ const (
 	tmpVolume    = "tmp"
 )
 
-// Names of the Tasks.
-const (
-	GenericTask = "kubernaut-action"
-	taskPrefix  = "kubernaut-"
-)
+// taskPrefix names the Tasks.
+const taskPrefix = "kubernaut-"
 
 // TaskName is the Task of one catalogue action.
 func TaskName(action string) string { return taskPrefix + action }
@@ -67,9 +65,9 @@ const (
 // MinPipelinesVersion is the oldest Tekton Pipelines with the v1 Task API and stepTemplate as used here.
 const MinPipelinesVersion = "0.50.0"
 
-// Tasks returns the generic Task and one Task per action, sorted by name.
+// Tasks returns one Task per action, sorted by name.
 func Tasks(cat *catalogue.Catalogue) []*pipelinev1.Task {
-	tasks := []*pipelinev1.Task{generic()}
+	tasks := make([]*pipelinev1.Task, 0, len(cat.Actions))
 	for _, a := range cat.Actions {
 		tasks = append(tasks, forAction(a))
 	}
@@ -102,26 +100,6 @@ func forAction(a catalogue.Action) *pipelinev1.Task {
 	return task(TaskName(a.Name), a.Name, description, params, steps)
 }
 
-// generic is the seed's contract: any action image, its inputs as one JSON object, the same gates.
-func generic() *pipelinev1.Task {
-	params := append(pipelinev1.ParamSpecs{
-		{Name: "actionType", Type: pipelinev1.ParamTypeString, Description: "Catalogue action to run; its policy decides."},
-		{Name: "actionImage", Type: pipelinev1.ParamTypeString, Description: "Image implementing the action; it reads KUBERNAUT_INPUTS and honours KUBERNAUT_DRY_RUN=server."},
-		{Name: "inputs", Type: pipelinev1.ParamTypeString, Description: "The action's parameters as a JSON object of strings."},
-	}, contextParams()...)
-	env := append([]corev1.EnvVar{
-		{Name: "KUBERNAUT_ACTION", Value: "$(params.actionType)"},
-		{Name: "KUBERNAUT_INPUTS", Value: "$(params.inputs)"},
-	}, contextEnv()...)
-	steps := gates("$(params.actionType).rego", env)
-	inputs := corev1.EnvVar{Name: "KUBERNAUT_INPUTS", Value: "$(params.inputs)"}
-	steps = append(steps,
-		pipelinev1.Step{Name: StepDryRun, Image: "$(params.actionImage)", Env: []corev1.EnvVar{inputs, {Name: "KUBERNAUT_DRY_RUN", Value: "server"}}},
-		pipelinev1.Step{Name: StepExecute, Image: "$(params.actionImage)", Env: []corev1.EnvVar{inputs}},
-	)
-	return task(GenericTask, "action", "Runs any catalogue action through the policy gate, the approval gate and a mandatory server-side dry-run.", params, steps)
-}
-
 // contextParams are what the controller passes besides the action's own parameters.
 func contextParams() pipelinev1.ParamSpecs {
 	return pipelinev1.ParamSpecs{
@@ -134,12 +112,12 @@ func contextEnv() []corev1.EnvVar {
 	return []corev1.EnvVar{{Name: "KUBERNAUT_TARGET", Value: "$(params.target)"}, {Name: "KUBERNAUT_APPROVED", Value: "$(params.approved)"}}
 }
 
-// gates are the two opa steps over the mounted policy ConfigMap: the library, the catalogue data and
-// the action's own policy file. A missing file is a load error, and a load error denies.
+// gates are the two opa steps over the mounted policy ConfigMap: the library, the catalogue data, the
+// chart's configuration and the action's own policy file. A missing file is a load error, and a load error denies.
 func gates(policyFile string, env []corev1.EnvVar) []pipelinev1.Step {
 	args := func(query string) []string {
 		out := []string{"eval", "--fail", "--strict-builtin-errors", "--format=pretty"}
-		for _, f := range []string{policy.LibKeyPrefix + "lib.rego", policy.LibKeyPrefix + "gate.rego", policy.CatalogueKey, policyFile} {
+		for _, f := range []string{policy.LibKeyPrefix + "lib.rego", policy.LibKeyPrefix + "gate.rego", policy.CatalogueKey, policy.ConfigKey, policyFile} {
 			out = append(out, "--data="+PolicyDir+"/"+f)
 		}
 		return append(out, query)

@@ -84,7 +84,21 @@ target_errors contains sprintf("target field %q (%s) is missing or has the wrong
 
 json_types := {"string": {"string"}, "integer": {"number"}, "boolean": {"boolean"}}
 
-target_errors contains "release namespace is missing" if not is_string(object.get(input, ["release", "namespace"], null))
+# The chart's configuration (from values, rendered into _config.json of the same ConfigMap): the
+# namespaces no per-run binding may be made in. Without it every run is refused.
+protected_namespaces := {ns | some ns in data.kubernaut.config.protectedNamespaces}
+
+configured if is_array(data.kubernaut.config.protectedNamespaces)
+
+refusals contains "the chart configuration (protected namespaces) is not loaded" if not configured
+
+# The admission policy refuses a per-run binding in these namespaces; the gate refuses the run before
+# it starts, so both agree. Cluster-scoped actions have no namespace and are unaffected.
+refusals contains sprintf("refusing to run %s in protected namespace %q", [input.action, ns]) if {
+	spec.scope == "Namespaced"
+	ns := object.get(input, ["parameters", "namespace"], "")
+	ns in protected_namespaces
+}
 
 parameter_errors contains "parameters must be an object" if not is_object(object.get(input, "parameters", null))
 
@@ -185,17 +199,13 @@ runtime_input := {
 	"action": object.get(env, "KUBERNAUT_ACTION", ""),
 	"parameters": runtime_parameters,
 	"target": lib.json_or_null(object.get(env, "KUBERNAUT_TARGET", "")),
-	"release": {"namespace": object.get(env, "KUBERNAUT_RELEASE_NAMESPACE", null)},
 	"approved": object.get(env, "KUBERNAUT_APPROVED", "false") == "true",
 }
 
 param_prefix := "KUBERNAUT_PARAM_"
 
-# The generic kubernaut-action Task passes all parameters as one JSON object, the per-action Tasks one
-# variable each.
-runtime_parameters := lib.json_or_null(env.KUBERNAUT_INPUTS) if env.KUBERNAUT_INPUTS
-
-else := {substring(key, count(param_prefix), -1): value |
+# Each parameter arrives in an environment variable of its own.
+runtime_parameters := {substring(key, count(param_prefix), -1): value |
 	some key, value in env
 	startswith(key, param_prefix)
 }

@@ -1,15 +1,7 @@
 # METADATA
 # title: Shared helpers of the per-action policies
-# description: Protected namespaces, the target's environment and labels, typed parameter values.
+# description: The target's environment and labels, typed parameter values.
 package kubernaut.lib
-
-# Namespaces no action may change: the control plane's own. The bundle's namespace is added from the
-# input because the chart decides it.
-system_namespaces := {"kube-system", "kube-public", "kube-node-lease"}
-
-protected_namespace(ns) if ns in system_namespaces
-
-protected_namespace(ns) if ns == input.release.namespace
 
 production if input.target.environment == "production"
 

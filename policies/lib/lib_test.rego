@@ -2,12 +2,6 @@ package kubernaut.lib_test
 
 import data.kubernaut.lib
 
-test_protected_namespaces if {
-	lib.protected_namespace("kube-system")
-	lib.protected_namespace("kubernaut-system") with input as {"release": {"namespace": "kubernaut-system"}}
-	not lib.protected_namespace("shop") with input as {"release": {"namespace": "kubernaut-system"}}
-}
-
 test_number_only_for_digits if {
 	lib.number("n") == 42 with input as {"parameters": {"n": "42"}}
 	not lib.number("n") with input as {"parameters": {"n": "-1"}}

@@ -34,7 +34,21 @@
 
 {{/* Hash of the policy ConfigMap's data: on the ConfigMap and the controller's pod template. */}}
 {{- define "kubernaut-execution.policyHash" -}}
-{{- (.Files.Glob "files/policies/*").AsConfig | sha256sum }}
+{{- print ((.Files.Glob "files/policies/*").AsConfig) (include "kubernaut-execution.gateConfig" .) | sha256sum }}
+{{- end }}
+
+{{/*
+Namespaces no action may run in, as a JSON list: rbac.protectedNamespaces plus the release namespace
+(its policy ConfigMap holds the gate), sorted. The binding admission policy and the gate both read it.
+*/}}
+{{- define "kubernaut-execution.protectedNamespaces" -}}
+{{- append .Values.rbac.protectedNamespaces .Release.Namespace | uniq | sortAlpha | toJson }}
+{{- end }}
+
+{{/* The chart's configuration the policies read at data.kubernaut.config (the _config.json key). */}}
+{{- define "kubernaut-execution.gateConfig" -}}
+{{- $config := dict "protectedNamespaces" (include "kubernaut-execution.protectedNamespaces" . | fromJsonArray) "allowedImageRegistries" (.Values.gate.allowedImageRegistries | sortAlpha) }}
+{{- dict "kubernaut" (dict "config" $config) | toPrettyJson }}
 {{- end }}
 
 {{/* Name of the controller's ServiceAccount, ClusterRole, Role and bindings. */}}

@@ -1,7 +1,8 @@
 # METADATA
 # title: controller-bind
 # description: >-
-#   The controller's ClusterRole binds exactly the per-action ClusterRoles, by name.
+#   The controller's ClusterRole binds exactly the per-action ClusterRoles, by name, whenever it may
+#   make bindings (ephemeral mode). Static mode binds at install time: no bind rule is needed there.
 package kubernaut.checks.rules.controller_bind
 
 import data.kubernaut.checks.lib
@@ -17,7 +18,14 @@ violation contains lib.missing("ClusterRole", "", "no controller ClusterRole (la
 	count(lib.controller_cluster_roles) == 0
 }
 
+makes_bindings if {
+	some d in lib.controller_roles
+	some [_, resource, "create"] in lib.triples(object.get(d, "rules", []))
+	resource in {"rolebindings", "clusterrolebindings"}
+}
+
 violation contains lib.violation(d, "no rule grants bind on the per-action ClusterRoles") if {
+	makes_bindings
 	some d in lib.controller_cluster_roles
 	count(bind_rules(d)) == 0
 }

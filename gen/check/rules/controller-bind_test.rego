@@ -14,8 +14,15 @@ test_missing_name if {
 	controller_bind.violation == {{"kind": "ClusterRole", "namespace": "", "name": "c", "message": "bind resourceNames {\"a\"} are not the per-action ClusterRoles {\"a\", \"b\"}"}} with input as {"documents": [action("a"), action("b"), controller([bind(["a"])])]}
 }
 
+makes_bindings := {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings"], "verbs": ["create", "delete"]}
+
 test_no_bind_rule if {
-	count(controller_bind.violation) == 1 with input as {"documents": [action("a"), controller([])]}
+	count(controller_bind.violation) == 1 with input as {"documents": [action("a"), controller([makes_bindings])]}
+}
+
+# Static mode: a controller that makes no bindings needs no bind rule.
+test_no_bind_rule_needed_without_bindings if {
+	count(controller_bind.violation) == 0 with input as {"documents": [action("a"), controller([])]}
 }
 
 test_no_controller if {

@@ -141,3 +141,17 @@ is_dns(rule) if {
 	some p in object.get(rule, "ports", [])
 	object.get(p, "protocol", "TCP") == "UDP"
 }
+
+# The release namespace: where the controller's ServiceAccount lives.
+release_namespaces contains object.get(d, ["metadata", "namespace"], "") if {
+	some d in docs
+	d.kind == "ServiceAccount"
+	component(d) == "controller"
+}
+
+# The controller's ValidatingAdmissionPolicies, by the chart's component label.
+controller_admission_policies contains d if {
+	some d in docs
+	d.kind == "ValidatingAdmissionPolicy"
+	component(d) == "controller"
+}

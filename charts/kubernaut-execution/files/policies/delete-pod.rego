@@ -7,11 +7,6 @@ package kubernaut.actions.delete_pod
 
 import data.kubernaut.lib
 
-# Pods of the control plane and of this bundle are managed by their operators, not by remediation.
-deny contains sprintf("refusing to delete pods in protected namespace %q", [input.parameters.namespace]) if {
-	lib.protected_namespace(input.parameters.namespace)
-}
-
 # Deleting the API server cuts every controller off, this one included.
 deny contains "refusing to delete a kube-apiserver pod" if lib.is_kube_apiserver
 

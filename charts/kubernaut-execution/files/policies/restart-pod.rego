@@ -7,11 +7,6 @@ package kubernaut.actions.restart_pod
 
 import data.kubernaut.lib
 
-# Pods of the control plane and of this bundle are managed by their operators, not by remediation.
-deny contains sprintf("refusing to restart pods in protected namespace %q", [input.parameters.namespace]) if {
-	lib.protected_namespace(input.parameters.namespace)
-}
-
 # Restarting the API server cuts every controller off, this one included.
 deny contains "refusing to restart a kube-apiserver pod" if lib.is_kube_apiserver
 

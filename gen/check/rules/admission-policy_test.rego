@@ -1,0 +1,45 @@
+package kubernaut.checks.rules.admission_policy_test
+
+import data.kubernaut.checks.rules.admission_policy
+
+controller := {"kind": "ClusterRole", "metadata": {"name": "c", "labels": {"app.kubernetes.io/component": "controller"}}, "rules": [
+	{"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings"], "verbs": ["create", "delete", "get"]},
+	{"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "delete"]},
+]}
+
+policy(name, rules, extra) := object.union({"kind": "ValidatingAdmissionPolicy", "metadata": {"name": name, "labels": {"app.kubernetes.io/component": "controller"}}, "spec": {"failurePolicy": "Fail", "matchConstraints": {"resourceRules": rules}}}, extra)
+
+binding(name, actions) := {"kind": "ValidatingAdmissionPolicyBinding", "metadata": {"name": name}, "spec": {"policyName": name, "validationActions": actions}}
+
+bindings := policy("b", [{"resources": ["rolebindings"], "operations": ["CREATE", "UPDATE", "DELETE"]}], {})
+
+workloads := policy("w", [{"resources": ["jobs"], "operations": ["CREATE", "UPDATE"]}], {})
+
+complete := [controller, bindings, binding("b", ["Deny"]), workloads, binding("w", ["Deny"])]
+
+messages(docs) := m if {
+	m := {v.message | some v in admission_policy.violation} with input as {"documents": docs}
+}
+
+test_complete if count(messages(complete)) == 0
+
+test_missing_policy if {
+	messages([controller, bindings, binding("b", ["Deny"])]) == {
+		"no admission policy that fails closed and denies matches CREATE of jobs by the controller",
+		"no admission policy that fails closed and denies matches UPDATE of jobs by the controller",
+	}
+}
+
+test_delete_not_matched if {
+	narrow := policy("b", [{"resources": ["rolebindings"], "operations": ["CREATE", "UPDATE"]}], {})
+	messages([controller, narrow, binding("b", ["Deny"]), workloads, binding("w", ["Deny"])]) == {"no admission policy that fails closed and denies matches DELETE of rolebindings by the controller"}
+}
+
+test_fail_open if {
+	open := policy("w", [{"resources": ["*"], "operations": ["*"]}], {"spec": {"failurePolicy": "Ignore"}})
+	"fails open (failurePolicy: Ignore): a policy that cannot be evaluated must refuse" in messages([controller, bindings, binding("b", ["Deny"]), open, binding("w", ["Deny"])])
+}
+
+test_binding_only_warns if {
+	"no admission policy that fails closed and denies matches CREATE of jobs by the controller" in messages([controller, bindings, binding("b", ["Deny"]), workloads, binding("w", ["Warn", "Audit"])])
+}
