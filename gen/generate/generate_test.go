@@ -31,7 +31,7 @@ func synthetic(t testing.TB, n, policyBytes int) (*catalogue.Catalogue, string) 
 		a.Name = fmt.Sprintf("%s-%04d", a.Name, i)
 		out.Actions = append(out.Actions, a)
 		pkg := policy.Package(a.Name)
-		body := fmt.Sprintf("package %s\n\ndeny := set()\n\nrequires_approval := set()\n", pkg)
+		body := fmt.Sprintf("# METADATA\n# title: %s\n# description: Synthetic policy.\npackage %s\n\ndeny := set()\n\nrequires_approval := set()\n", a.Name, pkg)
 		body += "\n# " + strings.Repeat("x", max(0, policyBytes-len(body)-3)) + "\n"
 		test := fmt.Sprintf("package %s_test\n\nimport data.%s\n\ntest_allows if count(%s.deny) == 0\n", pkg, pkg, pkg[strings.LastIndex(pkg, ".")+1:])
 		require.NoError(t, os.WriteFile(filepath.Join(dir, a.Name+".rego"), []byte(body), 0o644))

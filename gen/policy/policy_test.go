@@ -46,6 +46,7 @@ func TestBuildRefuses(t *testing.T) {
 		{"hyphenated package", edit("cordon-node.rego", "package kubernaut.actions.cordon_node", "package kubernaut.actions.cordon-node"), "cordon-node.rego: not OPA 1.x Rego"},
 		{"OPA v0 syntax", edit("verify-deployment.rego", "deny := set()", "deny[msg] {\n\tmsg := \"x\"\n}"), "verify-deployment.rego: not OPA 1.x Rego"},
 		{"tests without a test", edit("drain-node_test.rego", "test_", "check_"), "drain-node_test.rego: no test_ rule"},
+		{"policy without a description", edit("cordon-node.rego", "# description: Marking a node unschedulable.\n", ""), "cordon-node.rego: no METADATA title and description"},
 		{"policy for no action", write("reboot-node.rego", "package kubernaut.actions.reboot_node\n"), "reboot-node.rego: policy for an action the catalogue does not have"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -24,33 +25,65 @@ var (
 	sharedInstallErr error
 )
 
-// installed installs the shared release on first use; a failure fails every test that needs it.
+// installed installs the shared release on first use; a failure fails every test that needs it. The
+// Once only records the error: a require inside it would end the first test and leave the Once done
+// with no error for every later one.
 func installed(t testing.TB) {
 	t.Helper()
 	sharedInstall.Do(func() {
-		installTektonCRDs(t, cluster)
+		if sharedInstallErr = tektonCRDsInstalled(); sharedInstallErr != nil {
+			return
+		}
 		if _, sharedInstallErr = newInstall(t, release, releaseNS).Run(loadChart(t), values(nil)); sharedInstallErr == nil {
-			sharedInstallErr = waitForAdmissionPolicy(t)
+			sharedInstallErr = waitForAdmissionPolicies(t)
 		}
 	})
 	require.NoError(t, sharedInstallErr, "shared installation")
 }
 
-// waitForAdmissionPolicy waits until the API server enforces the chart's ValidatingAdmissionPolicy: it
-// loads new policies asynchronously, so right after an install only RBAC guards the controller. The
-// probe is a dry-run binding the policy must refuse.
-func waitForAdmissionPolicy(t testing.TB) error {
-	controller := controllerClient(t)
-	probe := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "vap-probe", Namespace: releaseNS},
-		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: actionRole("verify-deployment")},
-		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "not-a-run", Namespace: releaseNS}}}
-	return waitFor(context.Background(), 30*time.Second, func() error {
-		_, err := controller.RbacV1().RoleBindings(releaseNS).Create(context.Background(), probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-		if err != nil && strings.Contains(err.Error(), "ValidatingAdmissionPolicy") {
-			return nil
+// waitForAdmissionPolicies waits until the API server enforces the chart's three
+// ValidatingAdmissionPolicies: it loads new policies asynchronously, so right after an install only
+// RBAC guards the controller. Each probe is a dry-run create its policy must refuse.
+func waitForAdmissionPolicies(t testing.TB) error {
+	token, err := cluster.Token(context.Background(), releaseNS, controllerSA)
+	if err != nil {
+		return err
+	}
+	controller, err := cluster.As(token)
+	if err != nil {
+		return err
+	}
+	dry := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
+	probes := map[string]func(ctx context.Context) error{
+		"bindings": func(ctx context.Context) error {
+			_, err := controller.RbacV1().RoleBindings("default").Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "vap-probe"},
+				RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: actionRole("verify-deployment")},
+				Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "not-a-run", Namespace: releaseNS}}}, dry)
+			return err
+		},
+		"serviceaccounts": func(ctx context.Context) error {
+			_, err := controller.CoreV1().ServiceAccounts(releaseNS).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "vap-probe"}}, dry)
+			return err
+		},
+		"workloads": func(ctx context.Context) error {
+			_, err := controller.BatchV1().Jobs(releaseNS).Create(ctx, &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "vap-probe"},
+				Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever,
+					Containers: []corev1.Container{{Name: "probe", Image: "probe"}}}}}}, dry)
+			return err
+		},
+	}
+	for name, probe := range probes {
+		if err := waitFor(context.Background(), 30*time.Second, func() error {
+			err := probe(context.Background())
+			if err != nil && strings.Contains(err.Error(), "ValidatingAdmissionPolicy") {
+				return nil
+			}
+			return fmt.Errorf("admission policy %s not enforced yet (%v)", name, err)
+		}); err != nil {
+			return err
 		}
-		return fmt.Errorf("admission policy not enforced yet (%v)", err)
-	})
+	}
+	return nil
 }
 
 func mustCatalogue(t testing.TB) *catalogue.Catalogue {

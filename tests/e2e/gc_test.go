@@ -16,7 +16,7 @@ import (
 // The cleanup facts the design rests on, with the garbage collector running ("Garbage Collection" in
 // the Kubernetes docs: cross-namespace owner references are treated as absent).
 func TestGarbageCollectionFacts(t *testing.T) {
-	installTektonCRDs(t, cluster)
+	require.NoError(t, tektonCRDsInstalled())
 	runs := namespace(t, "gc-runs", nil)
 	target := namespace(t, "gc-target", nil)
 	pipelineRuns := cluster.Dynamic.Resource(pipelinev1.SchemeGroupVersion.WithResource("pipelineruns")).Namespace(runs)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,7 +37,7 @@ const (
 
 var (
 	chartDir   = filepath.Join(root, generate.ChartDir)
-	tektonCRDs = []string{"config/300-crds/300-task.yaml", "config/300-crds/300-pipelinerun.yaml"}
+	tektonCRDs = []string{"config/300-crds/300-task.yaml", "config/300-crds/300-taskrun.yaml", "config/300-crds/300-pipelinerun.yaml"}
 )
 
 // apply server-side applies documents, as `kubectl apply --server-side` does (with dryRun, as
@@ -70,17 +71,25 @@ func (c *Cluster) apply(ctx context.Context, docs []check.Document, dryRun ...st
 func ptrTrue() *bool { t := true; return &t }
 
 // installTektonCRDs installs Tekton's Task and PipelineRun CRDs from the pinned module.
-func installTektonCRDs(t testing.TB, c *Cluster) {
-	t.Helper()
+// tektonCRDsInstalled installs Tekton's CRDs into the shared cluster once, remembering the error.
+var tektonCRDsInstalled = sync.OnceValue(func() error { return installTektonCRDs(cluster) })
+
+func installTektonCRDs(c *Cluster) error {
 	ctx := context.Background()
 	for _, path := range tektonCRDs {
 		data, err := schemas.ModuleFile("github.com/tektoncd/pipeline@v1.15.1", path)
-		require.NoError(t, err)
+		if err != nil {
+			return err
+		}
 		docs, err := check.Read(path, bytes.NewReader(data))
-		require.NoError(t, err)
-		require.NoError(t, c.apply(ctx, docs))
+		if err != nil {
+			return err
+		}
+		if err := c.apply(ctx, docs); err != nil {
+			return fmt.Errorf("apply %s: %w", path, err)
+		}
 		crd := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
-		require.NoError(t, waitFor(ctx, 30*time.Second, func() error {
+		if err := waitFor(ctx, 30*time.Second, func() error {
 			obj, err := c.Dynamic.Resource(crd).Get(ctx, docs[0].Name(), metav1.GetOptions{})
 			if err != nil {
 				return err
@@ -92,9 +101,12 @@ func installTektonCRDs(t testing.TB, c *Cluster) {
 				}
 			}
 			return fmt.Errorf("%s not established", docs[0].Name())
-		}))
+		}); err != nil {
+			return err
+		}
 	}
 	c.resetMapper()
+	return nil
 }
 
 func helmConfig(t testing.TB, ns string) *action.Configuration {
@@ -151,7 +163,7 @@ func clusterScoped(t *testing.T, name string) []string {
 }
 
 func TestHelmInstallUpgradeUninstall(t *testing.T) {
-	installTektonCRDs(t, cluster)
+	require.NoError(t, tektonCRDsInstalled())
 	ctx := context.Background()
 	ns := "helm-lifecycle"
 	name := "lifecycle"
@@ -161,7 +173,7 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 
 	tasks, err := cluster.Dynamic.Resource(pipelinev1.SchemeGroupVersion.WithResource("tasks")).Namespace(ns).List(ctx, metav1.ListOptions{})
 	require.NoError(t, err)
-	require.Len(t, tasks.Items, 11, "every Task is accepted by the Task CRD's schema")
+	require.Len(t, tasks.Items, len(mustCatalogue(t).Actions), "every Task is accepted by the Task CRD's schema")
 	require.NotEmpty(t, clusterScoped(t, name))
 
 	upgrade := action.NewUpgrade(helmConfig(t, ns))
@@ -188,7 +200,7 @@ func TestOverlaysApplyServerSide(t *testing.T) {
 		defer own.Stop()
 	}
 	require.NoError(t, err)
-	installTektonCRDs(t, own)
+	require.NoError(t, installTektonCRDs(own))
 	_, err = own.Client.CoreV1().Namespaces().Create(ctx, nsObject(releaseNS), metaCreate)
 	require.NoError(t, err)
 	for _, o := range []string{"development", "production", "openshift"} {
@@ -243,7 +255,7 @@ func podsOf(t *testing.T, docs []render.Document) map[string]*corev1.Pod {
 		spec.ServiceAccountName = "" // the namespace's default ServiceAccount
 		pods[d.Kind+"/"+d.Name] = &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "psa-"}, Spec: spec}
 	}
-	require.Len(t, pods, 2+11)
+	require.Len(t, pods, 2+len(mustCatalogue(t).Actions))
 	return pods
 }
 

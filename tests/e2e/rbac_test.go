@@ -176,6 +176,12 @@ func TestStaticModeServiceAccounts(t *testing.T) {
 		})
 	}
 	tb.print("SERVICEACCOUNT", "REQUEST", "GOT")
+	// Nor can a static-mode ServiceAccount change what guards its release's runs.
+	guards := &table{t: t}
+	for _, a := range mustCatalogue(t).Actions {
+		requireCannotChangeGuards(t, guards, ns, name+"-kubernaut-execution", name+"-kubernaut-execution-action-"+a.Name, false)
+	}
+	guards.print("SERVICEACCOUNT", "REQUEST", "WANT", "AUTHORIZER")
 }
 
 // The ValidatingAdmissionPolicy refuses what a compromised controller would try, and allows a run.

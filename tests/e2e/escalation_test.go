@@ -1,0 +1,397 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+
+	"github.com/jordigilh/kubernaut-execution/catalogue"
+)
+
+var (
+	dryRun       = metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
+	taskRuns     = pipelinev1.SchemeGroupVersion.WithResource("taskruns")
+	pipelineRuns = pipelinev1.SchemeGroupVersion.WithResource("pipelineruns")
+	// The chart's protected namespaces for this release (values default plus the release namespace).
+	protectedNamespaces = []string{"kube-node-lease", "kube-public", "kube-system", releaseNS}
+)
+
+// controllerDynamic is a dynamic client acting as the controller's ServiceAccount, for Tekton runs.
+func controllerDynamic(t *testing.T) dynamic.Interface {
+	t.Helper()
+	token, err := cluster.Token(context.Background(), releaseNS, controllerSA)
+	require.NoError(t, err)
+	cfg := rest.AnonymousClientConfig(cluster.Config)
+	cfg.BearerToken = token
+	d, err := dynamic.NewForConfig(cfg)
+	require.NoError(t, err)
+	return d
+}
+
+// chartTask reads an action's Task as the chart installed it.
+func chartTask(t *testing.T, action string) *pipelinev1.Task {
+	t.Helper()
+	u, err := cluster.Dynamic.Resource(pipelinev1.SchemeGroupVersion.WithResource("tasks")).Namespace(releaseNS).Get(context.Background(), "kubernaut-"+action, metav1.GetOptions{})
+	require.NoError(t, err)
+	var task pipelinev1.Task
+	require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &task))
+	return &task
+}
+
+// jobFromTask is the Job a controller builds from an action's Task: the gates and the dry-run as init
+// containers, execute as the main one, every container with the gate's environment, the run's
+// identity and labels, the action pods' labels, and the Task's volumes.
+func jobFromTask(task *pipelinev1.Task, action, run, sa string) *batchv1.Job {
+	tpl := task.Spec.StepTemplate
+	var gateEnv []corev1.EnvVar
+	for _, s := range task.Spec.Steps {
+		if s.Name == "policy-gate" {
+			gateEnv = append(append([]corev1.EnvVar{}, tpl.Env...), s.Env...)
+		}
+	}
+	var containers []corev1.Container
+	for _, s := range task.Spec.Steps {
+		containers = append(containers, corev1.Container{Name: s.Name, Image: s.Image, Command: s.Command, Args: s.Args, Env: gateEnv,
+			VolumeMounts: append(append([]corev1.VolumeMount{}, tpl.VolumeMounts...), s.VolumeMounts...), SecurityContext: tpl.SecurityContext})
+	}
+	podLabels := runLabels(run, action)
+	for k, v := range map[string]string{"app.kubernetes.io/name": "kubernaut-execution", "app.kubernetes.io/instance": release, "app.kubernetes.io/component": "action"} {
+		podLabels[k] = v
+	}
+	return &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Name: runPrefix + run, Labels: runLabels(run, action)},
+		Spec: batchv1.JobSpec{BackoffLimit: ptr.To[int32](0), Template: corev1.PodTemplateSpec{
+			ObjectMeta: metav1.ObjectMeta{Labels: podLabels},
+			Spec: corev1.PodSpec{ServiceAccountName: sa, RestartPolicy: corev1.RestartPolicyNever,
+				SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true), SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
+				InitContainers:  containers[:len(containers)-1], Containers: containers[len(containers)-1:], Volumes: task.Spec.Volumes},
+		}},
+	}
+}
+
+func taskRun(action, run, sa string, spec map[string]any) *unstructured.Unstructured {
+	base := map[string]any{"taskRef": map[string]any{"name": "kubernaut-" + action}, "serviceAccountName": sa}
+	for k, v := range spec {
+		base[k] = v
+	}
+	labels := map[string]any{}
+	for k, v := range runLabels(run, action) {
+		labels[k] = v
+	}
+	return &unstructured.Unstructured{Object: map[string]any{"apiVersion": "tekton.dev/v1", "kind": "TaskRun",
+		"metadata": map[string]any{"name": runPrefix + run, "labels": labels}, "spec": base}}
+}
+
+func pipelineRun(action, run string, spec map[string]any) *unstructured.Unstructured {
+	labels := map[string]any{}
+	for k, v := range runLabels(run, action) {
+		labels[k] = v
+	}
+	return &unstructured.Unstructured{Object: map[string]any{"apiVersion": "tekton.dev/v1", "kind": "PipelineRun",
+		"metadata": map[string]any{"name": runPrefix + run, "labels": labels}, "spec": spec}}
+}
+
+// refusedByPolicy requires an admission policy's refusal carrying want.
+func refusedByPolicy(t *testing.T, err error, want string) {
+	t.Helper()
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "ValidatingAdmissionPolicy")
+	require.Contains(t, err.Error(), want)
+}
+
+// The controller's token is no longer cluster-admin in one step: every way in a stolen token would
+// try is refused, by RBAC or by the admission policies, and each legitimate counterpart still passes.
+func TestStolenControllerTokenCannotEscalate(t *testing.T) {
+	installed(t)
+	ctx := context.Background()
+	target := namespace(t, "esc-target", nil)
+	controller := controllerClient(t)
+	dyn := controllerDynamic(t)
+	tb := &table{t: t}
+
+	// The authorizer: workloads only in the release namespace, never Pods directly.
+	for _, ns := range []string{"kube-system", target, releaseNS} {
+		for _, r := range []struct{ group, resource string }{{"batch", "jobs"}, {"tekton.dev", "taskruns"}, {"tekton.dev", "pipelineruns"}, {"", "pods"}} {
+			want := ns == releaseNS && r.resource != "pods"
+			got := allowed(t, releaseNS, controllerSA, "create", r.group, r.resource, ns)
+			tb.add("controller", fmt.Sprintf("create %s in %s", r.resource, ns), yesNo(want), yesNo(got))
+			require.Equal(t, want, got, "create %s in %s", r.resource, ns)
+		}
+	}
+
+	const action = "scale-deployment"
+	run, err := provision(ctx, controller, mustAction(t, action), "esc", target)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = run.remove(context.Background(), controller) })
+	task := chartTask(t, action)
+	legitJob := func() *batchv1.Job { return jobFromTask(task, action, "esc", run.ServiceAccount) }
+
+	ways := []struct {
+		name   string
+		try    func() error
+		policy string // the admission policy's message; empty: RBAC refuses (Forbidden)
+	}{
+		{"Job in kube-system as clusterrole-aggregation-controller", func() error {
+			j := legitJob()
+			j.Spec.Template.Spec.ServiceAccountName = "clusterrole-aggregation-controller"
+			_, err := controller.BatchV1().Jobs("kube-system").Create(ctx, j, dryRun)
+			return err
+		}, ""},
+		{"Job as default", func() error {
+			j := legitJob()
+			j.Spec.Template.Spec.ServiceAccountName = "default"
+			_, err := controller.BatchV1().Jobs(releaseNS).Create(ctx, j, dryRun)
+			return err
+		}, "the workload must run as a per-run ServiceAccount"},
+		{"Job as the controller", func() error {
+			j := legitJob()
+			j.Spec.Template.Spec.ServiceAccountName = controllerSA
+			_, err := controller.BatchV1().Jobs(releaseNS).Create(ctx, j, dryRun)
+			return err
+		}, "the workload must run as a per-run ServiceAccount"},
+		{"Job with another image", func() error {
+			j := legitJob()
+			j.Spec.Template.Spec.Containers[0].Image = "docker.io/library/busybox:1.36"
+			_, err := controller.BatchV1().Jobs(releaseNS).Create(ctx, j, dryRun)
+			return err
+		}, "the workload may only run the chart images"},
+		{"Job without the gate", func() error {
+			j := legitJob()
+			j.Spec.Template.Spec.InitContainers = nil
+			_, err := controller.BatchV1().Jobs(releaseNS).Create(ctx, j, dryRun)
+			return err
+		}, "a Job must start with the policy-gate init container"},
+		{"Job whose gate reads another action's policy", func() error {
+			j := legitJob()
+			gate := &j.Spec.Template.Spec.InitContainers[0]
+			gate.Args = append([]string{}, gate.Args...)
+			gate.Args[len(gate.Args)-2] = "--data=/policies/verify-deployment.rego"
+			_, err := controller.BatchV1().Jobs(releaseNS).Create(ctx, j, dryRun)
+			return err
+		}, "a Job must start with the policy-gate init container"},
+		{"Job on the host network", func() error {
+			j := legitJob()
+			j.Spec.Template.Spec.HostNetwork = true
+			_, err := controller.BatchV1().Jobs(releaseNS).Create(ctx, j, dryRun)
+			return err
+		}, "the pod may not set host namespaces"},
+		{"Job whose pods escape the action NetworkPolicy", func() error {
+			j := legitJob()
+			j.Spec.Template.Labels["app.kubernetes.io/component"] = "controller"
+			_, err := controller.BatchV1().Jobs(releaseNS).Create(ctx, j, dryRun)
+			return err
+		}, "the workload's pods must carry the action pods' labels unchanged"},
+		{"TaskRun with an inline taskSpec", func() error {
+			tr := taskRun(action, "esc", run.ServiceAccount, map[string]any{"taskSpec": map[string]any{"steps": []any{map[string]any{"name": "x", "image": "docker.io/library/busybox:1.36"}}}})
+			unstructured.RemoveNestedField(tr.Object, "spec", "taskRef")
+			_, err := dyn.Resource(taskRuns).Namespace(releaseNS).Create(ctx, tr, dryRun)
+			return err
+		}, "a TaskRun must reference the chart's Task"},
+		{"TaskRun from a bundle resolver", func() error {
+			tr := taskRun(action, "esc", run.ServiceAccount, map[string]any{"taskRef": map[string]any{"resolver": "bundles", "params": []any{map[string]any{"name": "bundle", "value": "evil.example/t:1"}}}})
+			_, err := dyn.Resource(taskRuns).Namespace(releaseNS).Create(ctx, tr, dryRun)
+			return err
+		}, "a TaskRun must reference the chart's Task"},
+		{"TaskRun with a podTemplate", func() error {
+			tr := taskRun(action, "esc", run.ServiceAccount, map[string]any{"podTemplate": map[string]any{"hostNetwork": true}})
+			_, err := dyn.Resource(taskRuns).Namespace(releaseNS).Create(ctx, tr, dryRun)
+			return err
+		}, "a TaskRun may only set params, serviceAccountName, taskRef, timeout and status, not podTemplate"},
+		{"TaskRun as the controller", func() error {
+			_, err := dyn.Resource(taskRuns).Namespace(releaseNS).Create(ctx, taskRun(action, "esc", controllerSA, nil), dryRun)
+			return err
+		}, "the workload must run as a per-run ServiceAccount"},
+		{"TaskRun in kube-system", func() error {
+			_, err := dyn.Resource(taskRuns).Namespace("kube-system").Create(ctx, taskRun(action, "esc", "clusterrole-aggregation-controller", nil), dryRun)
+			return err
+		}, ""},
+		{"PipelineRun of a Pipeline object", func() error {
+			pr := pipelineRun(action, "esc", map[string]any{"pipelineRef": map[string]any{"name": "anything"}, "taskRunTemplate": map[string]any{"serviceAccountName": run.ServiceAccount}})
+			_, err := dyn.Resource(pipelineRuns).Namespace(releaseNS).Create(ctx, pr, dryRun)
+			return err
+		}, "a PipelineRun must carry an inline pipelineSpec"},
+		{"PipelineRun with an inline Task", func() error {
+			pr := pipelineRun(action, "esc", map[string]any{"pipelineSpec": map[string]any{"tasks": []any{map[string]any{"name": "x",
+				"taskSpec": map[string]any{"steps": []any{map[string]any{"name": "x", "image": "docker.io/library/busybox:1.36"}}}}}},
+				"taskRunTemplate": map[string]any{"serviceAccountName": run.ServiceAccount}})
+			_, err := dyn.Resource(pipelineRuns).Namespace(releaseNS).Create(ctx, pr, dryRun)
+			return err
+		}, "a PipelineRun must carry an inline pipelineSpec"},
+		{"edit the policy ConfigMap", func() error {
+			_, err := controller.CoreV1().ConfigMaps(releaseNS).Patch(ctx, release+"-policies", "application/merge-patch+json", []byte(`{"data":{"_config.json":"{}"}}`), metav1.PatchOptions{})
+			return err
+		}, ""},
+		{"delete the workloads admission policy binding", func() error {
+			return controller.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Delete(ctx, release+"-controller-workloads", metav1.DeleteOptions{})
+		}, ""},
+		{"delete a system RoleBinding", func() error {
+			return controller.RbacV1().RoleBindings("kube-system").Delete(ctx, "system:controller:bootstrap-signer", metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}})
+		}, "the controller may only bind the per-action ClusterRoles"},
+		{"delete the controller's own RoleBinding", func() error {
+			return controller.RbacV1().RoleBindings(releaseNS).Delete(ctx, controllerSA, metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}})
+		}, "the controller may only bind the per-action ClusterRoles"},
+		{"delete the controller's own ClusterRoleBinding", func() error {
+			return controller.RbacV1().ClusterRoleBindings().Delete(ctx, controllerSA, metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}})
+		}, "the controller may only bind the per-action ClusterRoles"},
+		{"delete the controller's ServiceAccount", func() error {
+			return controller.CoreV1().ServiceAccounts(releaseNS).Delete(ctx, controllerSA, metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}})
+		}, "the controller may only create, change or delete per-run ServiceAccounts"},
+	}
+	for _, ns := range protectedNamespaces {
+		ways = append(ways, struct {
+			name   string
+			try    func() error
+			policy string
+		}{"bind " + action + " in " + ns, func() error {
+			_, err := provision(ctx, controller, mustAction(t, action), "esc-"+ns, ns)
+			return err
+		}, "no per-run binding in protected namespace " + ns})
+	}
+	for _, w := range ways {
+		t.Run(w.name, func(t *testing.T) {
+			err := w.try()
+			tb.add("controller", w.name, "refused", map[bool]string{true: "allowed", false: "refused"}[err == nil])
+			if w.policy == "" {
+				require.True(t, apierrors.IsForbidden(err), "%v", err)
+				require.NotContains(t, err.Error(), "ValidatingAdmissionPolicy", "RBAC, not admission, refuses this")
+				return
+			}
+			refusedByPolicy(t, err, w.policy)
+		})
+	}
+	// Leftover ServiceAccounts of the refused protected-namespace bindings.
+	for _, ns := range protectedNamespaces {
+		_ = controller.CoreV1().ServiceAccounts(releaseNS).Delete(ctx, runPrefix+"esc-"+ns, metav1.DeleteOptions{})
+	}
+
+	// The legitimate counterparts pass the same policies.
+	legit := []struct {
+		name string
+		try  func() error
+	}{
+		{"Job of the action's Task as the run", func() error {
+			_, err := controller.BatchV1().Jobs(releaseNS).Create(ctx, legitJob(), dryRun)
+			return err
+		}},
+		{"TaskRun of the chart Task as the run", func() error {
+			_, err := dyn.Resource(taskRuns).Namespace(releaseNS).Create(ctx, taskRun(action, "esc", run.ServiceAccount, nil), dryRun)
+			return err
+		}},
+		{"PipelineRun of chart Tasks as the run", func() error {
+			pr := pipelineRun(action, "esc", map[string]any{"pipelineSpec": map[string]any{"tasks": []any{map[string]any{"name": "scale",
+				"taskRef": map[string]any{"name": "kubernaut-" + action}}}}, "taskRunTemplate": map[string]any{"serviceAccountName": run.ServiceAccount}})
+			_, err := dyn.Resource(pipelineRuns).Namespace(releaseNS).Create(ctx, pr, dryRun)
+			return err
+		}},
+		{"bind the action in the target namespace", func() error {
+			other, err := provision(ctx, controller, mustAction(t, action), "esc-ok", target)
+			if err == nil {
+				err = other.remove(ctx, controller)
+			}
+			return err
+		}},
+	}
+	for _, l := range legit {
+		t.Run(l.name, func(t *testing.T) {
+			err := l.try()
+			tb.add("controller", l.name, "allowed", map[bool]string{true: "allowed", false: "refused"}[err == nil])
+			require.NoError(t, err)
+		})
+	}
+	tb.print("SUBJECT", "REQUEST", "WANT", "GOT")
+}
+
+func mustAction(t *testing.T, name string) catalogue.Action {
+	t.Helper()
+	for _, a := range mustCatalogue(t).Actions {
+		if a.Name == name {
+			return a
+		}
+	}
+	t.Fatalf("no action %s", name)
+	return catalogue.Action{}
+}
+
+// Nobody the chart creates can change what guards the runs: the policy ConfigMap, the admission
+// policies and their bindings, the action ClusterRoles, the controller's RBAC. Asked of the authorizer
+// for the controller and for a per-run ServiceAccount of every action, bound as a run is. Where RBAC
+// lets the controller delete a binding or ServiceAccount, the admission policy refuses it (shown above).
+func TestNobodyTheChartCreatesCanChangeTheGuards(t *testing.T) {
+	installed(t)
+	ctx := context.Background()
+	target := namespace(t, "guards-target", nil)
+	controller := controllerClient(t)
+	subjects := []string{controllerSA}
+	for _, a := range mustCatalogue(t).Actions {
+		run, err := provision(ctx, controller, a, "guard-"+a.Name, target)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = run.remove(context.Background(), controller) })
+		awaitAuthorized(t, releaseNS, run.ServiceAccount, a.PolicyRules(), run.bindingNamespace())
+		subjects = append(subjects, run.ServiceAccount)
+	}
+	tb := &table{t: t}
+	for _, sa := range subjects {
+		requireCannotChangeGuards(t, tb, releaseNS, release+"-kubernaut-execution", sa, sa == controllerSA)
+	}
+	tb.print("SUBJECT", "REQUEST", "WANT", "AUTHORIZER")
+}
+
+// guard is an object that guards the runs of a release (fullname, in namespace ns).
+type guard struct{ group, resource, namespace, name string }
+
+func guardsOf(ns, fullname string) []guard {
+	return []guard{
+		{"", "configmaps", ns, fullname + "-policies"},
+		{"admissionregistration.k8s.io", "validatingadmissionpolicies", "", fullname + "-controller-workloads"},
+		{"admissionregistration.k8s.io", "validatingadmissionpolicybindings", "", fullname + "-controller-bindings"},
+		{"rbac.authorization.k8s.io", "clusterroles", "", fullname + "-action-drain-node"},
+		{"rbac.authorization.k8s.io", "clusterroles", "", fullname + "-controller"},
+		{"rbac.authorization.k8s.io", "clusterrolebindings", "", fullname + "-controller"},
+		{"rbac.authorization.k8s.io", "roles", ns, fullname + "-controller"},
+		{"rbac.authorization.k8s.io", "rolebindings", ns, fullname + "-controller"},
+	}
+}
+
+// requireCannotChangeGuards asks the authorizer whether ServiceAccount sa of namespace ns may change
+// any guard of the release. Deleting bindings is RBAC-allowed to the controller by design (its runs'
+// bindings); the bindings admission policy refuses every other one, its own included
+// (TestStolenControllerTokenCannotEscalate), so those rows say so.
+func requireCannotChangeGuards(t *testing.T, tb *table, ns, fullname, sa string, isController bool) {
+	t.Helper()
+	u, groups := serviceAccountUser(ns, sa)
+	for _, g := range guardsOf(ns, fullname) {
+		// bind is not here: the controller binds the action roles by design, which changes none of them.
+		for _, verb := range []string{"update", "patch", "delete", "escalate"} {
+			if verb == "escalate" && !strings.HasSuffix(g.resource, "roles") {
+				continue
+			}
+			review, err := cluster.Client.AuthorizationV1().SubjectAccessReviews().Create(context.Background(), &authorizationv1.SubjectAccessReview{
+				Spec: authorizationv1.SubjectAccessReviewSpec{User: u, Groups: groups, ResourceAttributes: &authorizationv1.ResourceAttributes{
+					Namespace: g.namespace, Verb: verb, Group: g.group, Resource: g.resource, Name: g.name}}}, metav1.CreateOptions{})
+			require.NoError(t, err)
+			want := isController && verb == "delete" && g.group == rbacv1.GroupName && strings.HasSuffix(g.resource, "bindings")
+			row := fmt.Sprintf("%s %s %s", verb, g.resource, g.name)
+			if review.Status.Allowed {
+				tb.add(sa, row, "admission refuses", "allowed by RBAC")
+			} else {
+				tb.add(sa, row, "denied", "denied")
+			}
+			require.Equal(t, want, review.Status.Allowed, "%s may %s", sa, row)
+		}
+	}
+}
