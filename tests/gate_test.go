@@ -196,6 +196,15 @@ func TestGateStepsEndAsTheContractSays(t *testing.T) {
 			output: `refusing to run scale-deployment in protected namespace \"kube-system\"`},
 		{name: "release namespace", task: scale, params: withParams(validParams, "namespace", "kubernaut-system"), policy: 1,
 			output: `refusing to run scale-deployment in protected namespace \"kubernaut-system\"`},
+		{name: "patch giving pods another ServiceAccount", task: rendered[tekton.TaskName("patch-deployment")], policy: 1,
+			params: withParams(paramsFor("patch-deployment"), "patch", `{"spec":{"template":{"spec":{"serviceAccountName":"admin"}}}}`),
+			output: "patch may not set spec.template.spec.serviceAccountName"},
+		{name: "patch removing settings with a directive", task: rendered[tekton.TaskName("patch-deployment")], policy: 1,
+			params: withParams(paramsFor("patch-deployment"), "patch", `{"spec":{"template":{"spec":{"containers":[{"name":"web","securityContext":{"$patch":"delete"}}]}}}}`),
+			output: `patch uses the strategic-merge directive \"$patch\"`},
+		{name: "patch of a ConfigMap's metadata", task: rendered[tekton.TaskName("patch-configmap")], policy: 1,
+			params: withParams(validParams, "patch", `{"metadata":{"annotations":{"a":"b"}}}`),
+			output: `patch may only set data.<key>, not \"metadata\"`},
 		{name: "missing configuration", task: scale, params: validParams, policy: 2, again: 2, output: "_config.json: no such file",
 			policies: func(t *testing.T, dir string) {
 				require.NoError(t, os.Remove(filepath.Join(dir, "_config.json")))
