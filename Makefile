@@ -29,8 +29,8 @@ generate: ## Regenerate every generated file from catalogue/actions.yaml and pri
 
 .PHONY: verify
 verify: generate ## Regenerate and fail on any difference from the committed files, printing the fix.
-	@if [ -n "$$(git status --porcelain -- charts kustomize networkpolicies docs)" ]; then \
-		git status --short -- charts kustomize networkpolicies docs; \
+	@owned="$$($(GO) run ./gen owned)"; if [ -n "$$(git status --porcelain -- $$owned)" ]; then \
+		git status --short -- $$owned; \
 		echo "Generated files were stale and are now regenerated (the same as make generate): review and commit them."; exit 1; \
 	fi
 

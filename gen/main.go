@@ -3,6 +3,7 @@
 //
 //	go run ./gen [--catalogue catalogue/actions.yaml] [--policies policies] [--out .]
 //	go run ./gen check -f FILE [-f FILE ...] [--output text|json] [--require-digests] [--skip RULE ...]
+//	go run ./gen owned   (the paths generation wipes and rewrites, one per line: what `make verify` compares)
 //
 // Generating validates the whole catalogue first; on any problem gen lists every one, exits 1 and writes
 // nothing. Checking exits 0 when every document conforms, 1 on any violation, 2 when the input cannot
@@ -31,6 +32,12 @@ func main() {
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "check" {
 		return runCheck(args[1:], stdin, stdout, stderr)
+	}
+	if len(args) == 1 && args[0] == "owned" {
+		for _, p := range generate.Owned {
+			fmt.Fprintln(stdout, p)
+		}
+		return 0
 	}
 	if err := runGenerate(args, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "gen:", err)

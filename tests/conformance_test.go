@@ -191,9 +191,18 @@ var mutations = []struct {
 	{"allow ingress to action pods", []string{"action-ingress-denied"}, func(t *testing.T, docs []check.Document) {
 		dict(findObject(t, docs, "NetworkPolicy", actionPods)["spec"])["ingress"] = []any{map[string]any{"from": []any{map[string]any{"podSelector": map[string]any{}}}}}
 	}},
-	{"DNS over UDP only", []string{"dns-udp-tcp"}, func(t *testing.T, docs []check.Document) {
+	// A UDP-only rule is not DNS either: the action egress rule counts it as another peer.
+	{"DNS over UDP only", []string{"dns-udp-tcp", "networkpolicy-action-egress"}, func(t *testing.T, docs []check.Document) {
 		dns := dict(list(dict(findObject(t, docs, "NetworkPolicy", actionPods)["spec"])["egress"])[1])
 		dns["ports"] = list(dns["ports"])[:1]
+	}},
+	{"DNS rule to every pod of the DNS namespace", []string{"networkpolicy-action-egress"}, func(t *testing.T, docs []check.Document) {
+		dns := dict(list(dict(findObject(t, docs, "NetworkPolicy", actionPods)["spec"])["egress"])[1])
+		delete(dict(list(dns["to"])[0]), "podSelector")
+	}},
+	{"DNS rule with another port", []string{"networkpolicy-action-egress"}, func(t *testing.T, docs []check.Document) {
+		dns := dict(list(dict(findObject(t, docs, "NetworkPolicy", actionPods)["spec"])["egress"])[1])
+		dns["ports"] = append(list(dns["ports"]), map[string]any{"port": 8080, "protocol": "UDP"}, map[string]any{"port": 8080, "protocol": "TCP"})
 	}},
 	{"use :latest", []string{"image-pinning"}, func(t *testing.T, docs []check.Document) {
 		spec := dict(dict(dict(findObject(t, docs, "Deployment", controllerName)["spec"])["template"])["spec"])

@@ -51,9 +51,21 @@ func TestGarbageCollectionFacts(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "run-1", OwnerReferences: []metav1.OwnerReference{owner}},
 	}, metav1.CreateOptions{})
 	require.NoError(t, err)
-	time.Sleep(2 * time.Second) // a same-namespace owner keeps its dependent
-	_, err = cluster.Client.CoreV1().ServiceAccounts(runs).Get(ctx, "run-1", metav1.GetOptions{})
+	// A control created after it, owned by a PipelineRun that does not exist: once the collector has
+	// deleted the control, it has processed the ServiceAccount too, and the negative below means something.
+	_, err = cluster.Client.CoreV1().ServiceAccounts(runs).Create(ctx, &corev1.ServiceAccount{
+		ObjectMeta: metav1.ObjectMeta{Name: "control", OwnerReferences: []metav1.OwnerReference{{APIVersion: "tekton.dev/v1", Kind: "PipelineRun", Name: "gone", UID: "00000000-0000-0000-0000-000000000001"}}},
+	}, metav1.CreateOptions{})
 	require.NoError(t, err)
+	require.NoError(t, waitFor(ctx, 60*time.Second, func() error {
+		_, err := cluster.Client.CoreV1().ServiceAccounts(runs).Get(ctx, "control", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return errString("the collector has not processed the control yet")
+	}))
+	_, err = cluster.Client.CoreV1().ServiceAccounts(runs).Get(ctx, "run-1", metav1.GetOptions{})
+	require.NoError(t, err, "a same-namespace owner keeps its dependent")
 	require.NoError(t, pipelineRuns.Delete(ctx, "run-1", metav1.DeleteOptions{}))
 	require.NoError(t, waitFor(ctx, 60*time.Second, func() error {
 		_, err := cluster.Client.CoreV1().ServiceAccounts(runs).Get(ctx, "run-1", metav1.GetOptions{})

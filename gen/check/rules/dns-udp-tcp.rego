@@ -9,7 +9,7 @@ import data.kubernaut.checks.lib
 violation contains lib.violation(np, sprintf("egress rule %d allows %s port %v for DNS but not %s", [i, have, port, want])) if {
 	some np in lib.network_policies
 	some i, rule in object.get(np.spec, "egress", [])
-	lib.is_dns(rule)
+	lib.dns_like(rule)
 	some p in rule.ports
 	port := p.port
 	have := object.get(p, "protocol", "TCP")
@@ -31,5 +31,5 @@ violation contains lib.violation(np, "no egress rule allows cluster DNS over UDP
 
 has_dns(np) if {
 	some rule in np.spec.egress
-	lib.is_dns(rule)
+	lib.dns_like(rule)
 }

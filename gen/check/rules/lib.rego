@@ -136,10 +136,32 @@ action_policies contains np if {
 
 peers(rule) := array.concat(object.get(rule, "to", []), object.get(rule, "from", []))
 
-# A DNS rule: egress to cluster DNS pods over UDP (and, checked elsewhere, TCP).
-is_dns(rule) if {
+# A rule that means DNS: some port over UDP. dns-udp-tcp checks it also allows TCP.
+dns_like(rule) if {
 	some p in object.get(rule, "ports", [])
 	object.get(p, "protocol", "TCP") == "UDP"
+}
+
+# A DNS rule, and nothing else: every peer is DNS pods (one namespace by its name label, pods by a
+# non-empty selector), and the ports are one port over UDP and TCP. A UDP port alone proves nothing:
+# a rule to every pod on UDP 53 and TCP 8080 is not DNS.
+is_dns(rule) if {
+	count(peers(rule)) > 0
+	every peer in peers(rule) {
+		dns_peer(peer)
+	}
+	ports := object.get(rule, "ports", [])
+	count(ports) == 2
+	{object.get(p, "protocol", "TCP") | some p in ports} == {"UDP", "TCP"}
+	count({p.port | some p in ports}) == 1
+}
+
+dns_peer(peer) if {
+	names := object.get(peer, ["namespaceSelector", "matchLabels"], {})
+	object.keys(names) == {"kubernetes.io/metadata.name"}
+	count(object.get(peer, ["namespaceSelector", "matchExpressions"], [])) == 0
+	count(object.get(peer, ["podSelector", "matchLabels"], {})) > 0
+	not peer.ipBlock
 }
 
 # The release namespace: where the controller's ServiceAccount lives.

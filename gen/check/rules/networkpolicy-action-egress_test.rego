@@ -6,7 +6,21 @@ pods := {"kind": "PodTemplate", "metadata": {"name": "p"}, "template": {"metadat
 
 api := {"to": [{"ipBlock": {"cidr": "10.0.0.1/32"}}], "ports": [{"port": 443}]}
 
-dns := {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}], "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]}
+dns := {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}], "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]}
+
+# Each way a rule can look like DNS and not be: it counts as another peer.
+test_only_dns_counts_as_dns if {
+	every name, bad in {
+		"every pod of the namespace": json.patch(dns, [{"op": "remove", "path": "/to/0/podSelector"}]),
+		"every namespace": json.patch(dns, [{"op": "replace", "path": "/to/0/namespaceSelector", "value": {}}]),
+		"another port too": json.patch(dns, [{"op": "add", "path": "/ports/-", "value": {"port": 8080, "protocol": "UDP"}}]),
+		"two ports": json.patch(dns, [{"op": "replace", "path": "/ports/1/port", "value": 8080}]),
+		"UDP only": json.patch(dns, [{"op": "remove", "path": "/ports/1"}]),
+	} {
+		count(messages([api, bad])) >= 1
+		name
+	}
+}
 
 np(egress) := {"kind": "NetworkPolicy", "metadata": {"name": "n"}, "spec": {"podSelector": {"matchLabels": {"app.kubernetes.io/component": "action"}}, "egress": egress}}
 
