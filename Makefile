@@ -7,6 +7,7 @@ GO ?= go
 CACHE ?= $(CURDIR)/.cache
 export KUBERNAUT_CACHE := $(CACHE)
 OPA := $(CACHE)/bin/opa
+STATICCHECK := $(CACHE)/bin/staticcheck
 # The control plane the real-cluster tests start, built from tools/kube (about 10 minutes cold).
 KUBE_BINS := $(addprefix $(CACHE)/bin/,etcd kube-apiserver kube-controller-manager kubectl)
 # Stamped into the binaries as the release build does; Helm checks the API server's version.
@@ -42,11 +43,22 @@ fmt: ## Format Go code.
 vet: ## Run go vet.
 	$(GO) vet ./...
 
+.PHONY: lint
+lint: vet $(STATICCHECK) $(OPA) ## go vet, staticcheck, opa fmt and opa check --strict on every policy and rule.
+	$(STATICCHECK) ./...
+	$(OPA) fmt --fail -l policies gen/check/rules
+	$(OPA) check --strict policies
+	$(OPA) check --strict gen/check/rules
+
 ##@ Testing
 
 .PHONY: test
-test: vet tools ## Run every test layer: unit, golden, render, kustomize, schema, policies, Tekton, gate, conformance, real cluster.
+test: lint tools ## Run every test layer: unit, golden, render, kustomize, schema, policies, Tekton, gate, conformance, real cluster.
 	$(GO) test ./... -count=1 -timeout 30m
+
+.PHONY: test-fast
+test-fast: vet $(OPA) ## Every layer but the real-cluster ones, for the edit-test loop.
+	$(GO) test $$($(GO) list ./... | grep -v /tests/e2e) -count=1 -timeout 20m
 
 .PHONY: policy-test
 policy-test: tools ## Run the policy tests only: opa test with 100% coverage, schema type-check, the gate steps.
@@ -61,6 +73,9 @@ tools: $(OPA) $(KUBE_BINS) ## Build the pinned tools the tests run (opa, etcd, k
 
 $(OPA): tools/go.mod tools/go.sum
 	cd tools && $(GO) build -o $(OPA) github.com/open-policy-agent/opa
+
+$(STATICCHECK): tools/lint/go.mod tools/lint/go.sum
+	cd tools/lint && $(GO) build -o $@ honnef.co/go/tools/cmd/staticcheck
 
 $(CACHE)/bin/etcd: tools/kube/go.mod tools/kube/go.sum
 	cd tools/kube && $(GO) build -o $@ go.etcd.io/etcd/server/v3
