@@ -220,3 +220,7 @@ func (a Action) Argv(values map[string]string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// ClusterScopedResources are the built-in cluster-scoped resources (<plural> or <plural>.<group>) the
+// catalogue refuses in a Namespaced action, generated from the Kubernetes OpenAPI spec.
+func ClusterScopedResources() []string { return slices.Clone(clusterScopedResources) }

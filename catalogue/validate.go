@@ -45,28 +45,6 @@ var forbiddenResources = map[string]string{
 	"certificatesigningrequests/approval.certificates.k8s.io":        "approves certificates",
 }
 
-// clusterScopedResources are the built-in cluster-scoped resources an action could name. A Namespaced
-// action is bound by a RoleBinding, which cannot grant them, so naming one is a catalogue mistake.
-var clusterScopedResources = []string{
-	"apiservices.apiregistration.k8s.io",
-	"certificatesigningrequests.certificates.k8s.io",
-	"clusterrolebindings.rbac.authorization.k8s.io",
-	"clusterroles.rbac.authorization.k8s.io",
-	"csidrivers.storage.k8s.io",
-	"csinodes.storage.k8s.io",
-	"customresourcedefinitions.apiextensions.k8s.io",
-	"ingressclasses.networking.k8s.io",
-	"mutatingwebhookconfigurations.admissionregistration.k8s.io",
-	"namespaces",
-	"nodes",
-	"persistentvolumes",
-	"priorityclasses.scheduling.k8s.io",
-	"runtimeclasses.node.k8s.io",
-	"storageclasses.storage.k8s.io",
-	"validatingwebhookconfigurations.admissionregistration.k8s.io",
-	"volumeattachments.storage.k8s.io",
-}
-
 var (
 	parameterName = regexp.MustCompile(`^[a-z][a-zA-Z0-9]*$`)
 	placeholder   = regexp.MustCompile(`\$\(params\.([^)]*)\)`)

@@ -8,6 +8,7 @@ package schemas
 
 import (
 	"archive/zip"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -301,4 +303,47 @@ func CacheDir(root string) string {
 // Dir is where Ensure keeps the schemas of one Kubernetes version under the cache.
 func Dir(root, version string) string {
 	return filepath.Join(CacheDir(root), "schemas", version)
+}
+
+// resourcePath matches a list path of a swagger document: /api/v1/<plural> or
+// /apis/<group>/<version>/<plural>, optionally under /namespaces/{namespace}/.
+var resourcePath = regexp.MustCompile(`^/(?:api/v1|apis/([^/]+)/[^/]+)/(namespaces/\{namespace\}/)?([a-z0-9]+)$`)
+
+// ClusterScopedResources lists the cluster-scoped resources of a Kubernetes OpenAPI (swagger 2.0)
+// document, as <plural> or <plural>.<group>, sorted: those served at a list path with no namespaced
+// variant (pods has /api/v1/pods and /api/v1/namespaces/{namespace}/pods; nodes only the first).
+func ClusterScopedResources(spec []byte) ([]string, error) {
+	var doc struct {
+		Paths map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(spec, &doc); err != nil {
+		return nil, fmt.Errorf("openapi spec: %w", err)
+	}
+	all, namespaced := map[string]bool{}, map[string]bool{}
+	for p := range doc.Paths {
+		m := resourcePath.FindStringSubmatch(p)
+		if m == nil || m[3] == "watch" {
+			continue
+		}
+		key := m[3]
+		if m[1] != "" {
+			key += "." + m[1]
+		}
+		if m[2] != "" {
+			namespaced[key] = true
+		} else {
+			all[key] = true
+		}
+	}
+	var out []string
+	for key := range all {
+		if !namespaced[key] {
+			out = append(out, key)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("openapi spec: no cluster-scoped resources found")
+	}
+	slices.Sort(out)
+	return out, nil
 }
