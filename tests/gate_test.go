@@ -148,7 +148,7 @@ func TestGateStepsAllowEveryActionWithValidInput(t *testing.T) {
 		code, out := runStep(t, task, tekton.StepPolicyGate, paramsFor(a.Name), policies)
 		require.Equal(t, 0, code, "%s policy gate: %s", a.Name, out)
 		code, out = runStep(t, task, tekton.StepApprovalGate, paramsFor(a.Name), policies)
-		wantApproval := a.Approval || a.Name == "custom-script"
+		wantApproval := a.Approval
 		require.Equal(t, map[bool]int{false: 0, true: 1}[wantApproval], code, "%s approval gate: %s", a.Name, out)
 	}
 }

@@ -7,6 +7,6 @@ package kubernaut.actions.custom_script
 
 deny := set()
 
-# Custom scripts are where operators reach for what the catalogue does not cover: a person always
-# looks first, whatever the catalogue's default says.
-requires_approval contains "custom scripts always need approval"
+# A person always looks first: the catalogue says so (approval: true), and the gate applies it to
+# every run of this action; the policy adds no reason of its own.
+requires_approval := set()
