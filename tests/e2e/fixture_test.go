@@ -9,12 +9,14 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"helm.sh/helm/v3/pkg/action"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
+	"github.com/jordigilh/kubernaut-execution/gen/render"
 )
 
 // The shared installation: the chart as release kubernaut-execution in kubernaut-system, installed
@@ -24,23 +26,43 @@ var (
 	sharedInstallErr error
 )
 
-// installed installs the shared release on first use; a failure fails every test that needs it.
+// installed installs the shared release on first use; a failure fails every test that needs it. The
+// fixture returns errors inside the Once: a require there would stop only the first caller, and the
+// others would run against a half-installed release.
 func installed(t testing.TB) {
 	t.Helper()
-	sharedInstall.Do(func() {
-		installTektonCRDs(t, cluster)
-		if _, sharedInstallErr = newInstall(t, release, releaseNS).Run(loadChart(t), values(nil)); sharedInstallErr == nil {
-			sharedInstallErr = waitForAdmissionPolicy(t)
-		}
-	})
+	sharedInstall.Do(func() { sharedInstallErr = installShared() })
 	require.NoError(t, sharedInstallErr, "shared installation")
+}
+
+func installShared() error {
+	if err := cluster.installTektonCRDs(context.Background()); err != nil {
+		return err
+	}
+	ch, err := render.LoadChart(chartDir, nil)
+	if err != nil {
+		return err
+	}
+	cfg, err := helmConfiguration(releaseNS)
+	if err != nil {
+		return err
+	}
+	install := action.NewInstall(cfg)
+	install.ReleaseName, install.Namespace, install.CreateNamespace = release, releaseNS, true
+	if _, err := install.Run(ch, values(nil)); err != nil {
+		return fmt.Errorf("helm install: %w", err)
+	}
+	return waitForAdmissionPolicy()
 }
 
 // waitForAdmissionPolicy waits until the API server enforces the chart's ValidatingAdmissionPolicy: it
 // loads new policies asynchronously, so right after an install only RBAC guards the controller. The
 // probe is a dry-run binding the policy must refuse.
-func waitForAdmissionPolicy(t testing.TB) error {
-	controller := controllerClient(t)
+func waitForAdmissionPolicy() error {
+	controller, err := controllerClientE()
+	if err != nil {
+		return err
+	}
 	probe := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "vap-probe", Namespace: releaseNS},
 		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: actionRole("verify-deployment")},
 		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "not-a-run", Namespace: releaseNS}}}
@@ -70,11 +92,17 @@ const (
 // controllerClient is a client acting as the controller's own ServiceAccount.
 func controllerClient(t testing.TB) kubernetes.Interface {
 	t.Helper()
-	token, err := cluster.Token(context.Background(), releaseNS, controllerSA)
-	require.NoError(t, err)
-	c, err := cluster.As(token)
+	c, err := controllerClientE()
 	require.NoError(t, err)
 	return c
+}
+
+func controllerClientE() (kubernetes.Interface, error) {
+	token, err := cluster.Token(context.Background(), releaseNS, controllerSA)
+	if err != nil {
+		return nil, fmt.Errorf("controller token: %w", err)
+	}
+	return cluster.As(token)
 }
 
 // Run is what the controller makes for one action run: a ServiceAccount in the release namespace and a

@@ -72,15 +72,26 @@ func ptrTrue() *bool { t := true; return &t }
 // installTektonCRDs installs Tekton's Task and PipelineRun CRDs from the pinned module.
 func installTektonCRDs(t testing.TB, c *Cluster) {
 	t.Helper()
-	ctx := context.Background()
+	require.NoError(t, c.installTektonCRDs(context.Background()))
+}
+
+// installTektonCRDs returns errors rather than failing a test, so that shared fixtures (sync.Once) can
+// record the error for every test that needs them.
+func (c *Cluster) installTektonCRDs(ctx context.Context) error {
 	for _, path := range tektonCRDs {
 		data, err := schemas.ModuleFile("github.com/tektoncd/pipeline@v1.15.1", path)
-		require.NoError(t, err)
+		if err != nil {
+			return fmt.Errorf("tekton CRD %s: %w", path, err)
+		}
 		docs, err := check.Read(path, bytes.NewReader(data))
-		require.NoError(t, err)
-		require.NoError(t, c.apply(ctx, docs))
+		if err != nil {
+			return fmt.Errorf("tekton CRD %s: %w", path, err)
+		}
+		if err := c.apply(ctx, docs); err != nil {
+			return err
+		}
 		crd := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
-		require.NoError(t, waitFor(ctx, 30*time.Second, func() error {
+		if err := waitFor(ctx, 30*time.Second, func() error {
 			obj, err := c.Dynamic.Resource(crd).Get(ctx, docs[0].Name(), metav1.GetOptions{})
 			if err != nil {
 				return err
@@ -92,19 +103,30 @@ func installTektonCRDs(t testing.TB, c *Cluster) {
 				}
 			}
 			return fmt.Errorf("%s not established", docs[0].Name())
-		}))
+		}); err != nil {
+			return err
+		}
 	}
 	c.resetMapper()
+	return nil
 }
 
 func helmConfig(t testing.TB, ns string) *action.Configuration {
 	t.Helper()
+	cfg, err := helmConfiguration(ns)
+	require.NoError(t, err)
+	return cfg
+}
+
+func helmConfiguration(ns string) (*action.Configuration, error) {
 	flags := genericclioptions.NewConfigFlags(false)
 	flags.KubeConfig = &cluster.Kubeconfig
 	flags.Namespace = &ns
 	cfg := new(action.Configuration)
-	require.NoError(t, cfg.Init(flags, ns, "secret", func(string, ...any) {}))
-	return cfg
+	if err := cfg.Init(flags, ns, "secret", func(string, ...any) {}); err != nil {
+		return nil, fmt.Errorf("helm configuration: %w", err)
+	}
+	return cfg, nil
 }
 
 func loadChart(t testing.TB) *chart.Chart {
