@@ -30,7 +30,9 @@ func RunOf(obj metav1.Object, gvk schema.GroupVersionKind) Run {
 	return Run{APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind, Namespace: obj.GetNamespace(), Name: obj.GetName(), UID: obj.GetUID()}
 }
 
-func (r Run) String() string { return fmt.Sprintf("%s %s/%s (uid %s)", r.Kind, r.Namespace, r.Name, r.UID) }
+func (r Run) String() string {
+	return fmt.Sprintf("%s %s/%s (uid %s)", r.Kind, r.Namespace, r.Name, r.UID)
+}
 
 func (r Run) validate() error {
 	var missing []string
@@ -69,14 +71,19 @@ const hashLength = 10
 
 // ID is the run's id: a DNS label usable as a label value and, after the contract's prefix, as the
 // ServiceAccount's name. It is the run's name, cut to fit and made DNS-safe, then a digest of the run's
-// kind, namespace, name and UID, so that the same run always gets the same id (Provision converges
-// after a crash) and a new run of the same name gets another.
-func ID(r Run, prefix string) string {
-	sum := sha256.Sum256([]byte(r.APIVersion + "/" + r.Kind + "/" + r.Namespace + "/" + r.Name + "/" + string(r.UID)))
+// kind, namespace and name. It does not depend on the UID, which the server assigns only on creation:
+// the Job or PipelineRun must name its ServiceAccount before it exists. The same run therefore always
+// gets the same id (Provision converges after a crash); a later run reusing the name gets the same id
+// too, and Provision refuses it as a conflict until the earlier run's objects are gone (the
+// ServiceAccount's owner reference and run annotation carry the UID).
+func ID(r Run, prefix string) string { return id(r.Kind, r.Namespace, r.Name, prefix) }
+
+func id(kind, namespace, name, prefix string) string {
+	sum := sha256.Sum256([]byte(kind + "/" + namespace + "/" + name))
 	hash := hex.EncodeToString(sum[:])[:hashLength]
 	budget := validation.DNS1123LabelMaxLength - len(prefix) - hashLength - 1
 	var b strings.Builder
-	for _, c := range strings.ToLower(r.Name) {
+	for _, c := range strings.ToLower(name) {
 		if b.Len() >= budget {
 			break
 		}
@@ -87,9 +94,9 @@ func ID(r Run, prefix string) string {
 			b.WriteByte('-')
 		}
 	}
-	name := strings.Trim(b.String(), "-")
-	if name == "" {
+	trimmed := strings.Trim(b.String(), "-")
+	if trimmed == "" {
 		return hash
 	}
-	return name + "-" + hash
+	return trimmed + "-" + hash
 }

@@ -31,7 +31,6 @@ func TestIDSeparatesRuns(t *testing.T) {
 	seen := map[string]runrbac.Run{}
 	for _, r := range []runrbac.Run{
 		base,
-		{APIVersion: base.APIVersion, Kind: base.Kind, Namespace: base.Namespace, Name: base.Name, UID: types.UID("2")},
 		{APIVersion: "tekton.dev/v1", Kind: "PipelineRun", Namespace: base.Namespace, Name: base.Name, UID: base.UID},
 		{APIVersion: base.APIVersion, Kind: base.Kind, Namespace: base.Namespace, Name: base.Name + "x", UID: base.UID},
 	} {
@@ -39,6 +38,10 @@ func TestIDSeparatesRuns(t *testing.T) {
 		require.NotContains(t, seen, id, "runs %v and %v share an id", seen[id], r)
 		seen[id] = r
 	}
+	// The UID is not known before the run object exists, and its ServiceAccount must be named in it.
+	later := base
+	later.UID = types.UID("2")
+	require.Equal(t, runrbac.ID(base, prefix), runrbac.ID(later, prefix))
 }
 
 // FuzzID: any run name gives a valid, bounded id.

@@ -73,7 +73,14 @@ func (p *Provisioned) ServiceAccountName() string { return p.ServiceAccount.Name
 // ServiceAccountName is the name of a run's ServiceAccount (and of its binding): the contract's prefix,
 // which the admission policy requires, then the run's ID. It is at most 63 characters for any run.
 func (m *Manager) ServiceAccountName(r Run) string {
-	return m.Contract.RunServiceAccountPrefix + ID(r, m.Contract.RunServiceAccountPrefix)
+	return ServiceAccountName(m.Contract, r.Kind, r.Name)
+}
+
+// ServiceAccountName is the ServiceAccount of the run object of this kind and name in the release
+// namespace, known before the object is created: what its pod spec (Job) or taskRunTemplate
+// (PipelineRun) names.
+func ServiceAccountName(c *execution.Contract, kind, name string) string {
+	return c.RunServiceAccountPrefix + id(kind, c.Namespace, name, c.RunServiceAccountPrefix)
 }
 
 // ConflictError says that an object of the run's name exists but is not what this run needs (another
@@ -122,8 +129,12 @@ func (m *Manager) Provision(ctx context.Context, a catalogue.Action, r Run, targ
 		want := &rbacv1.ClusterRoleBinding{ObjectMeta: meta(""), RoleRef: roleRef, Subjects: subjects}
 		crbs := m.Client.RbacV1().ClusterRoleBindings()
 		got, err := ensure(ctx, m, "ClusterRoleBinding", want,
-			func(ctx context.Context) (*rbacv1.ClusterRoleBinding, error) { return crbs.Create(ctx, want, metav1.CreateOptions{}) },
-			func(ctx context.Context) (*rbacv1.ClusterRoleBinding, error) { return crbs.Get(ctx, name, metav1.GetOptions{}) },
+			func(ctx context.Context) (*rbacv1.ClusterRoleBinding, error) {
+				return crbs.Create(ctx, want, metav1.CreateOptions{})
+			},
+			func(ctx context.Context) (*rbacv1.ClusterRoleBinding, error) {
+				return crbs.Get(ctx, name, metav1.GetOptions{})
+			},
 			func(got *rbacv1.ClusterRoleBinding) string {
 				return m.bindingMismatch(got.ObjectMeta, got.RoleRef, got.Subjects, want.ObjectMeta, roleRef, subjects)
 			})
@@ -140,7 +151,9 @@ func (m *Manager) Provision(ctx context.Context, a catalogue.Action, r Run, targ
 		}
 		rbs := m.Client.RbacV1().RoleBindings(targetNamespace)
 		got, err := ensure(ctx, m, "RoleBinding", want,
-			func(ctx context.Context) (*rbacv1.RoleBinding, error) { return rbs.Create(ctx, want, metav1.CreateOptions{}) },
+			func(ctx context.Context) (*rbacv1.RoleBinding, error) {
+				return rbs.Create(ctx, want, metav1.CreateOptions{})
+			},
 			func(ctx context.Context) (*rbacv1.RoleBinding, error) { return rbs.Get(ctx, name, metav1.GetOptions{}) },
 			func(got *rbacv1.RoleBinding) string {
 				return m.bindingMismatch(got.ObjectMeta, got.RoleRef, got.Subjects, want.ObjectMeta, roleRef, subjects)
@@ -155,8 +168,12 @@ func (m *Manager) Provision(ctx context.Context, a catalogue.Action, r Run, targ
 	sa.OwnerReferences = []metav1.OwnerReference{r.OwnerReference()}
 	sas := m.Client.CoreV1().ServiceAccounts(m.Contract.Namespace)
 	got, err := ensure(ctx, m, "ServiceAccount", sa,
-		func(ctx context.Context) (*corev1.ServiceAccount, error) { return sas.Create(ctx, sa, metav1.CreateOptions{}) },
-		func(ctx context.Context) (*corev1.ServiceAccount, error) { return sas.Get(ctx, name, metav1.GetOptions{}) },
+		func(ctx context.Context) (*corev1.ServiceAccount, error) {
+			return sas.Create(ctx, sa, metav1.CreateOptions{})
+		},
+		func(ctx context.Context) (*corev1.ServiceAccount, error) {
+			return sas.Get(ctx, name, metav1.GetOptions{})
+		},
 		func(got *corev1.ServiceAccount) string {
 			if reason := m.labelMismatch(got.ObjectMeta, sa.ObjectMeta); reason != "" {
 				return reason
