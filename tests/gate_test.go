@@ -143,18 +143,22 @@ func TestGateStepsAllowEveryActionWithValidInput(t *testing.T) {
 	}
 }
 
-func TestGateStepsEndAsTheContractSays(t *testing.T) {
+// gateCase is one case of the gate's test table: the Task steps' exit codes, and what the policy
+// gate's log says. tests/decide_test.go runs the same table through execution/gate.
+type gateCase struct {
+	name          string
+	task          *pipelinev1.Task
+	params        map[string]string
+	policies      func(t *testing.T, dir string)
+	policy, again int    // exit codes of the policy gate and the approval gate: 1 refused, 2 not evaluable
+	output        string // in the policy gate's log
+}
+
+func gateCases(t testing.TB) []gateCase {
 	rendered := tasks(t, defaultRender(t))
 	scale := rendered[tekton.TaskName("scale-deployment")]
 	production := `{"environment":"production","labels":{},"currentReplicas":2}`
-	for _, tc := range []struct {
-		name          string
-		task          *pipelinev1.Task
-		params        map[string]string
-		policies      func(t *testing.T, dir string)
-		policy, again int    // exit codes of the policy gate and the approval gate: 1 refused, 2 not evaluable
-		output        string // in the policy gate's log
-	}{
+	return []gateCase{
 		{name: "allow", task: scale, params: validParams, output: `"allowed": true`},
 		{name: "deny", task: scale, params: withParams(validParams, "replicas", "0", "target", production), policy: 1,
 			output: "refusing to scale a production deployment to zero replicas"},
@@ -186,7 +190,11 @@ func TestGateStepsEndAsTheContractSays(t *testing.T) {
 			params: map[string]string{"actionType": "scale-deployment", "actionImage": "example.com/scale:1", "inputs": `{"namespace":"shop","deployment":"web","replicas":"3"}`, "target": validParams["target"]}},
 		{name: "generic task, unknown action", task: rendered[tekton.GenericTask], policy: 2, again: 2, output: "no such file",
 			params: map[string]string{"actionType": "reboot-cluster", "actionImage": "example.com/x:1", "inputs": `{}`, "target": validParams["target"]}},
-	} {
+	}
+}
+
+func TestGateStepsEndAsTheContractSays(t *testing.T) {
+	for _, tc := range gateCases(t) {
 		t.Run(tc.name, func(t *testing.T) {
 			policies := policyFiles(t)
 			if tc.policies != nil {

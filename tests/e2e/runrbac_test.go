@@ -113,7 +113,7 @@ func TestProvisionConvergesAndRefusesConflicts(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		prepare func(t *testing.T, run runrbac.Run, name string) // as an admin, before Provision
-		want    string                                            // error; "" converges
+		want    string                                           // error; "" converges
 	}{
 		{name: "nothing there"},
 		{name: "binding left by a crash", prepare: func(t *testing.T, run runrbac.Run, name string) {
