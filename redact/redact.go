@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strings"
 
 	"sigs.k8s.io/yaml"
@@ -42,6 +43,11 @@ type Pattern struct {
 	Allow       string   `json:"allow,omitempty"`
 	Begin       string   `json:"begin,omitempty"`
 	End         string   `json:"end,omitempty"`
+	// KeyAnchored says the pattern matches `key<sep>value` where a keyword ends the key: the regex is
+	// only tried at the start of a key whose keyword is followed (after quotes and blanks) by ':' or
+	// '='. An optimisation that gives the regex's own matches: most lines with a keyword have no such
+	// key, and Go's regexp is slow to find a match that starts with a character class.
+	KeyAnchored bool `json:"keyAnchored,omitempty"`
 }
 
 // Redactor applies a compiled pattern file. It is safe for concurrent use.
@@ -49,13 +55,15 @@ type Redactor struct {
 	replacement []byte
 	patterns    []compiled
 	blocks      []block
-	// keywords of every pattern, for the per-line prefilter.
+	// keywords of every pattern, for the per-line prefilter, and by first byte for the one-pass scan.
 	keywords [][]byte
+	byFirst  [256][]int
 }
 
 type compiled struct {
 	id       string
 	re       *regexp.Regexp
+	anchored *regexp.Regexp // re anchored at the start, for KeyAnchored patterns
 	group    int
 	allow    *regexp.Regexp
 	keywords []int // indexes into Redactor.keywords
@@ -124,6 +132,9 @@ func New(data []byte) (*Redactor, error) {
 			continue
 		}
 		c := compiled{id: p.ID, re: re, group: p.SecretGroup, keywords: kw(p.Keywords)}
+		if p.KeyAnchored {
+			c.anchored = regexp.MustCompile("^(?:" + p.Regex + ")") // compiles: re did
+		}
 		if p.Allow != "" {
 			if c.allow, err = regexp.Compile("^(?:" + p.Allow + ")$"); err != nil {
 				bad(p, "allow: %v", err)
@@ -135,7 +146,26 @@ func New(data []byte) (*Redactor, error) {
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("redaction patterns: %s", strings.Join(problems, "; "))
 	}
+	for i, k := range r.keywords {
+		if len(k) == 0 {
+			return nil, fmt.Errorf("redaction patterns: empty keyword")
+		}
+		r.byFirst[k[0]] = append(r.byFirst[k[0]], i)
+	}
 	return r, nil
+}
+
+// scan marks which keywords occur in lower, in one pass over it.
+func (r *Redactor) scan(present []bool, lower []byte) []bool {
+	present = append(present[:0], make([]bool, len(r.keywords))...)
+	for i, c := range lower {
+		for _, k := range r.byFirst[c] {
+			if !present[k] && bytes.HasPrefix(lower[i:], r.keywords[k]) {
+				present[k] = true
+			}
+		}
+	}
+	return present
 }
 
 var defaultRedactor = func() *Redactor {
@@ -175,6 +205,7 @@ func (r *Redactor) Redact(s string) string {
 type state struct {
 	inBlock *block
 	lower   []byte
+	present []bool
 }
 
 // maxPasses bounds the repetition that makes redaction idempotent: a line is redacted again until it
@@ -208,16 +239,17 @@ func (r *Redactor) line(out *bytes.Buffer, line []byte, st *state) {
 // rest redacts text outside any block, opening one if a begin marker appears.
 func (r *Redactor) rest(out *bytes.Buffer, body []byte, st *state) {
 	st.lower = lowerASCII(st.lower[:0], body)
+	st.present = r.scan(st.present, st.lower)
 	for i := range r.blocks {
 		b := &r.blocks[i]
-		if !r.any(st.lower, b.keyword) {
+		if !anyPresent(st.present, b.keyword) {
 			continue
 		}
 		loc := b.begin.FindIndex(body)
 		if loc == nil {
 			continue
 		}
-		out.Write(r.patternsOn(body[:loc[0]]))
+		out.Write(r.patternsOn(body[:loc[0]], nil))
 		out.Write(body[loc[0]:loc[1]])
 		out.Write(r.replacement)
 		after := body[loc[1]:]
@@ -229,13 +261,22 @@ func (r *Redactor) rest(out *bytes.Buffer, body []byte, st *state) {
 		st.inBlock = b
 		return
 	}
-	out.Write(r.patternsOn(body))
+	out.Write(r.patternsOn(body, st))
 }
 
-// patternsOn applies the line patterns until the text stops changing.
-func (r *Redactor) patternsOn(text []byte) []byte {
-	for range maxPasses {
-		next, changed := r.pass(text)
+// patternsOn applies the line patterns until the text stops changing. st, when given, holds the
+// text's lower-case form and keywords already.
+func (r *Redactor) patternsOn(text []byte, st *state) []byte {
+	for pass := range maxPasses {
+		var lower []byte
+		var present []bool
+		if pass == 0 && st != nil {
+			lower, present = st.lower, st.present
+		} else {
+			lower = lowerASCII(nil, text)
+			present = r.scan(nil, lower)
+		}
+		next, changed := r.pass(text, lower, present)
 		if !changed {
 			return text
 		}
@@ -244,15 +285,19 @@ func (r *Redactor) patternsOn(text []byte) []byte {
 	return text
 }
 
-func (r *Redactor) pass(text []byte) ([]byte, bool) {
-	lower := lowerASCII(nil, text)
+func (r *Redactor) pass(text, lower []byte, present []bool) ([]byte, bool) {
 	changed := false
 	for i := range r.patterns {
 		p := &r.patterns[i]
-		if !r.any(lower, p.keywords) {
+		if !anyPresent(present, p.keywords) {
 			continue
 		}
-		matches := p.re.FindAllSubmatchIndex(text, -1)
+		var matches [][]int
+		if p.anchored != nil {
+			matches = r.keyMatches(p, text, lower)
+		} else {
+			matches = p.re.FindAllSubmatchIndex(text, -1)
+		}
 		if matches == nil {
 			continue
 		}
@@ -281,9 +326,75 @@ func (r *Redactor) pass(text []byte) ([]byte, bool) {
 	return text, changed
 }
 
-func (r *Redactor) any(lower []byte, keywords []int) bool {
+// keyMatches finds a KeyAnchored pattern's matches: at each keyword that ends a key (a separator
+// follows), the anchored regex is tried from the start of that key, one character earlier for the
+// boundary or quote the pattern may start with.
+func (r *Redactor) keyMatches(p *compiled, text, lower []byte) [][]int {
+	var found [][]int
+	for _, k := range p.keywords {
+		word := r.keywords[k]
+		for from := 0; ; {
+			i := bytes.Index(lower[from:], word)
+			if i < 0 {
+				break
+			}
+			at := from + i
+			from = at + 1
+			if !separatorFollows(lower, at+len(word)) {
+				continue
+			}
+			start := at
+			for start > 0 && keyChar(lower[start-1]) {
+				start--
+			}
+			for _, s := range []int{max(0, start-1), start} {
+				m := p.anchored.FindSubmatchIndex(text[s:])
+				if m == nil {
+					continue
+				}
+				for j := range m {
+					if m[j] >= 0 {
+						m[j] += s
+					}
+				}
+				found = append(found, m)
+				break
+			}
+		}
+	}
+	// Left to right, without overlaps, as FindAll gives them.
+	slices.SortStableFunc(found, func(a, b []int) int { return a[0] - b[0] })
+	var out [][]int
+	last := 0
+	for _, m := range found {
+		if m[0] >= last && m[1] > m[0] {
+			out = append(out, m)
+			last = m[1]
+		}
+	}
+	return out
+}
+
+func separatorFollows(lower []byte, i int) bool {
+	for ; i < len(lower); i++ {
+		switch lower[i] {
+		case '"', '\'', ' ', '\t':
+			continue
+		case ':', '=':
+			return true
+		}
+		return false
+	}
+	return false
+}
+
+func keyChar(c byte) bool {
+	return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == '-'
+}
+
+func anyPresent(present []bool, keywords []int) bool {
 	for _, k := range keywords {
-		if bytes.Contains(lower, r.keywords[k]) {
+		if present[k] {
 			return true
 		}
 	}
