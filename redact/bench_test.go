@@ -16,7 +16,9 @@ import (
 var mixedLog = sync.OnceValue(func() string {
 	r := rand.New(rand.NewPCG(1, 2))
 	lines := []func(i int) string{
-		func(i int) string { return fmt.Sprintf("web-%d-7d4b9-x2x%d          1/1     Running   0          %dm", i, i%10, i%60) },
+		func(i int) string {
+			return fmt.Sprintf("web-%d-7d4b9-x2x%d          1/1     Running   0          %dm", i, i%10, i%60)
+		},
 		func(i int) string {
 			return fmt.Sprintf(`{"level":"info","ts":"2026-11-29T14:%02d:00Z","msg":"reconciled","execution":"wfe-%d","action":"scale-deployment","replicas":%d,"durationMs":%d}`, i%60, i, i%10, i%500)
 		},
@@ -32,9 +34,13 @@ var mixedLog = sync.OnceValue(func() string {
 		},
 	}
 	secrets := []func(i int) string{
-		func(i int) string { return fmt.Sprintf("Authorization: Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ%d.c2lnbmF0dXJl%d", i, i) },
+		func(i int) string {
+			return fmt.Sprintf("Authorization: Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ%d.c2lnbmF0dXJl%d", i, i)
+		},
 		func(i int) string { return fmt.Sprintf("kubectl --token=tok%d get pods", i) },
-		func(i int) string { return fmt.Sprintf(`{"level":"debug","msg":"config","password":"p%d","user":"app"}`, i) },
+		func(i int) string {
+			return fmt.Sprintf(`{"level":"debug","msg":"config","password":"p%d","user":"app"}`, i)
+		},
 		func(i int) string { return fmt.Sprintf("DATABASE_URL=postgres://app:pw%d@db:5432/app", i) },
 		func(i int) string { return fmt.Sprintf("run %d using AKIAIOSFODNN7EXAMPLE", i) },
 	}

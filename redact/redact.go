@@ -23,6 +23,12 @@ import (
 //go:embed patterns.yaml
 var shipped []byte
 
+//go:embed LICENSE.gitleaks
+var gitleaksLicense []byte
+
+// GitleaksLicense is the licence notice of the patterns taken from gitleaks, shipped with them.
+func GitleaksLicense() []byte { return bytes.Clone(gitleaksLicense) }
+
 // PatternsYAML is the shipped pattern file, for the chart's ConfigMap.
 func PatternsYAML() []byte { return bytes.Clone(shipped) }
 

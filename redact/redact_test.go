@@ -2,11 +2,13 @@ package redact_test
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
 	"testing/iotest"
 
 	"github.com/stretchr/testify/require"
+	"sigs.k8s.io/yaml"
 
 	"github.com/jordigilh/kubernaut-execution/redact"
 )
@@ -176,4 +178,18 @@ func TestPatternFileRefusesBadInput(t *testing.T) {
 	}
 	_, err := redact.New(redact.PatternsYAML())
 	require.NoError(t, err)
+}
+
+// The chart ships the same patterns: the redaction ConfigMap of the default render (kustomize/base)
+// holds this package's file, which compiles.
+func TestChartShipsThePatterns(t *testing.T) {
+	data, err := os.ReadFile("../kustomize/base/configmap-kubernaut-execution-redaction.yaml")
+	require.NoError(t, err)
+	var cm struct{ Data map[string]string }
+	require.NoError(t, yaml.Unmarshal(data, &cm))
+	got := cm.Data["patterns.yaml"]
+	require.True(t, strings.HasSuffix(got, string(redact.PatternsYAML())), "the ConfigMap holds patterns.yaml")
+	_, err = redact.New([]byte(got))
+	require.NoError(t, err)
+	require.Contains(t, cm.Data["LICENSE.gitleaks"], "Copyright (c) 2019 Zachary Rice")
 }
