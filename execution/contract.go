@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -32,8 +33,15 @@ import (
 // chart from an incompatible release.
 const Version = 1
 
-// ContractKey is the key of the contract document in the ConfigMap.
-const ContractKey = "contract.yaml"
+// Keys of the contract ConfigMap. The images and the UID are keys of their own, outside contract.yaml,
+// so that Kustomize overlays can change them as they change every other object: the images transformer
+// pins them by digest (production) and the OpenShift component removes runAsUser.
+const (
+	ContractKey     = "contract.yaml"
+	OPAImageKey     = "opaImage"
+	KubectlImageKey = "kubectlImage"
+	RunAsUserKey    = "runAsUser"
+)
 
 // ComponentLabel and ComponentValue select the contract ConfigMap in the release namespace (Discover).
 const (
@@ -72,8 +80,9 @@ type Contract struct {
 	// ActionPodLabels select action pods in the action NetworkPolicy: every run pod carries them.
 	ActionPodLabels map[string]string `json:"actionPodLabels"`
 	Images          Images            `json:"images"`
-	// RunAsUser is the pods' fixed UID, nil where the platform assigns one (OpenShift).
-	RunAsUser *int64                      `json:"runAsUser,omitempty"`
+	// RunAsUser is the pods' fixed UID, nil where the platform assigns one (OpenShift). From the
+	// ConfigMap key runAsUser.
+	RunAsUser *int64                      `json:"-"`
 	Resources corev1.ResourceRequirements `json:"resources"`
 	// Steps are the step names in run order with the meaning of their non-zero exit codes.
 	Steps []StepContract `json:"steps"`
@@ -95,9 +104,9 @@ type Images struct {
 	Kubectl Image `json:"kubectl"`
 }
 
-// Image is one image reference and its pull policy.
+// Image is one image reference (from the ConfigMap keys opaImage and kubectlImage) and its pull policy.
 type Image struct {
-	Image      string            `json:"image"`
+	Image      string            `json:"-"`
 	PullPolicy corev1.PullPolicy `json:"pullPolicy"`
 }
 
@@ -156,6 +165,14 @@ func Parse(data map[string]string) (*Contract, error) {
 	if err := yaml.UnmarshalStrict([]byte(raw), &c); err != nil {
 		return nil, fmt.Errorf("execution contract: %w", err)
 	}
+	c.Images.OPA.Image, c.Images.Kubectl.Image = data[OPAImageKey], data[KubectlImageKey]
+	if v, ok := data[RunAsUserKey]; ok {
+		uid, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || uid < 1 {
+			return nil, fmt.Errorf("execution contract: %s %q is not a non-root UID", RunAsUserKey, v)
+		}
+		c.RunAsUser = &uid
+	}
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -172,7 +189,7 @@ func (c *Contract) Validate() error {
 	for name, v := range map[string]string{
 		"release": c.Release, "runServiceAccountPrefix": c.RunServiceAccountPrefix,
 		"actionClusterRolePrefix": c.ActionClusterRolePrefix, "policyConfigMap": c.PolicyConfigMap,
-		"taskPrefix": c.TaskPrefix, "images.opa.image": c.Images.OPA.Image, "images.kubectl.image": c.Images.Kubectl.Image,
+		"taskPrefix": c.TaskPrefix, OPAImageKey: c.Images.OPA.Image, KubectlImageKey: c.Images.Kubectl.Image,
 	} {
 		if v == "" {
 			bad("%s is empty", name)

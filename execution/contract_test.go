@@ -63,7 +63,6 @@ func TestContractRefusesBadInput(t *testing.T) {
 		{"long prefix", "runServiceAccountPrefix: kubernaut-execution-run-", "runServiceAccountPrefix: " + strings.Repeat("a", 50) + "-", "leaves fewer than"},
 		{"bad label key", "run: kubernaut.io/run", "run: kubernaut.io/run/x", "labels.run"},
 		{"unknown field", "taskPrefix: kubernaut-", "taskPrefix: kubernaut-\nextra: 1", `unknown field "extra"`},
-		{"no opa image", "image: openpolicyagent/opa:1.22.2-static", "image: \"\"", "images.opa.image is empty"},
 		{"steps reordered", "name: policy-gate", "name: dry-run", "steps [dry-run approval-gate dry-run execute]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -74,6 +73,21 @@ func TestContractRefusesBadInput(t *testing.T) {
 	}
 	_, err := execution.Parse(map[string]string{})
 	require.ErrorContains(t, err, "no key contract.yaml")
+	for key, want := range map[string]string{execution.OPAImageKey: "opaImage is empty", execution.RunAsUserKey: `runAsUser "0" is not a non-root UID`} {
+		data := renderedContract(t)
+		if key == execution.RunAsUserKey {
+			data[key] = "0"
+		} else {
+			delete(data, key)
+		}
+		_, err = execution.Parse(data)
+		require.ErrorContains(t, err, want)
+	}
+	data := renderedContract(t)
+	delete(data, execution.RunAsUserKey)
+	noUID, err := execution.Parse(data)
+	require.NoError(t, err)
+	require.Nil(t, noUID.RunAsUser, "OpenShift: no fixed UID")
 
 	c, err := execution.Parse(renderedContract(t))
 	require.NoError(t, err)

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 
@@ -260,4 +262,69 @@ func runContainer(t testing.TB, ctr corev1.Container, dir string) (int, string) 
 	}
 	require.NoError(t, err)
 	return 0, out.String()
+}
+
+// actionJobName is the Job actionJob and withActionJob build.
+const actionJobName = "run-scale-deployment"
+
+// actionJob is the scale-deployment Job the controller would build from the execution contract in a
+// render's objects, as an object; nil when the render has no contract. The render tests use it as
+// "the action pod": the chart ships no pod template of its own (it would be a path without the gate).
+// A contract that is there but unusable panics, failing the test, rather than dropping the Job from
+// what the test checks.
+func actionJob(objs map[string]object) object {
+	var cm *corev1.ConfigMap
+	for key, o := range objs {
+		if strings.HasPrefix(key, "ConfigMap/") && strings.HasSuffix(key, "-execution-contract") {
+			cm = &corev1.ConfigMap{}
+			if err := decodeObject(o, cm); err != nil {
+				panic(fmt.Sprintf("%s: %v", key, err))
+			}
+		}
+	}
+	if cm == nil {
+		return nil
+	}
+	out, err := buildActionJob(cm.Data)
+	if err != nil {
+		panic(fmt.Sprintf("action Job from %s: %v", cm.Name, err))
+	}
+	return out
+}
+
+func decodeObject(from, to any) error {
+	data, err := yaml.Marshal(from)
+	if err != nil {
+		return err
+	}
+	return yaml.Unmarshal(data, to)
+}
+
+func buildActionJob(data map[string]string) (object, error) {
+	c, err := execution.Parse(data)
+	if err != nil {
+		return nil, err
+	}
+	cat, err := catalogue.Default()
+	if err != nil {
+		return nil, err
+	}
+	a, _ := cat.Action("scale-deployment")
+	job, err := jobs.Build(c, a, jobs.Input{Name: actionJobName, ServiceAccount: runrbac.ServiceAccountName(c, "Job", actionJobName),
+		Parameters: actionParams(a, validParams), Target: validParams["target"]})
+	if err != nil {
+		return nil, err
+	}
+	var o object
+	return o, decodeObject(job, &o)
+}
+
+// withActionJob adds the scale-deployment Job to a render, as `gen check` sees a release with a run.
+func withActionJob(t testing.TB, docs []render.Document) []render.Document {
+	t.Helper()
+	c := renderedContract(t, docs)
+	a, _ := mustCatalogue(t).Action("scale-deployment")
+	job := jobFor(t, c, a, validParams)
+	job.Name = actionJobName
+	return append(slices.Clone(docs), jobDocuments(t, []*batchv1.Job{job})...)
 }

@@ -67,8 +67,6 @@ func Compute(c *catalogue.Catalogue) Data {
 	namespace := []rbacv1.PolicyRule{
 		// Per-run ServiceAccounts live in the release namespace: a pod can only use one of its own namespace.
 		rule("", []string{"serviceaccounts"}, manage...),
-		// The action Job pod template the controller copies into each Job.
-		rule("", []string{"podtemplates"}, read...),
 		rule("", []string{"events"}, createPatch...),
 		rule("events.k8s.io", []string{"events"}, createPatch...),
 		rule("coordination.k8s.io", []string{"leases"}, "create", "get", "update"),
