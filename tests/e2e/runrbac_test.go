@@ -18,6 +18,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
 
 	"github.com/jordigilh/kubernaut-execution/execution"
 	"github.com/jordigilh/kubernaut-execution/execution/runrbac"
@@ -36,7 +38,8 @@ func contract(t testing.TB) *execution.Contract {
 // runManager is a runrbac.Manager acting as the controller's own ServiceAccount.
 func runManager(t testing.TB) *runrbac.Manager {
 	t.Helper()
-	return runrbac.New(controllerClient(t), contract(t))
+	c := contract(t) // installs the release first: the controller's ServiceAccount comes with it
+	return runrbac.New(controllerClient(t), c)
 }
 
 var jobGVK = batchv1.SchemeGroupVersion.WithKind("Job")
@@ -140,7 +143,7 @@ func TestProvisionConvergesAndRefusesConflicts(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			run := ownerJob(t, cluster.Client, "conflict-"+strings.ReplaceAll(tc.name, " ", "-"))
+			run := ownerJob(t, cluster.Client, "conflict-"+strings.ToLower(strings.ReplaceAll(tc.name, " ", "-")))
 			name := m.ServiceAccountName(run)
 			if tc.prepare != nil {
 				tc.prepare(t, run, name)
@@ -223,7 +226,7 @@ func TestRunNamesFitAnyRunName(t *testing.T) {
 	target := namespace(t, "runrbac-names", nil)
 	scale, _ := mustCatalogue(t).Action("scale-deployment")
 	for _, name := range []string{
-		"a", strings.Repeat("x", 63), strings.Repeat("long.run.name-", 18)[:253], "0-starts-with-digit", "dots.in.the.name", "ends-with-dash-.",
+		"a", strings.Repeat("x", 63), strings.Repeat("long.run.name-", 19)[:253], "0-starts-with-digit", "dots.in.the.name", "ends-with-dash-.",
 	} {
 		run := runrbac.Run{APIVersion: "batch/v1", Kind: "Job", Namespace: releaseNS, Name: name, UID: types.UID(fmt.Sprint(len(name)))}
 		id := runrbac.ID(run, m.Contract.RunServiceAccountPrefix)
@@ -262,18 +265,26 @@ func TestFinalizerHoldsTheRunUntilTeardown(t *testing.T) {
 			require.NoError(t, err)
 			require.False(t, changed, "not being deleted: nothing to do")
 
-			require.NoError(t, cluster.Client.BatchV1().Jobs(releaseNS).Delete(ctx, job.Name, metav1.DeleteOptions{}))
-			job, err = cluster.Client.BatchV1().Jobs(releaseNS).Get(ctx, job.Name, metav1.GetOptions{})
-			require.NoError(t, err, "the finalizer holds the Job")
-			require.NotNil(t, job.DeletionTimestamp)
-
-			changed, err = m.Finalize(ctx, job, run)
-			require.NoError(t, err)
-			require.True(t, changed)
-			// The controller writes the object with its own client; here an admin, since the chart's
-			// controller role has no update on jobs (see the report).
-			_, err = cluster.Client.BatchV1().Jobs(releaseNS).Update(ctx, job, metav1.UpdateOptions{})
-			require.NoError(t, err)
+			require.NoError(t, cluster.Client.BatchV1().Jobs(releaseNS).Delete(ctx, job.Name,
+				metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground)}))
+			// As a reconcile does: read the object, finalize, write; again on a conflict (the garbage
+			// collector also updates an object being deleted). The controller writes with its own client;
+			// here an admin, since the chart's controller role has no update on jobs (see the report).
+			require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				job, err := cluster.Client.BatchV1().Jobs(releaseNS).Get(ctx, job.Name, metav1.GetOptions{})
+				if err != nil {
+					return err
+				}
+				if job.DeletionTimestamp == nil {
+					return errors.New("the finalizer should hold the Job")
+				}
+				changed, err := m.Finalize(ctx, job, run)
+				if err != nil || !changed {
+					return fmt.Errorf("finalize: changed %v, %v", changed, err)
+				}
+				_, err = cluster.Client.BatchV1().Jobs(releaseNS).Update(ctx, job, metav1.UpdateOptions{})
+				return err
+			}))
 			require.NoError(t, waitFor(ctx, 10*time.Second, func() error {
 				_, err := cluster.Client.BatchV1().Jobs(releaseNS).Get(ctx, job.Name, metav1.GetOptions{})
 				return gone("Job", err)
@@ -298,17 +309,18 @@ func TestSweepRemovesWhatCrashedRunsLeft(t *testing.T) {
 	scale, _ := mustCatalogue(t).Action("scale-deployment")
 	cordon, _ := mustCatalogue(t).Action("cordon-node")
 
-	live := ownerJob(t, cluster.Client, "sweep-live")
-	liveP, err := m.Provision(ctx, scale, live, target)
+	// One run per action: a run has one ServiceAccount, bound to one action's role.
+	liveP, err := m.Provision(ctx, scale, ownerJob(t, cluster.Client, "sweep-live"), target)
 	require.NoError(t, err)
-	liveCluster, err := m.Provision(ctx, cordon, live, target)
+	liveCluster, err := m.Provision(ctx, cordon, ownerJob(t, cluster.Client, "sweep-live-cluster"), target)
 	require.NoError(t, err)
-	deadRun := ownerJob(t, cluster.Client, "sweep-dead")
-	dead, err := m.Provision(ctx, scale, deadRun, target)
+	dead, err := m.Provision(ctx, scale, ownerJob(t, cluster.Client, "sweep-dead"), target)
 	require.NoError(t, err)
-	deadCluster, err := m.Provision(ctx, cordon, deadRun, target)
+	deadCluster, err := m.Provision(ctx, cordon, ownerJob(t, cluster.Client, "sweep-dead-cluster"), target)
 	require.NoError(t, err)
-	require.NoError(t, cluster.Client.BatchV1().Jobs(releaseNS).Delete(ctx, deadRun.Name, metav1.DeleteOptions{}))
+	for _, name := range []string{"sweep-dead", "sweep-dead-cluster"} {
+		require.NoError(t, cluster.Client.BatchV1().Jobs(releaseNS).Delete(ctx, name, metav1.DeleteOptions{}))
+	}
 	// A binding of the same shape but another release's prefix is never touched.
 	foreign := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "other-release-run-x", Namespace: target, Labels: map[string]string{m.Contract.Labels.Run: "x"}},
 		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"},
