@@ -195,34 +195,27 @@ func (m *Manager) Sweep(ctx context.Context, opts SweepOptions) (SweepResult, er
 			}})
 	}
 
-	// Decide per distinct run, once: many objects share a run.
+	// Decide per distinct run, once (many objects share a run), the lookups in parallel.
 	now := opts.Now()
-	exists := map[string]bool{}
 	var errs []error
 	var stale []candidate
+	runs := map[string]Run{}
+	for _, c := range cands {
+		if opts.MaxAge > 0 && now.Sub(c.created) > opts.MaxAge {
+			continue
+		}
+		// An object without a readable run is left to the age bound.
+		if r, ok := runFromAnnotation(c.annotation); ok && opts.Exists != nil {
+			runs[c.annotation] = r
+		}
+	}
+	alive := m.lookup(ctx, runs, opts, &errs)
 	for _, c := range cands {
 		if opts.MaxAge > 0 && now.Sub(c.created) > opts.MaxAge {
 			stale = append(stale, c)
 			continue
 		}
-		r, ok := runFromAnnotation(c.annotation)
-		if !ok {
-			// No readable run: only the age bound can remove it.
-			continue
-		}
-		if opts.Exists == nil {
-			continue
-		}
-		alive, seen := exists[c.annotation]
-		if !seen {
-			var err error
-			if alive, err = opts.Exists(ctx, r); err != nil {
-				errs = append(errs, fmt.Errorf("sweep: %s: %w", r, err))
-				alive = true
-			}
-			exists[c.annotation] = alive
-		}
-		if !alive {
+		if known, ok := alive[c.annotation]; ok && !known {
 			stale = append(stale, c)
 		}
 	}
@@ -263,6 +256,38 @@ func (m *Manager) Sweep(ctx context.Context, opts SweepOptions) (SweepResult, er
 }
 
 type subject struct{ kind, namespace, name string }
+
+// lookup asks opts.Exists about each run with opts.Workers in parallel. A run whose lookup fails is
+// kept (reported as alive) and the error recorded.
+func (m *Manager) lookup(ctx context.Context, runs map[string]Run, opts SweepOptions, errs *[]error) map[string]bool {
+	alive := make(map[string]bool, len(runs))
+	var mu sync.Mutex
+	work := make(chan string)
+	var wg sync.WaitGroup
+	for range min(opts.Workers, max(1, len(runs))) {
+		wg.Go(func() {
+			for key := range work {
+				ok, err := opts.Exists(ctx, runs[key])
+				mu.Lock()
+				if err != nil {
+					*errs = append(*errs, fmt.Errorf("sweep: %s: %w", runs[key], err))
+					ok = true
+				}
+				alive[key] = ok
+				mu.Unlock()
+			}
+		})
+	}
+	for key := range runs {
+		if ctx.Err() != nil {
+			break
+		}
+		work <- key
+	}
+	close(work)
+	wg.Wait()
+	return alive
+}
 
 func subjectsOf(in []rbacv1.Subject) []subject {
 	out := make([]subject, 0, len(in))

@@ -30,13 +30,14 @@ func percentiles(b *testing.B, name string, d []time.Duration) {
 // (client-go's default is 5 QPS) is high enough not to be what is measured, and a count of retried
 // transient errors (429 throttling among them).
 func benchManager(b *testing.B) (*runrbac.Manager, *atomic.Int64) {
+	c := contract(b) // installs the release, and with it the controller's ServiceAccount
 	token, err := cluster.Token(context.Background(), releaseNS, controllerSA)
 	require.NoError(b, err)
 	cfg := *cluster.Config
 	cfg.BearerToken, cfg.QPS, cfg.Burst = token, 1000, 2000
 	client, err := kubernetes.NewForConfig(&cfg)
 	require.NoError(b, err)
-	m := runrbac.New(client, contract(b))
+	m := runrbac.New(client, c)
 	var retried atomic.Int64
 	m.Retried = func(error) { retried.Add(1) }
 	return m, &retried
@@ -127,9 +128,16 @@ func BenchmarkRunRBACConcurrent(b *testing.B) {
 }
 
 // BenchmarkSweep1000 measures one Sweep that finds and removes 1,000 stale per-run RoleBindings, whose
-// runs (Jobs) do not exist, among this release's other objects. The bindings are created by an admin
+// runs (Jobs) do not exist or which are past the age bound, among this release's other objects. The bindings are created by an admin
 // outside the timing, in the shape Provision gives them.
 func BenchmarkSweep1000(b *testing.B) {
+	b.Run("run-gone", func(b *testing.B) { sweep1000(b, false) })
+	b.Run("too-old", func(b *testing.B) { sweep1000(b, true) })
+}
+
+// sweep1000 sweeps 1,000 stale bindings, found stale by a lookup of their run (a GET per run), or by
+// age alone.
+func sweep1000(b *testing.B, byAge bool) {
 	const n = 1000
 	m, _ := benchManager(b)
 	ctx := context.Background()
@@ -168,7 +176,11 @@ func BenchmarkSweep1000(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
-		res, err := m.Sweep(ctx, runrbac.SweepOptions{Exists: runrbac.JobExists(m)})
+		opts := runrbac.SweepOptions{Exists: runrbac.JobExists(m)}
+		if byAge {
+			opts = runrbac.SweepOptions{MaxAge: time.Hour, Now: func() time.Time { return time.Now().Add(2 * time.Hour) }}
+		}
+		res, err := m.Sweep(ctx, opts)
 		require.NoError(b, err)
 		require.GreaterOrEqual(b, len(res.Removed), n)
 	}
