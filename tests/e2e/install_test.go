@@ -23,6 +23,8 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
+	"github.com/jordigilh/kubernaut-execution/execution"
+	"github.com/jordigilh/kubernaut-execution/execution/jobs"
 	"github.com/jordigilh/kubernaut-execution/gen/check"
 	"github.com/jordigilh/kubernaut-execution/gen/generate"
 	"github.com/jordigilh/kubernaut-execution/gen/render"
@@ -230,7 +232,8 @@ func TestOverlaysApplyServerSide(t *testing.T) {
 	}
 }
 
-// podsOf turns every shipped pod spec into a Pod: the controller's, the action PodTemplate's and each
+// podsOf turns every shipped pod spec into a Pod: the controller's, an action Job's (built from the
+// execution contract by package jobs) and each
 // Task's (its steps over the stepTemplate, as Tekton builds the pod).
 func podsOf(t *testing.T, docs []render.Document) map[string]*corev1.Pod {
 	t.Helper()
@@ -259,13 +262,27 @@ func podsOf(t *testing.T, docs []render.Document) map[string]*corev1.Pod {
 				c.Image = strings.ReplaceAll(c.Image, "$(params.actionImage)", "example.com/action:1")
 				spec.Containers = append(spec.Containers, *c)
 			}
+		case "ConfigMap":
+			// The execution contract: the pod of an action Job the controller builds from it.
+			var cm corev1.ConfigMap
+			require.NoError(t, yaml.Unmarshal(d.YAML, &cm))
+			if cm.Labels[execution.ComponentLabel] != execution.ComponentValue {
+				continue
+			}
+			c, err := execution.Parse(cm.Data)
+			require.NoError(t, err)
+			a, _ := mustCatalogue(t).Action("drain-node")
+			job, err := jobs.Build(c, a, jobs.Input{Name: "psa", ServiceAccount: c.RunServiceAccountPrefix + "psa",
+				Parameters: map[string]string{"node": "worker-1", "timeoutSeconds": "60"}, Target: "{}"})
+			require.NoError(t, err)
+			spec = job.Spec.Template.Spec
 		default:
 			continue
 		}
 		spec.ServiceAccountName = "" // the namespace's default ServiceAccount
 		pods[d.Kind+"/"+d.Name] = &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "psa-"}, Spec: spec}
 	}
-	require.Len(t, pods, 2+11)
+	require.Len(t, pods, 2+11, "the controller, the action Job and the 11 Tasks")
 	return pods
 }
 
