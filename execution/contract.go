@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -218,6 +219,8 @@ func (c *Contract) Validate() error {
 		bad("steps %v, this package runs %v", names, want)
 	}
 	if len(errs) > 0 {
+		// Map order above is random: sort, so that the same contract always gives the same message.
+		slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 		return fmt.Errorf("execution contract: %w", errors.Join(errs...))
 	}
 	return nil

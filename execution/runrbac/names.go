@@ -36,9 +36,9 @@ func (r Run) String() string {
 
 func (r Run) validate() error {
 	var missing []string
-	for field, v := range map[string]string{"apiVersion": r.APIVersion, "kind": r.Kind, "namespace": r.Namespace, "name": r.Name, "uid": string(r.UID)} {
-		if v == "" {
-			missing = append(missing, field)
+	for _, f := range [][2]string{{"apiVersion", r.APIVersion}, {"kind", r.Kind}, {"namespace", r.Namespace}, {"name", r.Name}, {"uid", string(r.UID)}} {
+		if f[1] == "" {
+			missing = append(missing, f[0])
 		}
 	}
 	if len(missing) > 0 {
