@@ -45,7 +45,11 @@ func TestDecide(t *testing.T) {
 		refusal, needsApproval string
 	}{
 		{name: "allow", run: scale("3")},
-		{name: "refuse", run: func() gate.Run { r := scale("0"); r.Target = `{"environment":"production","labels":{},"currentReplicas":2}`; return r }(),
+		{name: "refuse", run: func() gate.Run {
+			r := scale("0")
+			r.Target = `{"environment":"production","labels":{},"currentReplicas":2}`
+			return r
+		}(),
 			policy: 1, refusal: "refusing to scale a production deployment to zero replicas"},
 		{name: "approval", run: scale("50"), approval: 1, needsApproval: "large scale-up from 2 to 50 replicas"},
 		{name: "approved", run: func() gate.Run { r := scale("50"); r.Approved = true; return r }(), needsApproval: "large scale-up"},
@@ -69,7 +73,9 @@ func TestDecide(t *testing.T) {
 				require.Contains(t, d.Refusals, tc.refusal)
 			}
 			if tc.needsApproval != "" {
-				require.True(t, slices.ContainsFunc(d.ApprovalRequired, func(s string) bool { return len(s) >= len(tc.needsApproval) && s[:len(tc.needsApproval)] == tc.needsApproval }), "%v", d.ApprovalRequired)
+				require.True(t, slices.ContainsFunc(d.ApprovalRequired, func(s string) bool {
+					return len(s) >= len(tc.needsApproval) && s[:len(tc.needsApproval)] == tc.needsApproval
+				}), "%v", d.ApprovalRequired)
 			}
 		})
 	}
