@@ -91,7 +91,10 @@ schemas: ## Generate the offline Kubernetes JSON schemas into $(CACHE)/schemas (
 	$(GO) run ./gen/schemas/cmd -cache $(CACHE)
 
 .PHONY: bench
-bench: tools ## Benchmarks: generate + render (10, 100, 1,000 actions), gate decisions and step, gen check, per-run provisioning.
+bench: tools ## Benchmarks: generate + render, gate decisions (in process and CLI step), gen check, per-run RBAC (300 runs, 50 concurrent, sweep of 1,000), redaction.
 	$(GO) test ./gen/generate -run '^$$' -bench . -benchmem -count 5
 	$(GO) test ./tests -run '^$$' -bench 'Gate|Check' -benchmem -count 5
-	$(GO) test ./tests/e2e -run '^$$' -bench ProvisionRun -benchtime 200x -count 3
+	$(GO) test ./execution/gate -run '^$$' -bench Decide -benchtime 5000x -count 3
+	$(GO) test ./redact -run '^$$' -bench Redact10MiB -benchtime 3x -count 3
+	$(GO) test ./tests/e2e -run '^$$' -bench 'RunRBAC$$' -benchtime 300x -count 3
+	$(GO) test ./tests/e2e -run '^$$' -bench 'RunRBACConcurrent|Sweep1000' -benchtime 3x -count 1

@@ -71,7 +71,7 @@ func TestConformanceOnShippedRenders(t *testing.T) {
 		for _, v := range got {
 			require.Equal(t, "networkpolicy-present", v.Rule, v.String())
 		}
-		require.Len(t, got, 2+len(mustCatalogue(t).Actions), "controller, action pod template and one Task per action are unselected")
+		require.Len(t, got, 1+len(mustCatalogue(t).Actions), "controller and one Task per action are unselected")
 		require.Empty(t, violations(t, checker(t, kv, false, "networkpolicy-present"), documents(t, docs)))
 	})
 	for _, o := range append([]string{"../base"}, overlays...) {
@@ -209,11 +209,11 @@ var mutations = []struct {
 		dict(list(spec["containers"])[0])["image"] = "ghcr.io/jordigilh/kubernaut-execution-controller:latest"
 	}},
 	{"drop the action container's limits", []string{"resources"}, func(t *testing.T, docs []check.Document) {
-		spec := dict(dict(findObject(t, docs, "PodTemplate", "kubernaut-execution-action")["template"])["spec"])
+		spec := dict(dict(dict(findObject(t, docs, "Job", actionJobName)["spec"])["template"])["spec"])
 		delete(dict(dict(list(spec["containers"])[0])["resources"]), "limits")
 	}},
 	{"add hostPath", []string{"host-access", "pod-security"}, func(t *testing.T, docs []check.Document) {
-		spec := dict(dict(findObject(t, docs, "PodTemplate", "kubernaut-execution-action")["template"])["spec"])
+		spec := dict(dict(dict(findObject(t, docs, "Job", actionJobName)["spec"])["template"])["spec"])
 		spec["volumes"] = append(list(spec["volumes"]), map[string]any{"name": "root", "hostPath": map[string]any{"path": "/"}})
 	}},
 	{"drop allowPrivilegeEscalation: false", []string{"pod-security"}, func(t *testing.T, docs []check.Document) {
@@ -242,7 +242,7 @@ var mutations = []struct {
 }
 
 func TestMutationsTripExactlyTheirRule(t *testing.T) {
-	clean := documents(t, defaultRender(t))
+	clean := documents(t, withActionJob(t, defaultRender(t)))
 	c := checker(t, render.NewestKubernetes, false)
 	require.Empty(t, violations(t, c, clean))
 	tripped := map[string]bool{}
@@ -310,7 +310,7 @@ func TestCheckCommand(t *testing.T) {
 		return code, stdout.String() + stderr.String()
 	}
 
-	clean := documents(t, defaultRender(t))
+	clean := documents(t, withActionJob(t, defaultRender(t)))
 	cleanFile := write("clean.yaml", clean)
 	code, output := runCheck(nil, "-f", cleanFile)
 	require.Equal(t, 0, code, output)

@@ -110,22 +110,10 @@ func runStep(t testing.TB, task *pipelinev1.Task, step string, params map[string
 }
 
 // Valid parameters and targets for every action, as a controller would pass them.
-var validParams = map[string]string{
-	"namespace": "shop", "pod": "web-7d4b9-x2x", "deployment": "web", "replicas": "3", "configmap": "web-config",
-	"patch": `{"data":{"LOG_LEVEL":"debug"}}`, "node": "worker-1", "timeoutSeconds": "120", "gracePeriodSeconds": "30",
-	"revision": "0", "resource": "pods", "selector": "app=web",
-	"target": `{"environment":"staging","labels":{"app":"web"},"currentReplicas":2,"ownerKind":"ReplicaSet"}`,
-}
+var validParams = testenv.ValidParams()
 
-// paramsFor are validParams with the values an action reads differently: the same parameter name can
-// have a different shape per action (a ConfigMap merge patch, a Deployment's container patch).
-func paramsFor(action string) map[string]string {
-	switch action {
-	case "patch-deployment":
-		return withParams(validParams, "patch", `{"spec":{"template":{"spec":{"containers":[{"name":"web","resources":{"limits":{"memory":"512Mi"}}}]}}}}`)
-	}
-	return validParams
-}
+// paramsFor are validParams with the values an action reads differently.
+var paramsFor = testenv.ParamsFor
 
 func withParams(base map[string]string, kv ...string) map[string]string {
 	out := map[string]string{}
@@ -153,18 +141,22 @@ func TestGateStepsAllowEveryActionWithValidInput(t *testing.T) {
 	}
 }
 
-func TestGateStepsEndAsTheContractSays(t *testing.T) {
+// gateCase is one case of the gate's test table: the Task steps' exit codes, and what the policy
+// gate's log says. tests/decide_test.go runs the same table through execution/gate.
+type gateCase struct {
+	name          string
+	task          *pipelinev1.Task
+	params        map[string]string
+	policies      func(t *testing.T, dir string)
+	policy, again int    // exit codes of the policy gate and the approval gate: 1 refused, 2 not evaluable
+	output        string // in the policy gate's log
+}
+
+func gateCases(t testing.TB) []gateCase {
 	rendered := tasks(t, defaultRender(t))
 	scale := rendered[tekton.TaskName("scale-deployment")]
 	production := `{"environment":"production","labels":{},"currentReplicas":2}`
-	for _, tc := range []struct {
-		name          string
-		task          *pipelinev1.Task
-		params        map[string]string
-		policies      func(t *testing.T, dir string)
-		policy, again int    // exit codes of the policy gate and the approval gate: 1 refused, 2 not evaluable
-		output        string // in the policy gate's log
-	}{
+	return []gateCase{
 		{name: "allow", task: scale, params: validParams, output: `"allowed": true`},
 		{name: "deny", task: scale, params: withParams(validParams, "replicas", "0", "target", production), policy: 1,
 			output: "refusing to scale a production deployment to zero replicas"},
@@ -209,7 +201,11 @@ func TestGateStepsEndAsTheContractSays(t *testing.T) {
 			policies: func(t *testing.T, dir string) {
 				require.NoError(t, os.Remove(filepath.Join(dir, "_config.json")))
 			}},
-	} {
+	}
+}
+
+func TestGateStepsEndAsTheContractSays(t *testing.T) {
+	for _, tc := range gateCases(t) {
 		t.Run(tc.name, func(t *testing.T) {
 			policies := policyFiles(t)
 			if tc.policies != nil {

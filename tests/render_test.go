@@ -71,7 +71,7 @@ var matrix = map[string]func(t *testing.T, objs map[string]object){
 		require.Empty(t, networkPoliciesOf(objs))
 	},
 	"digest-values.yaml": func(t *testing.T, objs map[string]object) {
-		want := 2 // controller and action pod
+		want := 1 + 4 // controller; the action Job (two gates, dry-run, execute)
 		for _, a := range mustCatalogue(t).Actions {
 			want += 3 // two gates and execute
 			if a.DryRun.Supported {
@@ -154,7 +154,7 @@ func requirePolicyHashRollsController(t *testing.T, objs map[string]object) {
 }
 
 // Each NetworkPolicy selects the pods it is for, and only those: the controller policy the controller
-// Deployment's pods, the action policy the pods made from the action PodTemplate.
+// Deployment's pods, the action policy the pods of the Jobs the controller builds (package jobs).
 func requirePoliciesSelectTheirPods(t *testing.T, objs map[string]object) {
 	nps := map[string]object{}
 	for _, np := range networkPoliciesOf(objs) {
@@ -165,7 +165,7 @@ func requirePoliciesSelectTheirPods(t *testing.T, objs map[string]object) {
 	}
 	pods := map[string]map[string]any{
 		"controller": get(objs["Deployment/kubernaut-system/kubernaut-execution-controller"], "spec", "template", "metadata", "labels").(map[string]any),
-		"action":     get(objs["PodTemplate/kubernaut-system/kubernaut-execution-action"], "template", "metadata", "labels").(map[string]any),
+		"action":     get(actionJob(objs), "spec", "template", "metadata", "labels").(map[string]any),
 	}
 	for component, np := range nps {
 		sel := labels.Set{}
@@ -243,25 +243,27 @@ func networkPolicies(t *testing.T, objs map[string]object) []object {
 	return nps
 }
 
-// podSpecs returns the pod specs of the controller Deployment and the action PodTemplate.
+// podSpecs returns the pod specs of the controller Deployment and of an action Job built from the
+// render's execution contract.
 func podSpecs(objs map[string]object) []any {
 	var specs []any
 	for key, o := range objs {
-		switch {
-		case strings.HasPrefix(key, "Deployment/"):
+		if strings.HasPrefix(key, "Deployment/") {
 			specs = append(specs, get(o, "spec", "template", "spec"))
-		case strings.HasPrefix(key, "PodTemplate/"):
-			specs = append(specs, get(o, "template", "spec"))
 		}
+	}
+	if job := actionJob(objs); job != nil {
+		specs = append(specs, get(job, "spec", "template", "spec"))
 	}
 	return specs
 }
 
-// images returns every image a render runs: pod containers and Task steps.
+// images returns every image a render runs: pod (and init) containers and Task steps.
 func images(objs map[string]object) []string {
 	var out []string
 	for _, spec := range podSpecs(objs) {
-		for _, c := range get(spec, "containers").([]any) {
+		inits, _ := get(spec, "initContainers").([]any)
+		for _, c := range append(get(spec, "containers").([]any), inits...) {
 			out = append(out, get(c, "image").(string))
 		}
 	}

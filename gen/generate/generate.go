@@ -27,10 +27,11 @@ import (
 const (
 	ChartDir        = "charts/kubernaut-execution"
 	BaseValuesFile  = "kustomize/base-values.yaml"
-	ChartFilesDir   = "files"           // chart-relative: everything the generator computes for the chart
-	RBACDataFile    = "files/rbac.yaml" // chart-relative
-	PolicyFilesDir  = "files/policies"  // chart-relative: the policy ConfigMap's data
-	TaskFilesDir    = "files/tasks"     // chart-relative: the Tekton Tasks
+	ChartFilesDir   = "files"               // chart-relative: everything the generator computes for the chart
+	RBACDataFile    = "files/rbac.yaml"     // chart-relative
+	PolicyFilesDir  = "files/policies"      // chart-relative: the policy ConfigMap's data
+	TaskFilesDir    = "files/tasks"         // chart-relative: the Tekton Tasks
+	ContractFile    = "files/contract.yaml" // chart-relative: the static part of the execution contract
 	BaseDir         = "kustomize/base"
 	NetworkPolicies = "networkpolicies"
 	RBACMatrix      = "docs/rbac-matrix.md"
@@ -68,6 +69,10 @@ func Generate(cat *catalogue.Catalogue, sourceRoot, policiesDir string) (writer.
 		return nil, Summary{}, fmt.Errorf("rbac data: %w", err)
 	}
 	chartFiles := map[string][]byte{RBACDataFile: append([]byte(yamlHeader), rbacYAML...)}
+
+	if err := contractFiles(cat, chartFiles); err != nil {
+		return nil, Summary{}, err
+	}
 
 	policies, err := policy.Build(cat, policiesDir)
 	if err != nil {

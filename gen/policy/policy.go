@@ -15,6 +15,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
+	"github.com/jordigilh/kubernaut-execution/catalogue/steps"
 )
 
 // Repository layout, relative to the repository root: the policies of the shipped catalogue, their
@@ -27,13 +28,13 @@ const (
 )
 
 // ConfigMap keys that cannot clash with an action's `<action>.rego`: action names are DNS labels,
-// which never start with "_".
+// which never start with "_". Package steps owns them: the gate steps and execution/gate read them.
 const (
-	LibKeyPrefix = "_"
-	CatalogueKey = "_catalogue.json"
+	LibKeyPrefix = steps.LibKeyPrefix
+	CatalogueKey = steps.CatalogueKey
 	// ConfigKey holds the chart's configuration the policies read at data.kubernaut.config (protected
 	// namespaces, allowed image registries). The chart renders it from values, not the generator.
-	ConfigKey     = "_config.json"
+	ConfigKey     = steps.ConfigKey
 	testSuffix    = "_test.rego"
 	regoExtension = ".rego"
 )

@@ -76,8 +76,6 @@ func Compute(c *catalogue.Catalogue) Data {
 		// Runs are Tekton PipelineRuns/TaskRuns or Jobs, in the release namespace only; patch cancels a run.
 		rule("tekton.dev", []string{"pipelineruns", "taskruns"}, "create", "delete", "get", "list", "patch", "watch"),
 		rule("batch", []string{"jobs"}, manage...),
-		// The action Job pod template the controller copies into each Job.
-		rule("", []string{"podtemplates"}, read...),
 		rule("", []string{"events"}, createPatch...),
 		rule("events.k8s.io", []string{"events"}, createPatch...),
 		rule("coordination.k8s.io", []string{"leases"}, "create", "get", "update"),

@@ -8,8 +8,8 @@ package schemas
 
 import (
 	"archive/zip"
-	"errors"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"

@@ -16,37 +16,31 @@ import (
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
-	"github.com/jordigilh/kubernaut-execution/gen/policy"
+	"github.com/jordigilh/kubernaut-execution/catalogue/steps"
 )
 
 // Image roles the chart's template replaces with images from values.
 const (
-	ImageOPA     = "opa"
-	ImageKubectl = "kubectl"
+	ImageOPA     = steps.ImageOPA
+	ImageKubectl = steps.ImageKubectl
 )
 
-// Step names. A controller reads which step failed, and its exit code, from the TaskRun's status:
-//
-//	policy-gate   exit 1: refused by policy (the decision with its reasons is in the step's log);
-//	              exit 2: the policy could not be evaluated (missing or broken policy, evaluation error).
-//	approval-gate exit 1: a person must approve; rerun with approved=true once they have.
-//
-// Any non-zero exit stops the run before the dry-run: the gate fails closed.
+// Step names; package steps documents what each step's exit codes mean. Steps, their argv and
+// environment are defined there once, for the Tasks here and for the Jobs of execution/jobs.
 const (
-	StepPolicyGate   = "policy-gate"
-	StepApprovalGate = "approval-gate"
-	StepDryRun       = "dry-run"
-	StepExecute      = "execute"
+	StepPolicyGate   = steps.PolicyGate
+	StepApprovalGate = steps.ApprovalGate
+	StepDryRun       = steps.DryRun
+	StepExecute      = steps.Execute
 )
 
 // Volume and mount paths.
 const (
-	PolicyVolume = "policies"
-	PolicyDir    = "/policies"
-	tmpVolume    = "tmp"
+	PolicyVolume = steps.PolicyVolume
+	PolicyDir    = steps.PolicyDir
+	tmpVolume    = steps.TmpVolume
 )
 
 // taskPrefix names the Tasks.
@@ -54,13 +48,6 @@ const taskPrefix = "kubernaut-"
 
 // TaskName is the Task of one catalogue action.
 func TaskName(action string) string { return taskPrefix + action }
-
-// Queries the gate steps evaluate. Each is true or fails `opa eval --fail` (exit 1); the gate package
-// evaluates its rules with the input built from the step's environment.
-const (
-	policyQuery   = "data.kubernaut.gate.policy_step == true"
-	approvalQuery = "data.kubernaut.gate.approval_step == true"
-)
 
 // MinPipelinesVersion is the oldest Tekton Pipelines with the v1 Task API and stepTemplate as used here.
 const MinPipelinesVersion = "0.50.0"
@@ -76,28 +63,19 @@ func Tasks(cat *catalogue.Catalogue) []*pipelinev1.Task {
 
 func forAction(a catalogue.Action) *pipelinev1.Task {
 	params := make(pipelinev1.ParamSpecs, 0, len(a.Parameters)+2)
-	env := []corev1.EnvVar{{Name: "KUBERNAUT_ACTION", Value: a.Name}}
 	for _, p := range a.Parameters {
 		params = append(params, pipelinev1.ParamSpec{Name: p.Name, Type: pipelinev1.ParamTypeString, Description: describe(p)})
-		env = append(env, corev1.EnvVar{Name: "KUBERNAUT_PARAM_" + p.Name, Value: "$(params." + p.Name + ")"})
 	}
 	params = append(params, contextParams()...)
-	env = append(env, contextEnv()...)
-
-	steps := gates(a.Name+".rego", env)
-	run := func(name string, extra ...string) pipelinev1.Step {
-		return pipelinev1.Step{Name: name, Image: ImageKubectl, Command: a.Command[:1], Args: append(append([]string{}, a.Command[1:]...), extra...)}
-	}
-	if a.DryRun.Supported {
-		steps = append(steps, run(StepDryRun, "--dry-run=server"))
-	}
-	steps = append(steps, run(StepExecute))
+	// The steps are package steps' with Tekton param references as values: the same argv, environment
+	// and exit codes as the Jobs execution/jobs builds with literal values.
+	taskSteps := tektonSteps(steps.Build(a, steps.TektonRef))
 
 	description := a.Description
 	if !a.DryRun.Supported {
 		description += " No dry-run step: " + a.DryRun.Reason
 	}
-	return task(TaskName(a.Name), a.Name, description, params, steps)
+	return task(TaskName(a.Name), a.Name, description, params, taskSteps)
 }
 
 // contextParams are what the controller passes besides the action's own parameters.
@@ -108,28 +86,23 @@ func contextParams() pipelinev1.ParamSpecs {
 	}
 }
 
-func contextEnv() []corev1.EnvVar {
-	return []corev1.EnvVar{{Name: "KUBERNAUT_TARGET", Value: "$(params.target)"}, {Name: "KUBERNAUT_APPROVED", Value: "$(params.approved)"}}
-}
+func contextEnv() []corev1.EnvVar { return steps.ContextEnv(steps.TektonRef) }
 
-// gates are the two opa steps over the mounted policy ConfigMap: the library, the catalogue data, the
-// chart's configuration and the action's own policy file. A missing file is a load error, and a load error denies.
+// gates are the two opa steps of package steps over the mounted policy ConfigMap.
 func gates(policyFile string, env []corev1.EnvVar) []pipelinev1.Step {
-	args := func(query string) []string {
-		out := []string{"eval", "--fail", "--strict-builtin-errors", "--format=pretty"}
-		for _, f := range []string{policy.LibKeyPrefix + "lib.rego", policy.LibKeyPrefix + "gate.rego", policy.CatalogueKey, policy.ConfigKey, policyFile} {
-			out = append(out, "--data="+PolicyDir+"/"+f)
-		}
-		return append(out, query)
-	}
-	mounts := []corev1.VolumeMount{{Name: PolicyVolume, MountPath: PolicyDir, ReadOnly: true}}
-	return []pipelinev1.Step{
-		{Name: StepPolicyGate, Image: ImageOPA, Command: []string{"/opa"}, Args: args(policyQuery), Env: env, VolumeMounts: mounts},
-		{Name: StepApprovalGate, Image: ImageOPA, Command: []string{"/opa"}, Args: args(approvalQuery), Env: env, VolumeMounts: mounts},
-	}
+	return tektonSteps(steps.Gates(policyFile, env))
 }
 
-func task(name, action, description string, params pipelinev1.ParamSpecs, steps []pipelinev1.Step) *pipelinev1.Task {
+// tektonSteps turns package steps' steps into Tekton steps, field for field.
+func tektonSteps(in []steps.Step) []pipelinev1.Step {
+	out := make([]pipelinev1.Step, 0, len(in))
+	for _, s := range in {
+		out = append(out, pipelinev1.Step{Name: s.Name, Image: s.Image, Command: s.Command, Args: s.Args, Env: s.Env, VolumeMounts: s.VolumeMounts})
+	}
+	return out
+}
+
+func task(name, action, description string, params pipelinev1.ParamSpecs, taskSteps []pipelinev1.Step) *pipelinev1.Task {
 	return &pipelinev1.Task{
 		TypeMeta: metav1.TypeMeta{APIVersion: pipelinev1.SchemeGroupVersion.String(), Kind: "Task"},
 		ObjectMeta: metav1.ObjectMeta{
@@ -149,17 +122,11 @@ func task(name, action, description string, params pipelinev1.ParamSpecs, steps 
 			// set-security-context flag does the same for the containers Tekton injects), a read-only root
 			// filesystem and HOME in a /tmp emptyDir for kubectl's cache.
 			StepTemplate: &pipelinev1.StepTemplate{
-				Env:          []corev1.EnvVar{{Name: "HOME", Value: "/tmp"}, {Name: "KUBECACHEDIR", Value: "/tmp/.kube/cache"}},
-				VolumeMounts: []corev1.VolumeMount{{Name: tmpVolume, MountPath: "/tmp"}},
-				SecurityContext: &corev1.SecurityContext{
-					AllowPrivilegeEscalation: ptr.To(false),
-					ReadOnlyRootFilesystem:   ptr.To(true),
-					RunAsNonRoot:             ptr.To(true),
-					Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-					SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-				},
+				Env:             steps.TemplateEnv(),
+				VolumeMounts:    steps.TemplateMounts(),
+				SecurityContext: steps.SecurityContext(),
 			},
-			Steps: steps,
+			Steps: taskSteps,
 			Volumes: []corev1.Volume{
 				{Name: PolicyVolume, VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{}}},
 				{Name: tmpVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},

@@ -9,13 +9,18 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"helm.sh/helm/v3/pkg/action"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
+	"github.com/jordigilh/kubernaut-execution/execution"
+	"github.com/jordigilh/kubernaut-execution/execution/runrbac"
+	"github.com/jordigilh/kubernaut-execution/gen/render"
 )
 
 // The shared installation: the chart as release kubernaut-execution in kubernaut-system, installed
@@ -26,30 +31,39 @@ var (
 )
 
 // installed installs the shared release on first use; a failure fails every test that needs it. The
-// Once only records the error: a require inside it would end the first test and leave the Once done
-// with no error for every later one.
+// fixture returns errors inside the Once: a require there would stop only the first caller, and the
+// others would run against a half-installed release.
 func installed(t testing.TB) {
 	t.Helper()
-	sharedInstall.Do(func() {
-		if sharedInstallErr = tektonCRDsInstalled(); sharedInstallErr != nil {
-			return
-		}
-		if _, sharedInstallErr = newInstall(t, release, releaseNS).Run(loadChart(t), values(nil)); sharedInstallErr == nil {
-			sharedInstallErr = waitForAdmissionPolicies(t)
-		}
-	})
+	sharedInstall.Do(func() { sharedInstallErr = installShared() })
 	require.NoError(t, sharedInstallErr, "shared installation")
+}
+
+func installShared() error {
+	if err := tektonCRDsInstalled(); err != nil {
+		return err
+	}
+	ch, err := render.LoadChart(chartDir, nil)
+	if err != nil {
+		return err
+	}
+	cfg, err := helmConfiguration(releaseNS)
+	if err != nil {
+		return err
+	}
+	install := action.NewInstall(cfg)
+	install.ReleaseName, install.Namespace, install.CreateNamespace = release, releaseNS, true
+	if _, err := install.Run(ch, values(nil)); err != nil {
+		return fmt.Errorf("helm install: %w", err)
+	}
+	return waitForAdmissionPolicies()
 }
 
 // waitForAdmissionPolicies waits until the API server enforces the chart's three
 // ValidatingAdmissionPolicies: it loads new policies asynchronously, so right after an install only
 // RBAC guards the controller. Each probe is a dry-run create its policy must refuse.
-func waitForAdmissionPolicies(t testing.TB) error {
-	token, err := cluster.Token(context.Background(), releaseNS, controllerSA)
-	if err != nil {
-		return err
-	}
-	controller, err := cluster.As(token)
+func waitForAdmissionPolicies() error {
+	controller, err := controllerClientE()
 	if err != nil {
 		return err
 	}
@@ -103,49 +117,51 @@ const (
 // controllerClient is a client acting as the controller's own ServiceAccount.
 func controllerClient(t testing.TB) kubernetes.Interface {
 	t.Helper()
-	token, err := cluster.Token(context.Background(), releaseNS, controllerSA)
-	require.NoError(t, err)
-	c, err := cluster.As(token)
+	c, err := controllerClientE()
 	require.NoError(t, err)
 	return c
 }
 
-// Run is what the controller makes for one action run: a ServiceAccount in the release namespace and a
-// binding of the action's ClusterRole to it, in the target namespace (or cluster-wide), labelled with
-// the run so that they can be found and removed.
+func controllerClientE() (kubernetes.Interface, error) {
+	token, err := cluster.Token(context.Background(), releaseNS, controllerSA)
+	if err != nil {
+		return nil, fmt.Errorf("controller token: %w", err)
+	}
+	return cluster.As(token)
+}
+
+// Run is what the controller makes for one action run, through package runrbac: a ServiceAccount in
+// the release namespace, owned by the run's Job, and a binding of the action's ClusterRole to it in the
+// target namespace (or cluster-wide), labelled with the run so that they can be found and removed.
 type Run struct {
 	ID, ServiceAccount string
 	Action             catalogue.Action
 	Namespace          string // target namespace of a Namespaced action
+	provisioned        *runrbac.Provisioned
+	manager            *runrbac.Manager
 }
 
 func runLabels(id, action string) map[string]string {
 	return map[string]string{"kubernaut.io/run": id, "kubernaut.io/action": action}
 }
 
-// provision creates a run's ServiceAccount and binding as the controller does, with its client.
+// provision creates a run's ServiceAccount and binding as the controller does, with its client: an
+// owner Job named id (no Job controller runs here, so it never starts a pod), then runrbac.Provision.
 func provision(ctx context.Context, controller kubernetes.Interface, a catalogue.Action, id, targetNS string) (*Run, error) {
-	r := &Run{ID: id, ServiceAccount: runPrefix + id, Action: a, Namespace: targetNS}
-	meta := metav1.ObjectMeta{Name: r.ServiceAccount, Labels: runLabels(id, a.Name)}
-	sa := &corev1.ServiceAccount{ObjectMeta: meta}
-	sa.Namespace = releaseNS
-	if _, err := controller.CoreV1().ServiceAccounts(releaseNS).Create(ctx, sa, metav1.CreateOptions{}); err != nil {
-		return nil, fmt.Errorf("create ServiceAccount: %w", err)
-	}
-	roleRef := rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: actionRole(a.Name)}
-	subjects := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: r.ServiceAccount, Namespace: releaseNS}}
-	var err error
-	if a.Scope == catalogue.Cluster {
-		_, err = controller.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: meta, RoleRef: roleRef, Subjects: subjects}, metav1.CreateOptions{})
-	} else {
-		rb := &rbacv1.RoleBinding{ObjectMeta: meta, RoleRef: roleRef, Subjects: subjects}
-		rb.Namespace = targetNS
-		_, err = controller.RbacV1().RoleBindings(targetNS).Create(ctx, rb, metav1.CreateOptions{})
-	}
+	c, err := execution.Discover(ctx, cluster.Client, releaseNS)
 	if err != nil {
-		return r, fmt.Errorf("create binding: %w", err)
+		return nil, err
 	}
-	return r, nil
+	job, err := cluster.Client.BatchV1().Jobs(releaseNS).Create(ctx, minimalJob(id), metav1.CreateOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("owner Job: %w", err)
+	}
+	m := runrbac.New(controller, c)
+	p, err := m.Provision(ctx, a, runrbac.RunOf(job, jobGVK), targetNS)
+	if err != nil {
+		return nil, err
+	}
+	return &Run{ID: p.ID, ServiceAccount: p.ServiceAccountName(), Action: a, Namespace: targetNS, provisioned: p, manager: m}, nil
 }
 
 // bindingNamespace is where the run's permissions apply: the target namespace, or "" cluster-wide.
@@ -156,16 +172,10 @@ func (r *Run) bindingNamespace() string {
 	return r.Namespace
 }
 
-// remove deletes a run's binding and ServiceAccount as the controller does.
-func (r *Run) remove(ctx context.Context, controller kubernetes.Interface) error {
-	var err error
-	if r.Action.Scope == catalogue.Cluster {
-		err = controller.RbacV1().ClusterRoleBindings().Delete(ctx, r.ServiceAccount, metav1.DeleteOptions{})
-	} else {
-		err = controller.RbacV1().RoleBindings(r.Namespace).Delete(ctx, r.ServiceAccount, metav1.DeleteOptions{})
-	}
-	if err != nil {
+// remove tears the run down as the controller does, then deletes its owner Job.
+func (r *Run) remove(ctx context.Context, _ kubernetes.Interface) error {
+	if err := r.manager.Teardown(ctx, r.provisioned); err != nil {
 		return err
 	}
-	return controller.CoreV1().ServiceAccounts(releaseNS).Delete(ctx, r.ServiceAccount, metav1.DeleteOptions{})
+	return cluster.Client.BatchV1().Jobs(releaseNS).Delete(ctx, r.provisioned.Run.Name, metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground)})
 }

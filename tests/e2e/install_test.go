@@ -24,6 +24,8 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
+	"github.com/jordigilh/kubernaut-execution/execution"
+	"github.com/jordigilh/kubernaut-execution/execution/jobs"
 	"github.com/jordigilh/kubernaut-execution/gen/check"
 	"github.com/jordigilh/kubernaut-execution/gen/generate"
 	"github.com/jordigilh/kubernaut-execution/gen/render"
@@ -70,8 +72,8 @@ func (c *Cluster) apply(ctx context.Context, docs []check.Document, dryRun ...st
 
 func ptrTrue() *bool { t := true; return &t }
 
-// installTektonCRDs installs Tekton's Task and PipelineRun CRDs from the pinned module.
-// tektonCRDsInstalled installs Tekton's CRDs into the shared cluster once, remembering the error.
+// tektonCRDsInstalled installs Tekton's Task, TaskRun and PipelineRun CRDs from the pinned module into the
+// shared cluster once, remembering the error (a shared fixture returns errors, never calls require).
 var tektonCRDsInstalled = sync.OnceValue(func() error { return installTektonCRDs(cluster) })
 
 func installTektonCRDs(c *Cluster) error {
@@ -111,12 +113,20 @@ func installTektonCRDs(c *Cluster) error {
 
 func helmConfig(t testing.TB, ns string) *action.Configuration {
 	t.Helper()
+	cfg, err := helmConfiguration(ns)
+	require.NoError(t, err)
+	return cfg
+}
+
+func helmConfiguration(ns string) (*action.Configuration, error) {
 	flags := genericclioptions.NewConfigFlags(false)
 	flags.KubeConfig = &cluster.Kubeconfig
 	flags.Namespace = &ns
 	cfg := new(action.Configuration)
-	require.NoError(t, cfg.Init(flags, ns, "secret", func(string, ...any) {}))
-	return cfg
+	if err := cfg.Init(flags, ns, "secret", func(string, ...any) {}); err != nil {
+		return nil, fmt.Errorf("helm configuration: %w", err)
+	}
+	return cfg, nil
 }
 
 func loadChart(t testing.TB) *chart.Chart {
@@ -220,7 +230,8 @@ func TestOverlaysApplyServerSide(t *testing.T) {
 	}
 }
 
-// podsOf turns every shipped pod spec into a Pod: the controller's, the action PodTemplate's and each
+// podsOf turns every shipped pod spec into a Pod: the controller's, an action Job's (built from the
+// execution contract by package jobs) and each
 // Task's (its steps over the stepTemplate, as Tekton builds the pod).
 func podsOf(t *testing.T, docs []render.Document) map[string]*corev1.Pod {
 	t.Helper()
@@ -249,13 +260,27 @@ func podsOf(t *testing.T, docs []render.Document) map[string]*corev1.Pod {
 				c.Image = strings.ReplaceAll(c.Image, "$(params.actionImage)", "example.com/action:1")
 				spec.Containers = append(spec.Containers, *c)
 			}
+		case "ConfigMap":
+			// The execution contract: the pod of an action Job the controller builds from it.
+			var cm corev1.ConfigMap
+			require.NoError(t, yaml.Unmarshal(d.YAML, &cm))
+			if cm.Labels[execution.ComponentLabel] != execution.ComponentValue {
+				continue
+			}
+			c, err := execution.Parse(cm.Data)
+			require.NoError(t, err)
+			a, _ := mustCatalogue(t).Action("drain-node")
+			job, err := jobs.Build(c, a, jobs.Input{Name: "psa", ServiceAccount: c.RunServiceAccountPrefix + "psa",
+				Parameters: map[string]string{"node": "worker-1", "timeoutSeconds": "60"}, Target: "{}"})
+			require.NoError(t, err)
+			spec = job.Spec.Template.Spec
 		default:
 			continue
 		}
 		spec.ServiceAccountName = "" // the namespace's default ServiceAccount
 		pods[d.Kind+"/"+d.Name] = &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "psa-"}, Spec: spec}
 	}
-	require.Len(t, pods, 2+len(mustCatalogue(t).Actions))
+	require.Len(t, pods, 2+len(mustCatalogue(t).Actions), "the controller, the action Job and one Task per action")
 	return pods
 }
 

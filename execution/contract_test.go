@@ -1,0 +1,98 @@
+package execution_test
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/jordigilh/kubernaut-execution/catalogue"
+	"github.com/jordigilh/kubernaut-execution/execution"
+)
+
+// renderedContract is the contract ConfigMap of the chart rendered with default values (kustomize/base
+// is that render, written by gen).
+func renderedContract(t testing.TB) map[string]string {
+	t.Helper()
+	data, err := os.ReadFile("../kustomize/base/configmap-kubernaut-execution-execution-contract.yaml")
+	require.NoError(t, err)
+	var cm corev1.ConfigMap
+	require.NoError(t, yaml.Unmarshal(data, &cm))
+	require.Equal(t, execution.ComponentValue, cm.Labels[execution.ComponentLabel], "Discover finds the ConfigMap by this label")
+	return cm.Data
+}
+
+func TestRenderedContractParses(t *testing.T) {
+	c, err := execution.Parse(renderedContract(t))
+	require.NoError(t, err)
+	cat, err := catalogue.Default()
+	require.NoError(t, err)
+	require.NoError(t, c.CheckCatalogue(cat))
+	require.Equal(t, "kubernaut-system", c.Namespace)
+	require.Equal(t, "kubernaut-execution-run-", c.RunServiceAccountPrefix)
+
+	a, err := c.Lookup(cat, "scale-deployment")
+	require.NoError(t, err)
+	require.Equal(t, "kubernaut-execution-action-scale-deployment", a.ClusterRole)
+	require.Equal(t, "kubernaut-scale-deployment", a.Task)
+	require.Equal(t, "scale-deployment.rego", a.PolicyKey)
+	require.Equal(t, []string{"policy-gate", "approval-gate", "dry-run", "execute"}, a.Steps)
+	require.False(t, a.Cluster())
+	v, err := c.Lookup(cat, "verify-deployment")
+	require.NoError(t, err)
+	require.Equal(t, []string{"policy-gate", "approval-gate", "execute"}, v.Steps, "a read-only action has no dry-run step")
+	require.Equal(t, "refused by policy", c.ExitMeaning("policy-gate", 1))
+	require.Equal(t, "approval required", c.ExitMeaning("approval-gate", 1))
+	require.Equal(t, "policy could not be evaluated", c.ExitMeaning("policy-gate", 2))
+
+	_, err = c.Lookup(cat, "reboot-cluster")
+	require.ErrorContains(t, err, `unknown action "reboot-cluster"`)
+}
+
+// Every check of Parse fails on a bad contract, naming what is wrong.
+func TestContractRefusesBadInput(t *testing.T) {
+	good := renderedContract(t)[execution.ContractKey]
+	for _, tc := range []struct{ name, old, new, want string }{
+		{"other version", "version: 1", "version: 2", "version 2"},
+		{"no namespace", "namespace: kubernaut-system", "namespace: \"\"", `namespace ""`},
+		{"bad namespace", "namespace: kubernaut-system", "namespace: Kubernaut_System", `namespace "Kubernaut_System"`},
+		{"no prefix", "runServiceAccountPrefix: kubernaut-execution-run-", "runServiceAccountPrefix: \"\"", "runServiceAccountPrefix is empty"},
+		{"long prefix", "runServiceAccountPrefix: kubernaut-execution-run-", "runServiceAccountPrefix: " + strings.Repeat("a", 50) + "-", "leaves fewer than"},
+		{"bad label key", "run: kubernaut.io/run", "run: kubernaut.io/run/x", "labels.run"},
+		{"unknown field", "taskPrefix: kubernaut-", "taskPrefix: kubernaut-\nextra: 1", `unknown field "extra"`},
+		{"steps reordered", "name: policy-gate", "name: dry-run", "steps [dry-run approval-gate dry-run execute]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Contains(t, good, tc.old)
+			_, err := execution.Parse(map[string]string{execution.ContractKey: strings.Replace(good, tc.old, tc.new, 1)})
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+	_, err := execution.Parse(map[string]string{})
+	require.ErrorContains(t, err, "no key contract.yaml")
+	for key, want := range map[string]string{execution.OPAImageKey: "opaImage is empty", execution.RunAsUserKey: `runAsUser "0" is not a non-root UID`} {
+		data := renderedContract(t)
+		if key == execution.RunAsUserKey {
+			data[key] = "0"
+		} else {
+			delete(data, key)
+		}
+		_, err = execution.Parse(data)
+		require.ErrorContains(t, err, want)
+	}
+	data := renderedContract(t)
+	delete(data, execution.RunAsUserKey)
+	noUID, err := execution.Parse(data)
+	require.NoError(t, err)
+	require.Nil(t, noUID.RunAsUser, "OpenShift: no fixed UID")
+
+	c, err := execution.Parse(renderedContract(t))
+	require.NoError(t, err)
+	cat, err := catalogue.Default()
+	require.NoError(t, err)
+	cat.Actions = cat.Actions[1:]
+	require.ErrorContains(t, c.CheckCatalogue(cat), "differs from the chart's")
+}

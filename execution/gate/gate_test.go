@@ -1,0 +1,121 @@
+package gate_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/jordigilh/kubernaut-execution/catalogue/steps"
+	"github.com/jordigilh/kubernaut-execution/execution/gate"
+)
+
+// policyData is the policy ConfigMap's data as the chart ships it (gen writes files/policies), with
+// the configuration the chart renders from its default values.
+func policyData(t testing.TB) map[string]string {
+	t.Helper()
+	files, err := filepath.Glob("../../charts/kubernaut-execution/files/policies/*")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	out := map[string]string{}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		require.NoError(t, err)
+		out[filepath.Base(f)] = string(data)
+	}
+	out[steps.ConfigKey] = `{"kubernaut":{"config":{"allowedImageRegistries":[],"protectedNamespaces":["kube-node-lease","kube-public","kube-system","kubernaut-system"]}}}`
+	return out
+}
+
+const target = `{"environment":"staging","labels":{"app":"web"},"currentReplicas":2}`
+
+func scale(replicas string) gate.Run {
+	return gate.Run{Action: "scale-deployment", Target: target,
+		Parameters: map[string]string{"namespace": "shop", "deployment": "web", "replicas": replicas}}
+}
+
+func TestDecide(t *testing.T) {
+	g := gate.New(policyData(t))
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name                   string
+		run                    gate.Run
+		policy, approval       int
+		refusal, needsApproval string
+	}{
+		{name: "allow", run: scale("3")},
+		{name: "refuse", run: func() gate.Run {
+			r := scale("0")
+			r.Target = `{"environment":"production","labels":{},"currentReplicas":2}`
+			return r
+		}(),
+			policy: 1, refusal: "refusing to scale a production deployment to zero replicas"},
+		{name: "approval", run: scale("50"), approval: 1, needsApproval: "large scale-up from 2 to 50 replicas"},
+		{name: "approved", run: func() gate.Run { r := scale("50"); r.Approved = true; return r }(), needsApproval: "large scale-up"},
+		{name: "flag as a name", run: func() gate.Run { r := scale("3"); r.Parameters["deployment"] = "--all"; return r }(),
+			policy: 1, refusal: `parameter "deployment" must not start with "-"`},
+		{name: "target not JSON", run: func() gate.Run { r := scale("3"); r.Target = "production"; return r }(),
+			policy: 1, refusal: "target context is missing or not an object"},
+		{name: "unknown action", run: gate.Run{Action: "reboot-cluster", Target: target}, policy: 2, approval: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := g.Decide(ctx, tc.run)
+			if tc.policy == 2 {
+				require.ErrorIs(t, err, gate.ErrNotEvaluable)
+				require.Contains(t, d.NotEvaluable, "no such file")
+			} else {
+				require.NoError(t, err)
+			}
+			require.Equal(t, tc.policy, d.PolicyExit(), "%+v", d)
+			require.Equal(t, tc.approval, d.ApprovalExit(), "%+v", d)
+			if tc.refusal != "" {
+				require.Contains(t, d.Refusals, tc.refusal)
+			}
+			if tc.needsApproval != "" {
+				require.True(t, slices.ContainsFunc(d.ApprovalRequired, func(s string) bool {
+					return len(s) >= len(tc.needsApproval) && s[:len(tc.needsApproval)] == tc.needsApproval
+				}), "%v", d.ApprovalRequired)
+			}
+		})
+	}
+}
+
+// A broken policy is not evaluable for its action only; other actions still decide.
+func TestDecideBrokenPolicy(t *testing.T) {
+	data := policyData(t)
+	data["scale-deployment.rego"] = "package kubernaut.actions.scale_deployment\n\ndeny contains msg if {\n"
+	g := gate.New(data)
+	d, err := g.Decide(context.Background(), scale("3"))
+	require.ErrorIs(t, err, gate.ErrNotEvaluable)
+	require.Equal(t, 2, d.PolicyExit())
+	require.Contains(t, d.NotEvaluable, "rego_parse_error")
+	d, err = g.Decide(context.Background(), gate.Run{Action: "cordon-node", Target: target, Parameters: map[string]string{"node": "worker-1"}})
+	require.NoError(t, err)
+	require.True(t, d.Allowed)
+}
+
+// BenchmarkDecide measures one in-process decision (both gate steps' rules) on a prepared query, with
+// p50 and p99 reported; compare BenchmarkGateStepCLI in tests/ for one step run by the opa CLI.
+func BenchmarkDecide(b *testing.B) {
+	g := gate.New(policyData(b))
+	ctx := context.Background()
+	run := scale("3")
+	_, err := g.Decide(ctx, run) // prepare once, outside the measurement
+	require.NoError(b, err)
+	var times []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		d, err := g.Decide(ctx, run)
+		times = append(times, time.Since(start))
+		if err != nil || !d.Allowed {
+			b.Fatalf("%+v %v", d, err)
+		}
+	}
+	slices.Sort(times)
+	b.ReportMetric(float64(times[len(times)/2].Nanoseconds())/1000, "p50-us")
+	b.ReportMetric(float64(times[len(times)*99/100].Nanoseconds())/1000, "p99-us")
+}

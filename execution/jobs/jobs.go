@@ -1,0 +1,191 @@
+// Package jobs builds the Job that runs one catalogue action with the same guarantees as its Tekton
+// Task: init containers policy-gate, approval-gate and (unless the action is read-only) dry-run, then
+// the execute container, with the very argv, environment and exit codes of the Task's steps (both come
+// from package steps). Any failing init container stops the pod before the next one: the gate fails
+// closed and nothing touches the cluster before the server-side dry-run passed.
+//
+// The Job runs in the release namespace under the run's own ServiceAccount (execution/runrbac), with
+// only the release's images, the restricted Pod Security Standard, a read-only root filesystem and the
+// labels the action NetworkPolicy selects.
+package jobs
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/utils/ptr"
+
+	"github.com/jordigilh/kubernaut-execution/catalogue"
+	"github.com/jordigilh/kubernaut-execution/catalogue/steps"
+	"github.com/jordigilh/kubernaut-execution/execution"
+)
+
+// DefaultTTL keeps a finished Job (and its pod's logs and exit codes) for an hour: long enough for the
+// controller to read the outcome, short enough not to pile up.
+const DefaultTTL int32 = 3600
+
+// Input is one run of an action.
+type Input struct {
+	// Name of the Job, in the release namespace (a DNS label: the Job controller labels its pods with it).
+	Name string
+	// ServiceAccount is the run's ServiceAccount (runrbac.ServiceAccountName for kind Job and Name).
+	ServiceAccount string
+	// Parameters are the action's parameter values, every declared one: the Task declares them all
+	// without defaults, so a TaskRun without one is refused too.
+	Parameters map[string]string
+	// Target is the target context as JSON, exactly the Task's `target` param.
+	Target string
+	// Approved is true once a person approved this run.
+	Approved bool
+	// RunLabel is the value of the contract's run label on the Job and its pod (Name when empty): the
+	// workloads admission policy refuses a Job without it.
+	RunLabel string
+	// TTLSecondsAfterFinished (DefaultTTL when nil) and ActiveDeadlineSeconds (none when nil).
+	TTLSecondsAfterFinished *int32
+	ActiveDeadlineSeconds   *int64
+}
+
+// Build returns the Job of one run. It does not check parameter values: the policy gate in the Job
+// does, and execution/gate can decide the same before the Job is created.
+func Build(c *execution.Contract, a catalogue.Action, in Input) (*batchv1.Job, error) {
+	if msgs := validation.IsDNS1123Label(in.Name); len(msgs) > 0 {
+		return nil, fmt.Errorf("job name %q: %s", in.Name, strings.Join(msgs, "; "))
+	}
+	if !strings.HasPrefix(in.ServiceAccount, c.RunServiceAccountPrefix) {
+		return nil, fmt.Errorf("job %s: ServiceAccount %q is not a per-run ServiceAccount (%s*)", in.Name, in.ServiceAccount, c.RunServiceAccountPrefix)
+	}
+	if in.RunLabel != "" {
+		if msgs := validation.IsValidLabelValue(in.RunLabel); len(msgs) > 0 {
+			return nil, fmt.Errorf("job %s: run label %q: %s", in.Name, in.RunLabel, strings.Join(msgs, "; "))
+		}
+	}
+	var missing, unknown []string
+	for _, p := range a.Parameters {
+		if _, ok := in.Parameters[p.Name]; !ok {
+			missing = append(missing, p.Name)
+		}
+	}
+	for name := range in.Parameters {
+		if !slices.ContainsFunc(a.Parameters, func(p catalogue.Parameter) bool { return p.Name == name }) {
+			unknown = append(unknown, name)
+		}
+	}
+	slices.Sort(unknown)
+	if len(missing) > 0 || len(unknown) > 0 {
+		return nil, fmt.Errorf("job %s: action %s: missing parameter(s) %v, unknown parameter(s) %v", in.Name, a.Name, missing, unknown)
+	}
+	ref := func(name string) string {
+		switch name {
+		case steps.TargetParam:
+			return in.Target
+		case steps.ApprovedParam:
+			return fmt.Sprint(in.Approved)
+		}
+		return in.Parameters[name]
+	}
+
+	images := map[string]execution.Image{steps.ImageOPA: c.Images.OPA, steps.ImageKubectl: c.Images.Kubectl}
+	all := steps.Build(a, ref)
+	// Every container gets the gate's whole environment (the Task's stepTemplate environment plus the
+	// gate's): the workloads admission policy requires it, so that what the gate decided on is what the
+	// later containers see.
+	env := append(steps.TemplateEnv(), all[0].Env...)
+	container := func(s steps.Step) corev1.Container {
+		img := images[s.Image]
+		sc := steps.SecurityContext()
+		sc.RunAsUser = c.RunAsUser
+		return corev1.Container{
+			Name: s.Name, Image: img.Image, ImagePullPolicy: img.PullPolicy,
+			Command: s.Command, Args: s.Args,
+			Env:             slices.Clone(env),
+			VolumeMounts:    append(steps.TemplateMounts(), s.VolumeMounts...),
+			Resources:       *c.Resources.DeepCopy(),
+			SecurityContext: sc,
+			// The policy gate prints its decision; the reasons reach the Job's status message.
+			TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+		}
+	}
+	var inits []corev1.Container
+	for _, s := range all[:len(all)-1] {
+		inits = append(inits, container(s))
+	}
+	main := container(all[len(all)-1])
+
+	labels := map[string]string{c.Labels.Action: a.Name}
+	for k, v := range c.ActionPodLabels {
+		labels[k] = v
+	}
+	labels[c.Labels.Run] = cmp.Or(in.RunLabel, in.Name)
+	ttl := in.TTLSecondsAfterFinished
+	if ttl == nil {
+		ttl = ptr.To(DefaultTTL)
+	}
+	tmpLimit := resource.MustParse("64Mi")
+	return &batchv1.Job{
+		TypeMeta:   metav1.TypeMeta{APIVersion: batchv1.SchemeGroupVersion.String(), Kind: "Job"},
+		ObjectMeta: metav1.ObjectMeta{Name: in.Name, Namespace: c.Namespace, Labels: labels},
+		Spec: batchv1.JobSpec{
+			// One attempt: a retried run would repeat a change that may have half-happened, and a refusal
+			// is an answer, not a failure to retry.
+			BackoffLimit:            ptr.To[int32](0),
+			TTLSecondsAfterFinished: ttl,
+			ActiveDeadlineSeconds:   in.ActiveDeadlineSeconds,
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					RestartPolicy:                corev1.RestartPolicyNever,
+					ServiceAccountName:           in.ServiceAccount,
+					AutomountServiceAccountToken: ptr.To(true), // kubectl calls the API server with it
+					EnableServiceLinks:           ptr.To(false),
+					SecurityContext: &corev1.PodSecurityContext{
+						RunAsNonRoot:   ptr.To(true),
+						RunAsUser:      c.RunAsUser,
+						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+					},
+					InitContainers: inits,
+					Containers:     []corev1.Container{main},
+					Volumes: []corev1.Volume{
+						{Name: steps.PolicyVolume, VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+							LocalObjectReference: corev1.LocalObjectReference{Name: c.PolicyConfigMap}}}},
+						{Name: steps.TmpVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: &tmpLimit}}},
+					},
+				},
+			},
+		},
+	}, nil
+}
+
+// Outcome is what a finished Job pod says, read from its container statuses.
+type Outcome struct {
+	// Step is the step that ended the run: the first that failed, or execute on success.
+	Step string
+	// ExitCode of that step, and its meaning from the contract ("" on success).
+	ExitCode int32
+	Meaning  string
+	// Message is the step's termination message (its log tail on error).
+	Message string
+}
+
+// Succeeded reports whether every step passed.
+func (o Outcome) Succeeded() bool { return o.Step == steps.Execute && o.ExitCode == 0 }
+
+// OutcomeOf reads the outcome of a finished pod: ok is false while it still runs.
+func OutcomeOf(c *execution.Contract, pod *corev1.Pod) (o Outcome, ok bool) {
+	for _, st := range append(slices.Clone(pod.Status.InitContainerStatuses), pod.Status.ContainerStatuses...) {
+		term := st.State.Terminated
+		if term == nil {
+			return Outcome{}, false
+		}
+		if term.ExitCode != 0 || st.Name == steps.Execute {
+			return Outcome{Step: st.Name, ExitCode: term.ExitCode, Meaning: c.ExitMeaning(st.Name, term.ExitCode), Message: term.Message}, true
+		}
+	}
+	return Outcome{}, false
+}

@@ -1,0 +1,67 @@
+package tests
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/jordigilh/kubernaut-execution/catalogue/steps"
+	"github.com/jordigilh/kubernaut-execution/execution/gate"
+	"github.com/jordigilh/kubernaut-execution/gen/tekton"
+)
+
+// gateRun is the run a Task's params describe, as execution/gate takes it.
+func gateRun(t *testing.T, tc gateCase) gate.Run {
+	r := gate.Run{Target: tc.params["target"], Approved: tc.params["approved"] == "true", Parameters: map[string]string{}}
+	r.Action = strings.TrimPrefix(tc.task.Name, "kubernaut-")
+	for _, p := range tc.task.Spec.Params {
+		if p.Name != steps.TargetParam && p.Name != steps.ApprovedParam {
+			r.Parameters[p.Name] = tc.params[p.Name]
+		}
+	}
+	return r
+}
+
+// Decide agrees with the in-pod gate on every case of the gate's test table: the same exit code for
+// both steps as the opa CLI running the rendered Task's steps, and the reason the step logs.
+func TestDecideAgreesWithTheGateSteps(t *testing.T) {
+	for _, tc := range gateCases(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := policyFiles(t)
+			if tc.policies != nil {
+				tc.policies(t, dir)
+			}
+			policy, policyOut := runStep(t, tc.task, tekton.StepPolicyGate, tc.params, dir)
+			approval, _ := runStep(t, tc.task, tekton.StepApprovalGate, tc.params, dir)
+			require.Equal(t, tc.policy, policy, "the table still describes the CLI")
+
+			data := map[string]string{}
+			entries, err := os.ReadDir(dir)
+			require.NoError(t, err)
+			for _, e := range entries {
+				content, err := os.ReadFile(filepath.Join(dir, e.Name()))
+				require.NoError(t, err)
+				data[e.Name()] = string(content)
+			}
+			d, err := gate.New(data).Decide(context.Background(), gateRun(t, tc))
+			require.Equal(t, policy, d.PolicyExit(), "policy gate: Decide %+v, CLI:\n%s", d, policyOut)
+			require.Equal(t, approval, d.ApprovalExit(), "approval gate: Decide %+v", d)
+			want := strings.ReplaceAll(tc.output, `\"`, `"`)
+			switch {
+			case policy == steps.ExitNotEvaluable:
+				require.ErrorIs(t, err, gate.ErrNotEvaluable)
+				require.Contains(t, d.NotEvaluable, want)
+			case want == `"allowed": true`:
+				require.NoError(t, err)
+				require.True(t, d.Allowed)
+			default:
+				require.NoError(t, err)
+				require.Contains(t, strings.Join(append(d.Refusals, d.ApprovalRequired...), "\n"), want)
+			}
+		})
+	}
+}
