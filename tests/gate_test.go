@@ -94,13 +94,22 @@ func runStep(t testing.TB, task *pipelinev1.Task, step string, params map[string
 	for _, a := range s.Args {
 		args = append(args, strings.Replace(substitute(a), "="+tekton.PolicyDir+"/", "="+policies+"/", 1))
 	}
-	cmd := exec.Command(bin, args...)
+	var env []string
 	for _, e := range append(append([]corev1.EnvVar{}, task.Spec.StepTemplate.Env...), s.Env...) {
-		cmd.Env = append(cmd.Env, e.Name+"="+substitute(e.Value))
+		env = append(env, e.Name+"="+substitute(e.Value))
 	}
+	return runOPA(t, bin, args, env)
+}
+
+// runOPA runs the opa CLI with exactly env as its environment, as a container would, and returns
+// its exit code and output.
+func runOPA(t testing.TB, bin string, args, env []string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	err = cmd.Run()
+	err := cmd.Run()
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
 		return exit.ExitCode(), out.String()

@@ -1,11 +1,7 @@
 package tests
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"fmt"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -251,19 +247,11 @@ func runContainer(t testing.TB, ctr corev1.Container, dir string) (int, string) 
 	for _, a := range ctr.Args {
 		args = append(args, strings.Replace(a, "="+steps.PolicyDir+"/", "="+dir+"/", 1))
 	}
-	cmd := exec.CommandContext(context.Background(), bin, args...)
+	var env []string
 	for _, e := range ctr.Env {
-		cmd.Env = append(cmd.Env, e.Name+"="+e.Value)
+		env = append(env, e.Name+"="+e.Value)
 	}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err = cmd.Run()
-	var exit *exec.ExitError
-	if errors.As(err, &exit) {
-		return exit.ExitCode(), out.String()
-	}
-	require.NoError(t, err)
-	return 0, out.String()
+	return runOPA(t, bin, args, env)
 }
 
 // actionJobName is the Job actionJob and withActionJob build.

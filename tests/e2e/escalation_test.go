@@ -140,62 +140,47 @@ func TestStolenControllerTokenCannotEscalate(t *testing.T) {
 	t.Cleanup(func() { _ = run.remove(context.Background(), controller) })
 	task := chartTask(t, action)
 	legitJob := func() *batchv1.Job { return jobFromTask(task, action, "esc", run.ServiceAccount) }
+	// jobIn tries to create, in ns, the legitimate Job changed by change.
+	jobIn := func(ns string, change func(j *batchv1.Job)) func() error {
+		return func() error {
+			j := legitJob()
+			change(j)
+			_, err := controller.BatchV1().Jobs(ns).Create(ctx, j, dryRun)
+			return err
+		}
+	}
 
 	ways := []struct {
 		name   string
 		try    func() error
 		policy string // the admission policy's message; empty: RBAC refuses (Forbidden)
 	}{
-		{"Job in kube-system as clusterrole-aggregation-controller", func() error {
-			j := legitJob()
+		{"Job in kube-system as clusterrole-aggregation-controller", jobIn("kube-system", func(j *batchv1.Job) {
 			j.Spec.Template.Spec.ServiceAccountName = "clusterrole-aggregation-controller"
-			_, err := controller.BatchV1().Jobs("kube-system").Create(ctx, j, dryRun)
-			return err
-		}, ""},
-		{"Job as default", func() error {
-			j := legitJob()
+		}), ""},
+		{"Job as default", jobIn(releaseNS, func(j *batchv1.Job) {
 			j.Spec.Template.Spec.ServiceAccountName = "default"
-			_, err := controller.BatchV1().Jobs(releaseNS).Create(ctx, j, dryRun)
-			return err
-		}, "the workload must run as a per-run ServiceAccount"},
-		{"Job as the controller", func() error {
-			j := legitJob()
+		}), "the workload must run as a per-run ServiceAccount"},
+		{"Job as the controller", jobIn(releaseNS, func(j *batchv1.Job) {
 			j.Spec.Template.Spec.ServiceAccountName = controllerSA
-			_, err := controller.BatchV1().Jobs(releaseNS).Create(ctx, j, dryRun)
-			return err
-		}, "the workload must run as a per-run ServiceAccount"},
-		{"Job with another image", func() error {
-			j := legitJob()
+		}), "the workload must run as a per-run ServiceAccount"},
+		{"Job with another image", jobIn(releaseNS, func(j *batchv1.Job) {
 			j.Spec.Template.Spec.Containers[0].Image = "docker.io/library/busybox:1.36"
-			_, err := controller.BatchV1().Jobs(releaseNS).Create(ctx, j, dryRun)
-			return err
-		}, "the workload may only run the chart images"},
-		{"Job without the gate", func() error {
-			j := legitJob()
+		}), "the workload may only run the chart images"},
+		{"Job without the gate", jobIn(releaseNS, func(j *batchv1.Job) {
 			j.Spec.Template.Spec.InitContainers = nil
-			_, err := controller.BatchV1().Jobs(releaseNS).Create(ctx, j, dryRun)
-			return err
-		}, "a Job must start with the policy-gate init container"},
-		{"Job whose gate reads another action's policy", func() error {
-			j := legitJob()
+		}), "a Job must start with the policy-gate init container"},
+		{"Job whose gate reads another action's policy", jobIn(releaseNS, func(j *batchv1.Job) {
 			gate := &j.Spec.Template.Spec.InitContainers[0]
 			gate.Args = append([]string{}, gate.Args...)
 			gate.Args[len(gate.Args)-2] = "--data=/policies/verify-deployment.rego"
-			_, err := controller.BatchV1().Jobs(releaseNS).Create(ctx, j, dryRun)
-			return err
-		}, "a Job must start with the policy-gate init container"},
-		{"Job on the host network", func() error {
-			j := legitJob()
+		}), "a Job must start with the policy-gate init container"},
+		{"Job on the host network", jobIn(releaseNS, func(j *batchv1.Job) {
 			j.Spec.Template.Spec.HostNetwork = true
-			_, err := controller.BatchV1().Jobs(releaseNS).Create(ctx, j, dryRun)
-			return err
-		}, "the pod may not set host namespaces"},
-		{"Job whose pods escape the action NetworkPolicy", func() error {
-			j := legitJob()
+		}), "the pod may not set host namespaces"},
+		{"Job whose pods escape the action NetworkPolicy", jobIn(releaseNS, func(j *batchv1.Job) {
 			j.Spec.Template.Labels["app.kubernetes.io/component"] = "controller"
-			_, err := controller.BatchV1().Jobs(releaseNS).Create(ctx, j, dryRun)
-			return err
-		}, "the workload's pods must carry the action pods' labels unchanged"},
+		}), "the workload's pods must carry the action pods' labels unchanged"},
 		{"TaskRun with an inline taskSpec", func() error {
 			tr := taskRun(action, "esc", run.ServiceAccount, map[string]any{"taskSpec": map[string]any{"steps": []any{map[string]any{"name": "x", "image": "docker.io/library/busybox:1.36"}}}})
 			unstructured.RemoveNestedField(tr.Object, "spec", "taskRef")
@@ -284,10 +269,7 @@ func TestStolenControllerTokenCannotEscalate(t *testing.T) {
 		name string
 		try  func() error
 	}{
-		{"Job of the action's Task as the run", func() error {
-			_, err := controller.BatchV1().Jobs(releaseNS).Create(ctx, legitJob(), dryRun)
-			return err
-		}},
+		{"Job of the action's Task as the run", jobIn(releaseNS, func(*batchv1.Job) {})},
 		{"TaskRun of the chart Task as the run", func() error {
 			_, err := dyn.Resource(taskRuns).Namespace(releaseNS).Create(ctx, taskRun(action, "esc", run.ServiceAccount, nil), dryRun)
 			return err
