@@ -154,6 +154,14 @@ Overlays patch /spec/egress/0, so this rule stays first in both policies.
 {{- end }}
 {{- end }}
 {{- end }}
+{{- if not $np.apiServer.allowBroadCIDRs }}
+{{- range $cidrs }}
+{{- $min := ternary $np.apiServer.minPrefixLength.ipv6 $np.apiServer.minPrefixLength.ipv4 (contains ":" .) | int }}
+{{- if lt (splitList "/" . | last | atoi) $min }}
+{{- fail (printf "networkPolicy.apiServer.cidrs: %s is broader than /%d, which opens every address in it to action pods on the API server ports. List the kubernetes Service IP and each API server endpoint IP as /32 (/128 for IPv6), or set networkPolicy.apiServer.allowBroadCIDRs=true to accept it." . $min) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- if not $cidrs }}
 {{- fail "networkPolicy.apiServer.cidrs is empty and the API server addresses could not be looked up (helm template and client-side dry runs cannot look anything up). Set networkPolicy.apiServer.cidrs to the kubernetes Service IP and API server endpoint IPs, e.g. --set 'networkPolicy.apiServer.cidrs={10.96.0.1/32,172.18.0.2/32}' (see: kubectl get endpointslice -n default kubernetes), or set networkPolicy.enabled=false." }}
 {{- end -}}
