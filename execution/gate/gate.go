@@ -18,6 +18,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -71,6 +73,27 @@ func Load(ctx context.Context, client kubernetes.Interface, c *execution.Contrac
 		return nil, fmt.Errorf("policy ConfigMap %s/%s: %w", c.Namespace, c.PolicyConfigMap, err)
 	}
 	return New(cm.Data, c.Namespace), nil
+}
+
+// LoadDir reads the policy ConfigMap mounted as a volume (one file per key, as the Task steps see it at
+// /policies), which needs no RBAC rule. Dot-files (the kubelet's ..data links) are skipped.
+func LoadDir(dir, releaseNamespace string) (*Gate, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("policy directory: %w", err)
+	}
+	data := map[string]string{}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") || e.IsDir() {
+			continue
+		}
+		content, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue // a kubelet directory link, not a key
+		}
+		data[e.Name()] = string(content)
+	}
+	return New(data, releaseNamespace), nil
 }
 
 // Run is one run's input to the gate, as the Task's params (or the Job's values) carry it.

@@ -36,7 +36,8 @@ func scale(replicas string) gate.Run {
 }
 
 func TestDecide(t *testing.T) {
-	g := gate.New(policyData(t), "kubernaut-system")
+	g, err := gate.LoadDir("../../charts/kubernaut-execution/files/policies", "kubernaut-system")
+	require.NoError(t, err)
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name                   string
