@@ -186,12 +186,12 @@ func (g *Gate) Decide(ctx context.Context, r Run) (Decision, error) {
 func (d *Decision) read(v any) {
 	if m, ok := v.(map[string]any); ok {
 		d.Allowed = m["allowed"] == true
-		d.Refusals = strings_(m["refusals"])
-		d.ApprovalRequired = strings_(m["approvalRequired"])
+		d.Refusals = stringsOf(m["refusals"])
+		d.ApprovalRequired = stringsOf(m["approvalRequired"])
 	}
 }
 
-func strings_(v any) []string {
+func stringsOf(v any) []string {
 	list, _ := v.([]any)
 	out := make([]string, 0, len(list))
 	for _, x := range list {
