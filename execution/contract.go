@@ -16,6 +16,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -238,6 +241,27 @@ func Load(ctx context.Context, client kubernetes.Interface, namespace, name stri
 	c, err := Parse(cm.Data)
 	if err != nil {
 		return nil, fmt.Errorf("ConfigMap %s/%s: %w", namespace, name, err)
+	}
+	return c, nil
+}
+
+// LoadDir reads the contract from a directory where the ConfigMap is mounted as a volume (one file per
+// key), which needs no RBAC rule at all: the controller's pod template mounts it.
+func LoadDir(dir string) (*Contract, error) {
+	data := map[string]string{}
+	for _, key := range []string{ContractKey, OPAImageKey, KubectlImageKey, RunAsUserKey} {
+		content, err := os.ReadFile(filepath.Join(dir, key))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // Parse names the keys that must be there
+		}
+		if err != nil {
+			return nil, fmt.Errorf("execution contract: %w", err)
+		}
+		data[key] = strings.TrimSuffix(string(content), "\n")
+	}
+	c, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	return c, nil
 }

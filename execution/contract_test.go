@@ -2,6 +2,7 @@ package execution_test
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -95,4 +96,21 @@ func TestContractRefusesBadInput(t *testing.T) {
 	require.NoError(t, err)
 	cat.Actions = cat.Actions[1:]
 	require.ErrorContains(t, c.CheckCatalogue(cat), "differs from the chart's")
+}
+
+// The contract read from a mounted ConfigMap (a file per key) is the one read from the API.
+func TestLoadDir(t *testing.T) {
+	data := renderedContract(t)
+	want, err := execution.Parse(data)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	for k, v := range data {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, k), []byte(v), 0o600))
+	}
+	got, err := execution.LoadDir(dir)
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+	require.NoError(t, os.Remove(filepath.Join(dir, execution.KubectlImageKey)))
+	_, err = execution.LoadDir(dir)
+	require.ErrorContains(t, err, "kubectlImage is empty")
 }

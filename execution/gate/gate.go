@@ -18,6 +18,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -70,6 +72,27 @@ func Load(ctx context.Context, client kubernetes.Interface, c *execution.Contrac
 		return nil, fmt.Errorf("policy ConfigMap %s/%s: %w", c.Namespace, c.PolicyConfigMap, err)
 	}
 	return New(cm.Data), nil
+}
+
+// LoadDir reads the policy ConfigMap mounted as a volume (one file per key, as the Task steps see it at
+// /policies), which needs no RBAC rule. Dot-files (the kubelet's ..data links) are skipped.
+func LoadDir(dir string) (*Gate, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("policy directory: %w", err)
+	}
+	data := map[string]string{}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") || e.IsDir() {
+			continue
+		}
+		content, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue // a kubelet directory link, not a key
+		}
+		data[e.Name()] = string(content)
+	}
+	return New(data), nil
 }
 
 // Run is one run's input to the gate, as the Task's params (or the Job's values) carry it.
@@ -162,12 +185,12 @@ func (g *Gate) Decide(ctx context.Context, r Run) (Decision, error) {
 func (d *Decision) read(v any) {
 	if m, ok := v.(map[string]any); ok {
 		d.Allowed = m["allowed"] == true
-		d.Refusals = strings_(m["refusals"])
-		d.ApprovalRequired = strings_(m["approvalRequired"])
+		d.Refusals = stringsOf(m["refusals"])
+		d.ApprovalRequired = stringsOf(m["approvalRequired"])
 	}
 }
 
-func strings_(v any) []string {
+func stringsOf(v any) []string {
 	list, _ := v.([]any)
 	out := make([]string, 0, len(list))
 	for _, x := range list {

@@ -39,7 +39,13 @@ func scale(replicas string) gate.Run {
 }
 
 func TestDecide(t *testing.T) {
-	g := gate.New(policyData(t))
+	// Through LoadDir, as a controller with the policy ConfigMap mounted would read it.
+	dir := t.TempDir()
+	for key, content := range policyData(t) {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, key), []byte(content), 0o644))
+	}
+	g, err := gate.LoadDir(dir)
+	require.NoError(t, err)
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name                   string
