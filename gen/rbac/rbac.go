@@ -75,7 +75,8 @@ func Compute(c *catalogue.Catalogue) Data {
 	namespace := []rbacv1.PolicyRule{
 		// Runs are Tekton PipelineRuns/TaskRuns or Jobs, in the release namespace only; patch cancels a run.
 		rule("tekton.dev", []string{"pipelineruns", "taskruns"}, "create", "delete", "get", "list", "patch", "watch"),
-		rule("batch", []string{"jobs"}, manage...),
+		// update: removing the run finalizer (execution/runrbac) from a finished Job.
+		rule("batch", []string{"jobs"}, "create", "delete", "get", "list", "update", "watch"),
 		rule("", []string{"events"}, createPatch...),
 		rule("events.k8s.io", []string{"events"}, createPatch...),
 		rule("coordination.k8s.io", []string{"leases"}, "create", "get", "update"),
