@@ -180,6 +180,10 @@ var mutations = []struct {
 			"ports": []any{map[string]any{"port": 8080, "protocol": "TCP"}},
 		})
 	}},
+	{"widen an API server address to /8", []string{"networkpolicy-action-egress"}, func(t *testing.T, docs []check.Document) {
+		api := dict(list(dict(findObject(t, docs, "NetworkPolicy", actionPods)["spec"])["egress"])[0])
+		dict(dict(list(api["to"])[0])["ipBlock"])["cidr"] = "10.0.0.0/8"
+	}},
 	{"add a port-only egress rule", []string{"networkpolicy-port-only"}, func(t *testing.T, docs []check.Document) {
 		spec := dict(findObject(t, docs, "NetworkPolicy", controllerName)["spec"])
 		spec["egress"] = append(list(spec["egress"]), map[string]any{"ports": []any{map[string]any{"port": 443, "protocol": "TCP"}}})

@@ -1,7 +1,7 @@
 # METADATA
 # title: networkpolicy-action-egress
 # description: >-
-#   Action pods reach only the API server (ipBlocks) and cluster DNS: every egress rule of their policy is one or the other, and no ipBlock is the whole Internet.
+#   Action pods reach only the API server (ipBlocks) and cluster DNS: every egress rule of their policy is one or the other, and every ipBlock is one address (/32, /128), as the chart requires unless told otherwise.
 package kubernaut.checks.rules.networkpolicy_action_egress
 
 import data.kubernaut.checks.lib
@@ -14,9 +14,17 @@ violation contains lib.violation(np, sprintf("egress rule %d goes to %v, which i
 	not peer.ipBlock
 }
 
-violation contains lib.violation(np, sprintf("ipBlock %s allows every address", [peer.ipBlock.cidr])) if {
+# The same limit as the chart's networkPolicy.apiServer.minPrefixLength defaults: an API server
+# address is one address. A broader block opens every address in it on the API server ports.
+min_prefix(cidr) := 128 if contains(cidr, ":")
+
+min_prefix(cidr) := 32 if not contains(cidr, ":")
+
+violation contains lib.violation(np, sprintf("ipBlock %s is broader than /%d: list each API server address as /%d", [cidr, min, min])) if {
 	some np in lib.network_policies
 	some rule in object.get(np.spec, "egress", [])
 	some peer in lib.peers(rule)
-	peer.ipBlock.cidr in {"0.0.0.0/0", "::/0"}
+	cidr := peer.ipBlock.cidr
+	min := min_prefix(cidr)
+	to_number(split(cidr, "/")[1]) < min
 }

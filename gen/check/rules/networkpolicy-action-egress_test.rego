@@ -34,4 +34,11 @@ test_other_peer if {
 	count(messages([api, dns, {"to": [{"podSelector": {}}], "ports": [{"port": 8080}]}])) == 1
 }
 
-test_whole_internet if messages([{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]) == {"ipBlock 0.0.0.0/0 allows every address"}
+test_whole_internet if messages([{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]) == {"ipBlock 0.0.0.0/0 is broader than /32: list each API server address as /32"}
+
+test_broad_blocks if {
+	messages([{"to": [{"ipBlock": {"cidr": "10.0.0.0/8"}}, {"ipBlock": {"cidr": "fd00::/64"}}, {"ipBlock": {"cidr": "fd00::1/128"}}]}]) == {
+		"ipBlock 10.0.0.0/8 is broader than /32: list each API server address as /32",
+		"ipBlock fd00::/64 is broader than /128: list each API server address as /128",
+	}
+}
