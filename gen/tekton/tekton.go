@@ -86,13 +86,6 @@ func contextParams() pipelinev1.ParamSpecs {
 	}
 }
 
-func contextEnv() []corev1.EnvVar { return steps.ContextEnv(steps.TektonRef) }
-
-// gates are the two opa steps of package steps over the mounted policy ConfigMap.
-func gates(policyFile string, env []corev1.EnvVar) []pipelinev1.Step {
-	return tektonSteps(steps.Gates(policyFile, env))
-}
-
 // tektonSteps turns package steps' steps into Tekton steps, field for field.
 func tektonSteps(in []steps.Step) []pipelinev1.Step {
 	out := make([]pipelinev1.Step, 0, len(in))
