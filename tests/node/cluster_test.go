@@ -55,10 +55,20 @@ type Cluster struct {
 	Dynamic                             dynamic.Interface
 	Images                              map[string]string // image name (imagebuild) -> reference
 	Timings                             []Timing
-	cache, socket                       string
+	cache                               string
 	procs                               []*exec.Cmd
 	restMapper                          meta.ResettableRESTMapper
 }
+
+// kubeletNode is one kubelet and its containerd. The first is started with the cluster; a second one
+// (the drain test's) only when asked for.
+type kubeletNode struct {
+	Name, IP, PodCIDR, Bridge, Dir string
+	socket                         string
+	healthzPort                    int
+}
+
+var firstNode = kubeletNode{Name: nodeName, IP: nodeIP, PodCIDR: podCIDR, Bridge: "cni0", Dir: "node1", healthzPort: 10248}
 
 // Timing is how long one start-up stage took.
 type Timing struct {
@@ -74,7 +84,7 @@ func (c *Cluster) stage(name string, start time.Time) {
 // positive signal, polled with a bound) before the next.
 func Start(ctx context.Context, dir string) (*Cluster, error) {
 	c := &Cluster{Dir: dir, cache: schemas.CacheDir(root)}
-	for _, d := range []string{"logs", "etcd", "certs", "kubelet", "containerd", "cni/net.d", "cni/ipam"} {
+	for _, d := range []string{"logs", "etcd", "certs"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return c, err
 		}
@@ -84,8 +94,8 @@ func Start(ctx context.Context, dir string) (*Cluster, error) {
 		fn   func(context.Context) error
 	}{
 		{"control plane", c.startControlPlane},
-		{"containerd + images", c.startContainerd},
-		{"kubelet (node Ready)", c.startKubelet},
+		{"containerd + images", func(ctx context.Context) error { return c.startContainerd(ctx, &firstNode) }},
+		{"kubelet (node Ready)", func(ctx context.Context) error { return c.startKubelet(ctx, &firstNode) }},
 		{"kube-proxy + kube-router", c.startNetwork},
 		{"CoreDNS (answers)", c.startDNS},
 		{"Tekton (a TaskRun ran)", c.startTekton},
@@ -288,20 +298,26 @@ current-context: node
 
 // startContainerd starts containerd with a root, state, socket and CNI configuration of its own, and
 // imports the offline images.
-func (c *Cluster) startContainerd(ctx context.Context) error {
-	cd := filepath.Join(c.Dir, "containerd")
-	c.socket = filepath.Join(cd, "containerd.sock")
+func (c *Cluster) startContainerd(ctx context.Context, n *kubeletNode) error {
+	base := filepath.Join(c.Dir, n.Dir)
+	cd := filepath.Join(base, "containerd")
+	for _, d := range []string{cd, filepath.Join(base, "cni", "net.d"), filepath.Join(base, "cni", "ipam")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	n.socket = filepath.Join(cd, "containerd.sock")
 	cni := fmt.Sprintf(`{
   "cniVersion": "0.4.0",
   "name": "kubernaut-node",
   "plugins": [
-    {"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": false, "hairpinMode": true,
+    {"type": "bridge", "bridge": %q, "isGateway": true, "ipMasq": false, "hairpinMode": true,
      "ipam": {"type": "host-local", "dataDir": %q, "ranges": [[{"subnet": %q}]], "routes": [{"dst": "0.0.0.0/0"}]}},
     {"type": "portmap", "capabilities": {"portMappings": true}}
   ]
 }
-`, filepath.Join(c.Dir, "cni", "ipam"), podCIDR)
-	if err := os.WriteFile(filepath.Join(c.Dir, "cni", "net.d", "10-kubernaut-node.conflist"), []byte(cni), 0o644); err != nil {
+`, n.Bridge, filepath.Join(base, "cni", "ipam"), n.PodCIDR)
+	if err := os.WriteFile(filepath.Join(base, "cni", "net.d", "10-kubernaut-node.conflist"), []byte(cni), 0o644); err != nil {
 		return err
 	}
 	var images []struct{ Name, Ref, Tar string }
@@ -345,8 +361,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = %q
-`, filepath.Join(cd, "root"), filepath.Join(cd, "state"), c.socket, c.socket+".ttrpc", filepath.Join(cd, "opt"),
-		c.Images["pause"], filepath.Join(c.Dir, "cni", "net.d"))
+`, filepath.Join(cd, "root"), filepath.Join(cd, "state"), n.socket, n.socket+".ttrpc", filepath.Join(cd, "opt"),
+		c.Images["pause"], filepath.Join(base, "cni", "net.d"))
 	confPath := filepath.Join(cd, "config.toml")
 	if err := os.WriteFile(confPath, []byte(config), 0o644); err != nil {
 		return err
@@ -355,22 +371,22 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 	if err != nil {
 		return err
 	}
-	if err := c.run("containerd", containerd, nil, "--config", confPath); err != nil {
+	if err := c.run(n.Dir+"-containerd", containerd, nil, "--config", confPath); err != nil {
 		return err
 	}
 	if err := waitFor(ctx, 30*time.Second, func() error {
-		_, err := c.ctr(ctx, "version")
+		_, err := ctr(ctx, n.socket, "version")
 		return err
 	}); err != nil {
-		return fmt.Errorf("containerd: %w\n%s", err, c.log("containerd"))
+		return fmt.Errorf("containerd: %w\n%s", err, c.log(n.Dir+"-containerd"))
 	}
 	for _, i := range images {
 		// --all-platforms: without it an image built without a platform index is filtered out.
-		if out, err := c.ctr(ctx, "images", "import", "--all-platforms", filepath.Join(c.cache, "images", i.Tar)); err != nil {
+		if out, err := ctr(ctx, n.socket, "images", "import", "--all-platforms", filepath.Join(c.cache, "images", i.Tar)); err != nil {
 			return fmt.Errorf("import %s: %w: %s", i.Ref, err, out)
 		}
 	}
-	out, err := c.ctr(ctx, "images", "ls", "-q")
+	out, err := ctr(ctx, n.socket, "images", "ls", "-q")
 	if err != nil {
 		return err
 	}
@@ -394,13 +410,16 @@ func normalizeRef(ref string) string {
 	return ref
 }
 
-func (c *Cluster) ctr(ctx context.Context, args ...string) (string, error) {
-	out, err := exec.CommandContext(ctx, "ctr", append([]string{"--address", c.socket, "--namespace", "k8s.io"}, args...)...).CombinedOutput()
+func ctr(ctx context.Context, socket string, args ...string) (string, error) {
+	out, err := exec.CommandContext(ctx, "ctr", append([]string{"--address", socket, "--namespace", "k8s.io"}, args...)...).CombinedOutput()
 	return string(out), err
 }
 
-func (c *Cluster) startKubelet(ctx context.Context) error {
-	kd := filepath.Join(c.Dir, "kubelet")
+func (c *Cluster) startKubelet(ctx context.Context, n *kubeletNode) error {
+	kd := filepath.Join(c.Dir, n.Dir, "kubelet")
+	if err := os.MkdirAll(kd, 0o755); err != nil {
+		return err
+	}
 	resolv := filepath.Join(kd, "resolv.conf")
 	// Pods get the cluster DNS only; the host's resolvers are outside the namespace anyway.
 	if err := os.WriteFile(resolv, []byte("nameserver "+dnsServiceIP+"\n"), 0o644); err != nil {
@@ -420,17 +439,20 @@ containerRuntimeEndpoint: unix://%s
 address: %s
 readOnlyPort: 0
 healthzBindAddress: 127.0.0.1
-healthzPort: 10248
+healthzPort: %d
 clusterDNS: [%s]
 clusterDomain: cluster.local
 resolvConf: %s
+podLogsDir: %s
+# The API server calls the kubelet without a client certificate (logs of TaskRun steps); only
+# processes and pods inside the namespace can reach this kubelet.
 authentication:
   anonymous:
-    enabled: false
-  webhook:
     enabled: true
+  webhook:
+    enabled: false
 authorization:
-  mode: Webhook
+  mode: AlwaysAllow
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 evictionHard:
@@ -439,29 +461,30 @@ evictionHard:
   imagefs.available: "1%%"
   nodefs.inodesFree: "1%%"
 serializeImagePulls: false
-`, c.socket, nodeIP, dnsServiceIP, resolv)
+`, n.socket, n.IP, n.healthzPort, dnsServiceIP, resolv, filepath.Join(kd, "pod-logs"))
 	confPath := filepath.Join(kd, "config.yaml")
 	if err := os.WriteFile(confPath, []byte(config), 0o644); err != nil {
 		return err
 	}
-	if err := c.run("kubelet", c.bin("kubelet"), nil, "--config", confPath, "--kubeconfig", c.Kubeconfig, "--root-dir", kd,
-		"--cert-dir", filepath.Join(kd, "pki"), "--hostname-override", nodeName, "--node-ip", nodeIP); err != nil {
+	logName := n.Dir + "-kubelet"
+	if err := c.run(logName, c.bin("kubelet"), nil, "--config", confPath, "--kubeconfig", c.Kubeconfig, "--root-dir", kd,
+		"--cert-dir", filepath.Join(kd, "pki"), "--hostname-override", n.Name, "--node-ip", n.IP); err != nil {
 		return err
 	}
 	return waitFor(ctx, 120*time.Second, func() error {
-		n, err := c.Client.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{})
+		node, err := c.Client.CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{})
 		if err != nil {
-			return fmt.Errorf("%w\n%s", err, c.log("kubelet"))
+			return fmt.Errorf("%w\n%s", err, c.log(logName))
 		}
-		if n.Spec.PodCIDR != podCIDR {
-			return fmt.Errorf("node podCIDR %q, want %q (the CNI configuration's subnet)", n.Spec.PodCIDR, podCIDR)
+		if node.Spec.PodCIDR != n.PodCIDR {
+			return fmt.Errorf("node podCIDR %q, want %q (the CNI configuration's subnet)", node.Spec.PodCIDR, n.PodCIDR)
 		}
-		for _, cond := range n.Status.Conditions {
+		for _, cond := range node.Status.Conditions {
 			if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
 				return nil
 			}
 		}
-		return fmt.Errorf("node not Ready: %v\n%s", n.Status.Conditions, c.log("kubelet"))
+		return fmt.Errorf("node not Ready: %v\n%s", node.Status.Conditions, c.log(logName))
 	})
 }
 

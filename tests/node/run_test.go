@@ -38,13 +38,13 @@ const (
 
 const root = "../.."
 
-// Run is one run's namespace and directory, locked by the process that owns it.
-type Run struct {
+// nodeRun is one run's namespace and directory, locked by the process that owns it.
+type nodeRun struct {
 	Name, Dir string
 	lock      *os.File
 }
 
-func (r *Run) netnsPath() string { return filepath.Join(netnsDir, r.Name) }
+func (r *nodeRun) netnsPath() string { return filepath.Join(netnsDir, r.Name) }
 
 // prerequisites names what is missing: Debian packages (make node-deps) or built binaries and images
 // (make node-tools). The layer never skips: a missing part is a failure that says how to get it.
@@ -86,12 +86,12 @@ func prerequisites() error {
 }
 
 // newRun creates and locks the run directory, then the network namespace with the node's bridge.
-func newRun() (*Run, error) {
+func newRun() (*nodeRun, error) {
 	id := make([]byte, 4)
 	if _, err := rand.Read(id); err != nil {
 		return nil, err
 	}
-	r := &Run{Name: prefix + hex.EncodeToString(id)}
+	r := &nodeRun{Name: prefix + hex.EncodeToString(id)}
 	r.Dir = filepath.Join(baseDir, r.Name)
 	if err := os.MkdirAll(filepath.Join(r.Dir, "pids"), 0o700); err != nil {
 		return nil, fmt.Errorf("run directory: %w", err)
@@ -129,7 +129,7 @@ func newRun() (*Run, error) {
 }
 
 // cleanup removes everything of the run: processes, mounts, namespace, directory.
-func (r *Run) cleanup() error {
+func (r *nodeRun) cleanup() error {
 	err := cleanupDir(r.Name, r.Dir)
 	if r.lock != nil {
 		_ = r.lock.Close()
@@ -268,7 +268,7 @@ func alive(pid int) bool {
 // whether containerd still runs or not. A container process is killed only if its root is the
 // bundle's rootfs (under the run directory); a shim only if its command line names the run's socket.
 func killContainers(dir string) {
-	tasks := filepath.Join(dir, "containerd", "state", "io.containerd.runtime.v2.task")
+	tasks := filepath.Join(dir, "node*", "containerd", "state", "io.containerd.runtime.v2.task")
 	inits, _ := filepath.Glob(filepath.Join(tasks, "*", "*", "init.pid"))
 	for _, f := range inits {
 		pid, ok := readPID(f)

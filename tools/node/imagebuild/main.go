@@ -119,6 +119,14 @@ func specs(bin, kubectlRef, opaRef, tekton, coredns string) ([]spec, error) {
 		config: v1.Config{User: "65535:65535", Entrypoint: []string{"/pause"}}}, "static/pause", "pause", nil); err != nil {
 		return nil, err
 	}
+	// Workloads the actions act on: the pause binary under two tags, so that a rollback shows in the
+	// image of running pods. Laid out as pause.
+	for _, tag := range []string{"v1", "v2"} {
+		if err := add(spec{name: "app-" + tag, ref: "kubernaut.local/app:" + tag, scratch: true,
+			config: v1.Config{User: "65535:65535", Entrypoint: []string{"/pause"}}}, "static/pause", "pause", nil); err != nil {
+			return nil, err
+		}
+	}
 	// kubectl: kubernetes build/server-image/kubectl/Dockerfile (registry.k8s.io/kubectl since 1.28):
 	// COPY kubectl /bin/, ENTRYPOINT ["/bin/kubectl"], no USER (the base's root; the chart's pods set
 	// runAsUser), Debian's PATH. The official image also carries bash, grep, sed, gawk, jq and diffutils
