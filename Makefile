@@ -84,7 +84,7 @@ COREDNS_VERSION := v1.15.0
 # Host processes inside the node's network namespace (dynamically linked is fine there).
 NODE_HOST_BINS := $(addprefix $(CACHE)/bin/,kube-scheduler kubelet kube-proxy kube-router) $(CACHE)/bin/tekton/controller
 # Static (CGO_ENABLED=0) binaries that go into images: nothing else is in an image to link against.
-NODE_STATIC_BINS := $(addprefix $(CACHE)/bin/static/,kubectl opa coredns pause) \
+NODE_STATIC_BINS := $(addprefix $(CACHE)/bin/static/,kubectl opa coredns pause probe) \
 	$(addprefix $(CACHE)/bin/tekton/,entrypoint nop workingdirinit sidecarlogresults)
 NODE_IMAGES := $(CACHE)/images/index.json
 # Debian packages the node layer runs: containerd and runc for pods, the CNI plugins, netfilter tools
@@ -117,8 +117,8 @@ $(CACHE)/bin/static/kubectl: tools/kube/go.mod tools/kube/go.sum
 $(CACHE)/bin/static/opa: tools/go.mod tools/go.sum
 	cd tools && CGO_ENABLED=0 $(GO) build -o $@ github.com/open-policy-agent/opa
 
-$(CACHE)/bin/static/pause: tools/node/go.mod $(wildcard tools/node/pause/*.go)
-	cd tools/node && CGO_ENABLED=0 $(GO) build -o $@ ./pause
+$(CACHE)/bin/static/pause $(CACHE)/bin/static/probe: $(CACHE)/bin/static/%: tools/node/go.mod $(wildcard tools/node/pause/*.go tools/node/probe/*.go)
+	cd tools/node && CGO_ENABLED=0 $(GO) build -o $@ ./$*
 
 $(CACHE)/bin/static/coredns:
 	CGO_ENABLED=0 GOBIN=$(CACHE)/bin/static $(GO) install -ldflags "-X github.com/coredns/coredns/coremain.GitCommit=$(COREDNS_VERSION)" github.com/coredns/coredns@$(COREDNS_VERSION)
@@ -133,7 +133,7 @@ $(CACHE)/bin/tekton/%: tools/node/go.mod tools/node/go.sum
 $(CACHE)/bin/imagebuild: tools/node/go.mod tools/node/go.sum $(wildcard tools/node/imagebuild/*.go)
 	cd tools/node && $(GO) build -o $@ ./imagebuild
 
-$(NODE_IMAGES): $(CACHE)/bin/imagebuild $(NODE_STATIC_BINS)
+$(NODE_IMAGES): $(CACHE)/bin/imagebuild $(NODE_STATIC_BINS) charts/kubernaut-execution/values.yaml
 	$(CACHE)/bin/imagebuild -bin $(CACHE)/bin -out $(CACHE)/images -tekton $(TEKTON_VERSION) -coredns $(COREDNS_VERSION)
 
 .PHONY: schemas

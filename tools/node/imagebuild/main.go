@@ -127,6 +127,11 @@ func specs(bin, kubectlRef, opaRef, tekton, coredns string) ([]spec, error) {
 			return nil, err
 		}
 	}
+	// The reachability probe (tools/node/probe), as a distroless-style static image.
+	if err := add(spec{name: "probe", ref: "kubernaut.local/probe:v1",
+		config: v1.Config{User: "65532:65532", Entrypoint: []string{"/probe"}}}, "static/probe", "probe", nil); err != nil {
+		return nil, err
+	}
 	// kubectl: kubernetes build/server-image/kubectl/Dockerfile (registry.k8s.io/kubectl since 1.28):
 	// COPY kubectl /bin/, ENTRYPOINT ["/bin/kubectl"], no USER (the base's root; the chart's pods set
 	// runAsUser), Debian's PATH. The official image also carries bash, grep, sed, gawk, jq and diffutils
