@@ -22,3 +22,5 @@ type (
 	kubernetesClient = kubernetes.Interface
 	dynamicClient    = dynamic.Interface
 )
+
+func yamlUnmarshal(data []byte, v any) error { return yaml.Unmarshal(data, v) }

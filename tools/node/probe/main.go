@@ -6,7 +6,8 @@
 // KIND is tcp (a TCP connection is established), udpdns or tcpdns (a DNS query for
 // kubernetes.default.svc.cluster.local gets an answer over UDP or TCP). Each check prints
 // "PROBE NAME allowed" or "PROBE NAME blocked (reason)". With -serve it keeps serving for -for after
-// the checks, so that other pods can probe it in turn.
+// the checks, so that other pods can probe it in turn. With -wait-for it first polls one check until
+// it is allowed or blocked.
 package main
 
 import (
@@ -26,6 +27,9 @@ func main() {
 	serve := flag.String("serve", "", "comma-separated listen addresses")
 	hold := flag.Duration("for", 0, "how long to keep serving after the checks")
 	timeout := flag.Duration("timeout", 3*time.Second, "timeout of each check")
+	waitFor := flag.String("wait-for", "", "allowed or blocked: before the checks, poll -wait-check until it is")
+	waitCheck := flag.String("wait-check", "", "the KIND:HOST:PORT polled with -wait-for")
+	waitTimeout := flag.Duration("wait-timeout", 90*time.Second, "bound of the -wait-for polling")
 	flag.Parse()
 	for _, addr := range strings.Split(*serve, ",") {
 		if addr == "" {
@@ -40,6 +44,24 @@ func main() {
 			_ = http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) }))
 		}()
 		fmt.Println("SERVING", addr)
+	}
+	// NetworkPolicy enforcers apply rules after the pod's events reach them: a matrix is only read
+	// once a known cell shows the expected state.
+	if *waitFor != "" {
+		kind, hostPort, _ := strings.Cut(*waitCheck, ":")
+		deadline := time.Now().Add(*waitTimeout)
+		for {
+			err := check(kind, hostPort, *timeout)
+			if (err == nil) == (*waitFor == "allowed") {
+				fmt.Println("WAITED", *waitFor, *waitCheck)
+				break
+			}
+			if time.Now().After(deadline) {
+				fmt.Printf("WAIT TIMEOUT %s never %s\n", *waitCheck, *waitFor)
+				break
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
 	}
 	for _, spec := range flag.Args() {
 		name, dest, ok := strings.Cut(spec, "=")
