@@ -43,7 +43,7 @@ import (
 
 // Binaries under the cache that the layer runs on the host side of the pods (make node-tools).
 var hostBinaries = []string{"bin/etcd", "bin/kube-apiserver", "bin/kube-controller-manager", "bin/kube-scheduler",
-	"bin/kubelet", "bin/kube-proxy", "bin/kube-router", "bin/tekton/controller", "bin/kubectl"}
+	"bin/kubelet", "bin/kube-proxy", "bin/kube-router", "bin/tekton/controller"}
 
 const imagesIndex = "images/index.json"
 

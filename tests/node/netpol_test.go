@@ -145,7 +145,7 @@ func actionProbe(t *testing.T, name string, taskLabels map[string]string, args [
 	}
 	tr := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "tekton.dev/v1", "kind": "TaskRun",
 		"metadata": map[string]any{"name": name, "namespace": releaseNS},
-		"spec": map[string]any{"taskRef": map[string]any{"name": name}, "params": []any{map[string]any{"name": "args", "value": anyArgs}}}}}
+		"spec":     map[string]any{"taskRef": map[string]any{"name": name}, "params": []any{map[string]any{"name": "args", "value": anyArgs}}}}}
 	runs := cluster.Dynamic.Resource(tektonGVR("taskruns")).Namespace(releaseNS)
 	if _, err := runs.Create(bg, tr, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
