@@ -45,8 +45,8 @@ vet: ## Run go vet.
 ##@ Testing
 
 .PHONY: test
-test: vet tools ## Run every test layer: unit, golden, render, kustomize, schema, policies, Tekton, gate, conformance, real cluster.
-	$(GO) test ./... -count=1 -timeout 30m
+test: vet tools node-deps node-tools ## Run every test layer: unit, golden, render, kustomize, schema, policies, Tekton, gate, conformance, real cluster, real node.
+	$(GO) test ./... -count=1 -timeout 40m
 
 .PHONY: policy-test
 policy-test: tools ## Run the policy tests only: opa test with 100% coverage, schema type-check, the gate steps.
