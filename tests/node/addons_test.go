@@ -194,21 +194,22 @@ var tektonConfig = []string{"100-namespace/100-namespace.yaml", "200-clusterrole
 	"config-logging.yaml", "config-observability.yaml", "config-registry-cert.yaml", "config-spire.yaml", "config-tracing.yaml",
 	"config-wait-exponential-backoff.yaml"}
 
-// tektonModule is the pinned Tekton Pipelines module's directory in the module cache.
+// tektonModule is the pinned Tekton Pipelines module's directory in the module cache (make node-tools
+// put it there by building Tekton from tools/node; the namespace has no route to the proxy).
 func tektonModule() (string, string, error) {
 	version, err := testenv.RequiredVersion(filepath.Join(root, "tools", "node", "go.mod"), "github.com/tektoncd/pipeline")
 	if err != nil {
 		return "", "", err
 	}
-	out, err := exec.Command("go", "mod", "download", "-json", "github.com/tektoncd/pipeline@"+version).Output()
+	out, err := exec.Command("go", "env", "GOMODCACHE").Output()
 	if err != nil {
-		return "", "", fmt.Errorf("go mod download tektoncd/pipeline@%s: %w", version, err)
+		return "", "", fmt.Errorf("go env GOMODCACHE: %w", err)
 	}
-	var m struct{ Dir string }
-	if err := jsonUnmarshal(out, &m); err != nil || m.Dir == "" {
-		return "", "", fmt.Errorf("go mod download tektoncd/pipeline@%s: %s", version, out)
+	dir := filepath.Join(strings.TrimSpace(string(out)), "github.com", "tektoncd", "pipeline@"+version)
+	if _, err := os.Stat(filepath.Join(dir, "config", "300-crds")); err != nil {
+		return "", "", fmt.Errorf("tektoncd/pipeline@%s is not in the module cache (run `make node-tools`): %w", version, err)
 	}
-	return m.Dir, version, nil
+	return dir, version, nil
 }
 
 // startTekton installs Tekton Pipelines from the pinned module's config/ and runs its controller as
@@ -292,6 +293,7 @@ func (c *Cluster) startTekton(ctx context.Context) error {
 		"SYSTEM_NAMESPACE=" + tektonNS, "KUBERNETES_MIN_VERSION=v1.28.0", "CONFIG_DEFAULTS_NAME=config-defaults",
 		"CONFIG_LOGGING_NAME=config-logging", "CONFIG_OBSERVABILITY_NAME=config-observability", "CONFIG_FEATURE_FLAGS_NAME=feature-flags",
 		"CONFIG_LEADERELECTION_NAME=config-leader-election-controller", "CONFIG_SPIRE=config-spire", "METRICS_DOMAIN=tekton.dev/pipeline",
+		"PROBES_PORT=9098",
 	}, "-kubeconfig", kc, "-entrypoint-image", img("entrypoint"), "-nop-image", img("nop"), "-sidecarlogresults-image", img("sidecarlogresults"),
 		"-workingdirinit-image", img("workingdirinit"), "-shell-image", "kubernaut.local/absent/shell:"+version,
 		"-shell-image-win", "kubernaut.local/absent/shell-win:"+version); err != nil {
