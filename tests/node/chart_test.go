@@ -23,11 +23,16 @@ import (
 )
 
 const (
-	release      = render.DefaultRelease
-	releaseNS    = render.DefaultNamespace
-	controllerSA = release + "-controller"
-	runPrefix    = release + "-run-"
+	release   = render.DefaultRelease
+	releaseNS = render.DefaultNamespace
 )
+
+// releaseRef is an installed release of the chart: the names its objects get.
+type releaseRef struct{ Name, NS string }
+
+func (r releaseRef) controllerSA() string { return r.Name + "-controller" }
+
+var defaultRelease = releaseRef{release, releaseNS}
 
 // restricted labels a namespace to enforce the restricted Pod Security Standard, latest version.
 var restricted = map[string]string{"pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest"}
@@ -39,7 +44,7 @@ var (
 	installErr  error
 	// testRole is set when the chart under test does not let the controller create TaskRuns yet and
 	// the test grants it (see grantTaskRuns).
-	testRole string
+	grantedRole string
 )
 
 func installed(t testing.TB) {
@@ -63,8 +68,15 @@ func helmConfig(ns string) (*action.Configuration, error) {
 
 // helmInstall installs the chart with values (nil: the defaults) into a namespace that enforces the
 // restricted Pod Security Standard.
-func helmInstall(ctx context.Context, name, ns string, values map[string]any) error {
-	if _, err := cluster.Client.CoreV1().Namespaces().Create(ctx, namespaceObject(ns, restricted), metav1.CreateOptions{}); err != nil {
+func helmInstall(ctx context.Context, name, ns string, values map[string]any, nsLabels map[string]string) error {
+	lbl := map[string]string{}
+	for k, v := range restricted {
+		lbl[k] = v
+	}
+	for k, v := range nsLabels {
+		lbl[k] = v
+	}
+	if _, err := cluster.Client.CoreV1().Namespaces().Create(ctx, namespaceObject(ns, lbl), metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("namespace %s: %w", ns, err)
 	}
 	ch, err := render.LoadChart(filepath.Join(root, generate.ChartDir), nil)
@@ -86,19 +98,20 @@ func helmInstall(ctx context.Context, name, ns string, values map[string]any) er
 func install(ctx context.Context) error {
 	// No networkPolicy.apiServer.cidrs: the chart's lookup reads the kubernetes Service and its
 	// EndpointSlice from the live API server.
-	if err := helmInstall(ctx, release, releaseNS, nil); err != nil {
+	if err := helmInstall(ctx, release, releaseNS, nil, nil); err != nil {
 		return err
 	}
-	if err := waitForAdmissionPolicy(ctx); err != nil {
+	if err := waitForAdmissionPolicy(ctx, defaultRelease); err != nil {
 		return err
 	}
-	return grantTaskRuns(ctx)
+	return grantTaskRuns(ctx, defaultRelease)
 }
 
 // waitForAdmissionPolicy waits until the API server enforces the chart's ValidatingAdmissionPolicy
 // (it loads policies asynchronously): a dry-run binding that the policy refuses is refused.
-func waitForAdmissionPolicy(ctx context.Context) error {
-	controller, _, err := controllerClients(ctx)
+func waitForAdmissionPolicy(ctx context.Context, rel releaseRef) error {
+	releaseNS, release := rel.NS, rel.Name
+	controller, _, err := controllerClientsFor(ctx, rel)
 	if err != nil {
 		return err
 	}
@@ -118,8 +131,9 @@ func waitForAdmissionPolicy(ctx context.Context) error {
 // namespace. The chart grants it (with an admission policy bounding what it creates); a chart that
 // does not yet is given a test-only Role, named in the test log, so the runs still go through the
 // controller's token and whatever admission policies the chart installs.
-func grantTaskRuns(ctx context.Context) error {
-	controller, _, err := controllerClients(ctx)
+func grantTaskRuns(ctx context.Context, rel releaseRef) error {
+	releaseNS, controllerSA := rel.NS, rel.controllerSA()
+	controller, _, err := controllerClientsFor(ctx, rel)
 	if err != nil {
 		return err
 	}
@@ -132,7 +146,8 @@ func grantTaskRuns(ctx context.Context) error {
 	if review.Status.Allowed {
 		return nil
 	}
-	testRole = "node-test-controller-taskruns"
+	const testRole = "node-test-controller-taskruns"
+	grantedRole = testRole
 	rbac := cluster.Client.RbacV1()
 	if _, err := rbac.Roles(releaseNS).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: testRole},
 		Rules: []rbacv1.PolicyRule{{APIGroups: []string{"tekton.dev"}, Resources: []string{"taskruns"}, Verbs: []string{"create", "get", "delete"}}}}, metav1.CreateOptions{}); err != nil {
@@ -160,8 +175,8 @@ func grantTaskRuns(ctx context.Context) error {
 func TestInstallFindsTheAPIServerByLookup(t *testing.T) {
 	installed(t)
 	ctx := context.Background()
-	if testRole != "" {
-		t.Logf("the chart does not let the controller create TaskRuns; the test granted Role %s/%s", releaseNS, testRole)
+	if grantedRole != "" {
+		t.Logf("the chart does not let the controller create TaskRuns; the test granted Role %s in the release namespace", grantedRole)
 	}
 	svc, err := cluster.Client.CoreV1().Services("default").Get(ctx, "kubernetes", metav1.GetOptions{})
 	if err != nil {
@@ -210,9 +225,9 @@ func ipBlocks(np networkingv1.NetworkPolicy) []string {
 	return out
 }
 
-// controllerClients are clients acting as the controller's ServiceAccount.
-func controllerClients(ctx context.Context) (kubernetesClient, dynamicClient, error) {
-	token, err := cluster.Token(ctx, releaseNS, controllerSA)
+// controllerClientsFor are clients acting as a release's controller ServiceAccount.
+func controllerClientsFor(ctx context.Context, rel releaseRef) (kubernetesClient, dynamicClient, error) {
+	token, err := cluster.Token(ctx, rel.NS, rel.controllerSA())
 	if err != nil {
 		return nil, nil, err
 	}

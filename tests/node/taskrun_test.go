@@ -28,6 +28,7 @@ type Run struct {
 	ID, ServiceAccount string
 	Action             catalogue.Action
 	Namespace          string
+	rel                releaseRef
 }
 
 func runLabels(id, action string) map[string]string {
@@ -35,15 +36,16 @@ func runLabels(id, action string) map[string]string {
 }
 
 // provision creates a run's ServiceAccount and binding with the controller's client.
-func provision(ctx context.Context, controller kubernetesClient, a catalogue.Action, id, targetNS string) (*Run, error) {
-	r := &Run{ID: id, ServiceAccount: runPrefix + id, Action: a, Namespace: targetNS}
+func provision(ctx context.Context, rel releaseRef, controller kubernetesClient, a catalogue.Action, id, targetNS string) (*Run, error) {
+	r := &Run{ID: id, ServiceAccount: rel.Name + "-run-" + id, Action: a, Namespace: targetNS, rel: rel}
+	releaseNS := rel.NS
 	meta := metav1.ObjectMeta{Name: r.ServiceAccount, Labels: runLabels(id, a.Name)}
 	sa := &corev1.ServiceAccount{ObjectMeta: meta}
 	sa.Namespace = releaseNS
 	if _, err := controller.CoreV1().ServiceAccounts(releaseNS).Create(ctx, sa, metav1.CreateOptions{}); err != nil {
 		return nil, fmt.Errorf("create ServiceAccount: %w", err)
 	}
-	roleRef := rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: release + "-action-" + a.Name}
+	roleRef := rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: rel.Name + "-action-" + a.Name}
 	subjects := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: r.ServiceAccount, Namespace: releaseNS}}
 	var err error
 	if a.Scope == catalogue.Cluster {
@@ -86,7 +88,7 @@ func (r *Run) remove(ctx context.Context, controller kubernetesClient) error {
 	if err != nil {
 		return fmt.Errorf("delete binding: %w", err)
 	}
-	if err := controller.CoreV1().ServiceAccounts(releaseNS).Delete(ctx, r.ServiceAccount, metav1.DeleteOptions{}); err != nil {
+	if err := controller.CoreV1().ServiceAccounts(r.rel.NS).Delete(ctx, r.ServiceAccount, metav1.DeleteOptions{}); err != nil {
 		return fmt.Errorf("delete ServiceAccount: %w", err)
 	}
 	selector := metav1.ListOptions{LabelSelector: "kubernaut.io/run=" + r.ID}
@@ -129,7 +131,7 @@ type Step struct {
 
 // Result is a finished TaskRun.
 type Result struct {
-	Name, Pod               string
+	Name, Pod, ns           string
 	Status, Reason, Message string
 	Steps                   []Step
 	Created, Completed      time.Time
@@ -149,7 +151,7 @@ func (r *Result) step(name string) Step {
 
 // Logs of one step's container.
 func (r *Result) Logs(ctx context.Context, step string) string {
-	data, err := cluster.Client.CoreV1().Pods(releaseNS).GetLogs(r.Pod, &corev1.PodLogOptions{Container: "step-" + step}).Stream(ctx)
+	data, err := cluster.Client.CoreV1().Pods(r.ns).GetLogs(r.Pod, &corev1.PodLogOptions{Container: "step-" + step}).Stream(ctx)
 	if err != nil {
 		return "(logs: " + err.Error() + ")"
 	}
@@ -173,14 +175,20 @@ func (r *Result) String() string {
 // nothing is left.
 func runTask(t *testing.T, a catalogue.Action, targetNS string, params map[string]string) *Result {
 	t.Helper()
+	return runTaskIn(t, defaultRelease, a, targetNS, params)
+}
+
+func runTaskIn(t *testing.T, rel releaseRef, a catalogue.Action, targetNS string, params map[string]string) *Result {
+	t.Helper()
 	ctx := context.Background()
-	controller, controllerDyn, err := controllerClients(ctx)
+	releaseNS := rel.NS
+	controller, controllerDyn, err := controllerClientsFor(ctx, rel)
 	if err != nil {
 		t.Fatal(err)
 	}
 	id := fmt.Sprintf("%s-%d", a.Name, time.Now().UnixNano()%1e6)
-	res := &Result{provisionStart: time.Now()}
-	run, err := provision(ctx, controller, a, id, targetNS)
+	res := &Result{provisionStart: time.Now(), ns: releaseNS}
+	run, err := provision(ctx, rel, controller, a, id, targetNS)
 	if err != nil {
 		t.Fatalf("provision: %v", err)
 	}
