@@ -255,8 +255,13 @@ func runTaskIn(t *testing.T, rel releaseRef, a catalogue.Action, targetNS string
 			code, _, _ := unstructured.NestedInt64(term, "exitCode")
 			st.ExitCode = int32(code)
 			st.Reason, _, _ = unstructured.NestedString(term, "reason")
-			// Tekton ends the steps after a failed one without running them, reason "Skipped".
-			st.Ran = st.Reason != "Skipped"
+			// Tekton's entrypoint ends the steps after a failed one without running their command:
+			// the step's terminationReason is "Skipped" (pkg/entrypoint, TerminationReasonSkipped).
+			why, _, _ := unstructured.NestedString(m, "terminationReason")
+			st.Ran = why != "Skipped"
+			if why != "" {
+				st.Reason = why
+			}
 			if v, ok, _ := unstructured.NestedString(term, "startedAt"); ok {
 				st.Started, _ = time.Parse(time.RFC3339, v)
 			}
