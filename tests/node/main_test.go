@@ -49,6 +49,10 @@ func supervise() int {
 		fmt.Fprintln(os.Stderr, "node: leftovers of an earlier run:", err)
 		return 1
 	}
+	// make node-clean: only remove what killed runs left.
+	if os.Getenv("KUBERNAUT_NODE_CLEAN_ONLY") != "" {
+		return 0
+	}
 	run, err := newRun()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "node:", err)

@@ -263,31 +263,40 @@ func alive(pid int) bool {
 	return len(fields) > 0 && fields[0] != "Z"
 }
 
-// killContainers kills every container process and shim of the run's containerd, found by the PID
-// files containerd's runc shim writes in each task's bundle (init.pid, shim.pid), so that it works
-// whether containerd still runs or not. A container process is killed only if its root is the
-// bundle's rootfs (under the run directory); a shim only if its command line names the run's socket.
+// killContainers kills every container process and shim of the run's containerds, whether they still
+// run or not: container processes by the init.pid files runc writes in each task's bundle (killed only
+// if their mount table shows the run's snapshot directory), shims by scanning for
+// containerd-shim-runc-v2 processes whose -address is a socket of the run.
 func killContainers(dir string) {
-	tasks := filepath.Join(dir, "node*", "containerd", "state", "io.containerd.runtime.v2.task")
-	inits, _ := filepath.Glob(filepath.Join(tasks, "*", "*", "init.pid"))
+	inits, _ := filepath.Glob(filepath.Join(dir, "node*", "containerd", "state", "io.containerd.runtime.v2.task", "*", "*", "init.pid"))
 	for _, f := range inits {
 		pid, ok := readPID(f)
 		if !ok {
 			continue
 		}
-		if root, err := os.Readlink(fmt.Sprintf("/proc/%d/root", pid)); err == nil && strings.HasPrefix(root, dir+"/") {
+		if mounts, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pid)); err == nil && strings.Contains(string(mounts), dir+"/") {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
-	shims, _ := filepath.Glob(filepath.Join(tasks, "*", "*", "shim.pid"))
-	for _, f := range shims {
-		pid, ok := readPID(f)
-		if !ok {
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
 			continue
 		}
-		if cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil && strings.Contains(string(cmdline), dir+"/") {
-			if p, err := os.FindProcess(pid); err == nil {
-				stopProcess(p, 2*time.Second)
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(cmdline), "\x00")
+		if len(args) == 0 || filepath.Base(args[0]) != "containerd-shim-runc-v2" {
+			continue
+		}
+		for i := range len(args) - 1 {
+			if args[i] == "-address" && strings.HasPrefix(args[i+1], dir+"/") {
+				if proc, err := os.FindProcess(pid); err == nil {
+					stopProcess(proc, 2*time.Second)
+				}
 			}
 		}
 	}
