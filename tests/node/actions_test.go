@@ -95,6 +95,9 @@ func waitPods(ns, selector string, n int, check func(corev1.Pod) error) ([]corev
 }
 
 func target(env string, labels map[string]string, extra map[string]any) string {
+	if labels == nil {
+		labels = map[string]string{} // the gate wants an object, never null
+	}
 	t := map[string]any{"environment": env, "labels": labels}
 	for k, v := range extra {
 		t[k] = v
@@ -385,6 +388,22 @@ func TestEveryActionAsTaskRun(t *testing.T) {
 		})
 	}
 	printTable(t, []string{"ACTION", "TOTAL", "POD START", "GATES", "DRY-RUN", "EXECUTE", "PROVISION+TEARDOWN"}, rows)
+
+	// Control for verify: a rollout that cannot finish (its image is not on the node and may not be
+	// pulled) makes the execute step fail at its timeout, so the passing run above did wait for pods.
+	t.Run("verify-deployment of a stuck rollout", func(t *testing.T) {
+		ns := targetNamespace(t, "act-verify-stuck")
+		d := deploy(t, ns, "stuck", "kubernaut.local/app:absent", 1)
+		d.Spec.Template.Spec.Containers[0].ImagePullPolicy = corev1.PullNever
+		if _, err := cluster.Client.AppsV1().Deployments(ns).Update(bg, d, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		r := runTask(t, catalogueAction(t, "verify-deployment"), ns, map[string]string{"namespace": ns, "deployment": "stuck", "timeoutSeconds": "10",
+			"target": target("staging", map[string]string{"app": "stuck"}, nil)})
+		if r.Status != "False" || !r.step(tekton.StepExecute).Ran || r.step(tekton.StepExecute).ExitCode == 0 {
+			t.Fatalf("verify of a stuck rollout did not fail in its execute step: %s", r)
+		}
+	})
 }
 
 func printTable(t *testing.T, header []string, rows [][]string) {
