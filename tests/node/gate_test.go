@@ -17,14 +17,16 @@ import (
 
 const policyConfigMap = release + "-policies"
 
-// deploymentState is what a refused run must leave unchanged: replicas and resourceVersion.
+// deploymentState is what a refused run must leave unchanged: replicas and the generation, which
+// every change of the spec (scale subresource included) increments; status updates by the Deployment
+// controller do not.
 func deploymentState(t *testing.T, ns, name string) string {
 	t.Helper()
 	d, err := cluster.Client.AppsV1().Deployments(ns).Get(bg, name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return fmt.Sprintf("replicas=%d rv=%s", ptr.Deref(d.Spec.Replicas, -1), d.ResourceVersion)
+	return fmt.Sprintf("replicas=%d generation=%d", ptr.Deref(d.Spec.Replicas, -1), d.Generation)
 }
 
 // withPolicy replaces (or, with content "", removes) one key of the chart's policy ConfigMap for

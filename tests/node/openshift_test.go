@@ -56,7 +56,8 @@ spec:
 // with the Helm SDK and run an action as a TaskRun, its pod given its UID by the emulated SCC.
 func TestOpenShiftValuesRunAnAction(t *testing.T) {
 	installed(t) // Tekton Tasks' CRDs and the node are shared; the OpenShift release is a second one
-	rel := releaseRef{Name: "kubernaut-os", NS: "kubernaut-openshift"}
+	// A release name that contains the chart's name is the full name prefix, as for the default release.
+	rel := releaseRef{Name: "kubernaut-execution-os", NS: "kubernaut-openshift"}
 	sccLabel := map[string]string{"kubernaut.io/emulated-scc": "restricted-v2"}
 	if err := cluster.applyYAML(bg, "emulated-scc", fmt.Sprintf(emulatedSCC, emulatedSCCUID)); err != nil {
 		t.Fatal(err)
