@@ -37,12 +37,17 @@ func restrictedSpec(image string) corev1.PodSpec {
 
 func appImage(tag string) string { return "kubernaut.local/app:" + tag }
 
-func deploy(t *testing.T, ns, name, image string, replicas int32) *appsv1.Deployment {
+// deploy creates a Deployment of the app image; mutate, when given, adjusts it before it is created
+// (an update after creation races with the Deployment controller).
+func deploy(t *testing.T, ns, name, image string, replicas int32, mutate ...func(*appsv1.Deployment)) *appsv1.Deployment {
 	t.Helper()
 	labels := map[string]string{"app": name}
 	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
 		Spec: appsv1.DeploymentSpec{Replicas: ptr.To(replicas), Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: restrictedSpec(image)}}}
+	for _, m := range mutate {
+		m(d)
+	}
 	d, err := cluster.Client.AppsV1().Deployments(ns).Create(bg, d, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("deployment %s: %v", name, err)
@@ -229,11 +234,7 @@ var scenarios = map[string]scenario{
 				spec.Tolerations = []corev1.Toleration{{Key: drainTaint, Operator: corev1.TolerationOpExists}}
 				return spec
 			}
-			d := deploy(t, ns, "web", appImage("v1"), 2)
-			d.Spec.Template.Spec = onNode(d.Spec.Template.Spec)
-			if _, err := cluster.Client.AppsV1().Deployments(ns).Update(bg, d, metav1.UpdateOptions{}); err != nil {
-				t.Fatal(err)
-			}
+			deploy(t, ns, "web", appImage("v1"), 2, func(d *appsv1.Deployment) { d.Spec.Template.Spec = onNode(d.Spec.Template.Spec) })
 			labels := map[string]string{"app": "agent"}
 			if _, err := cluster.Client.AppsV1().DaemonSets(ns).Create(bg, &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "agent"},
 				Spec: appsv1.DaemonSetSpec{Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: corev1.PodTemplateSpec{
@@ -393,11 +394,9 @@ func TestEveryActionAsTaskRun(t *testing.T) {
 	// pulled) makes the execute step fail at its timeout, so the passing run above did wait for pods.
 	t.Run("verify-deployment of a stuck rollout", func(t *testing.T) {
 		ns := targetNamespace(t, "act-verify-stuck")
-		d := deploy(t, ns, "stuck", "kubernaut.local/app:absent", 1)
-		d.Spec.Template.Spec.Containers[0].ImagePullPolicy = corev1.PullNever
-		if _, err := cluster.Client.AppsV1().Deployments(ns).Update(bg, d, metav1.UpdateOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		deploy(t, ns, "stuck", "kubernaut.local/app:absent", 1, func(d *appsv1.Deployment) {
+			d.Spec.Template.Spec.Containers[0].ImagePullPolicy = corev1.PullNever
+		})
 		r := runTask(t, catalogueAction(t, "verify-deployment"), ns, map[string]string{"namespace": ns, "deployment": "stuck", "timeoutSeconds": "10",
 			"target": target("staging", map[string]string{"app": "stuck"}, nil)})
 		if r.Status != "False" || !r.step(tekton.StepExecute).Ran || r.step(tekton.StepExecute).ExitCode == 0 {

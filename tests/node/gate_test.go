@@ -2,7 +2,9 @@ package node
 
 import (
 	"context"
+
 	"fmt"
+	appsv1 "k8s.io/api/apps/v1"
 	"strings"
 	"testing"
 	"time"
@@ -109,11 +111,9 @@ func TestGateUnderTekton(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ns := targetNamespace(t, "gate-"+strings.ReplaceAll(tc.name, " ", "-"))
 			// Pods that can never be scheduled: the approved run's 50 replicas stay API objects.
-			d := deploy(t, ns, "web", appImage("v1"), 2)
-			d.Spec.Template.Spec.NodeSelector = map[string]string{"kubernaut.io/nowhere": "true"}
-			if _, err := cluster.Client.AppsV1().Deployments(ns).Update(bg, d, metav1.UpdateOptions{}); err != nil {
-				t.Fatal(err)
-			}
+			deploy(t, ns, "web", appImage("v1"), 2, func(d *appsv1.Deployment) {
+				d.Spec.Template.Spec.NodeSelector = map[string]string{"kubernaut.io/nowhere": "true"}
+			})
 			before := deploymentState(t, ns, "web")
 			if tc.policy != nil {
 				tc.policy(t)
