@@ -2,13 +2,12 @@ package node
 
 import (
 	"context"
-
 	"fmt"
-	appsv1 "k8s.io/api/apps/v1"
 	"strings"
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
