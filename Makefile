@@ -108,6 +108,10 @@ node-tools: tools $(NODE_HOST_BINS) $(NODE_STATIC_BINS) $(NODE_IMAGES) ## Build 
 e2e-node: node-deps node-tools ## Run the real-node layer alone (kubelet, containerd, Tekton, NetworkPolicies in a network namespace).
 	$(GO) test ./tests/node -count=1 -v -timeout 40m
 
+.PHONY: node-clean
+node-clean: ## Remove what killed node-layer runs left behind (processes, mounts, namespaces); live runs are kept.
+	KUBERNAUT_NODE_CLEAN_ONLY=1 $(GO) test ./tests/node -count=1 -v
+
 $(CACHE)/bin/kubelet: tools/kube/go.mod tools/kube/go.sum
 	cd tools/kube && $(GO) build -ldflags "$(KUBE_LDFLAGS)" -o $@ k8s.io/kubernetes/cmd/kubelet
 
