@@ -37,7 +37,8 @@ func TestMain(m *testing.M) {
 
 // supervise prepares the run, runs the tests inside the namespace and always cleans up after them.
 func supervise() int {
-	if err := prerequisites(); err != nil {
+	cleanOnly := os.Getenv("KUBERNAUT_NODE_CLEAN_ONLY") != ""
+	if err := prerequisites(); err != nil && !cleanOnly {
 		fmt.Fprintln(os.Stderr, "node:", err)
 		return 1
 	}
@@ -50,7 +51,7 @@ func supervise() int {
 		return 1
 	}
 	// make node-clean: only remove what killed runs left.
-	if os.Getenv("KUBERNAUT_NODE_CLEAN_ONLY") != "" {
+	if cleanOnly {
 		return 0
 	}
 	run, err := newRun()
