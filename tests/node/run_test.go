@@ -195,6 +195,7 @@ func cleanupDir(name, dir string) error {
 		}
 	}
 	killContainers(dir) // a kubelet stopped midway may have started more
+	removeCgroups(dir)
 	if err := unmountUnder(dir); err != nil {
 		errs = append(errs, err)
 	}
@@ -297,6 +298,27 @@ func killContainers(dir string) {
 				if proc, err := os.FindProcess(pid); err == nil {
 					stopProcess(proc, 2*time.Second)
 				}
+			}
+		}
+	}
+}
+
+// removeCgroups removes the cgroups containerd made for the run's containers: with the cgroupfs
+// driver and no QoS cgroups they are /sys/fs/cgroup/<controller>/k8s.io/<container id> (cgroup v1
+// here). A container killed without runc's delete leaves them behind. rmdir removes only an empty
+// cgroup, so nothing still in use is touched.
+func removeCgroups(dir string) {
+	bundles, _ := filepath.Glob(filepath.Join(dir, "node*", "containerd", "state", "io.containerd.runtime.v2.task", "k8s.io", "*"))
+	controllers, _ := filepath.Glob("/sys/fs/cgroup/*")
+	for _, b := range bundles {
+		id := filepath.Base(b)
+		for _, c := range controllers {
+			cg := filepath.Join(c, "k8s.io", id)
+			for range 20 { // the kernel frees a cgroup a moment after its last process exits
+				if err := syscall.Rmdir(cg); err == nil || errors.Is(err, syscall.ENOENT) {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
 			}
 		}
 	}
