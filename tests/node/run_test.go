@@ -312,10 +312,14 @@ func removeCgroups(dir string) {
 	controllers, _ := filepath.Glob("/sys/fs/cgroup/*")
 	for _, b := range bundles {
 		id := filepath.Base(b)
+		// The kernel frees a cgroup a moment after its last process exits: retry busy ones, within
+		// one second per container.
+		deadline := time.Now().Add(time.Second)
 		for _, c := range controllers {
 			cg := filepath.Join(c, "k8s.io", id)
-			for range 20 { // the kernel frees a cgroup a moment after its last process exits
-				if err := syscall.Rmdir(cg); err == nil || errors.Is(err, syscall.ENOENT) {
+			for {
+				err := syscall.Rmdir(cg)
+				if err == nil || !errors.Is(err, syscall.EBUSY) || time.Now().After(deadline) {
 					break
 				}
 				time.Sleep(50 * time.Millisecond)
