@@ -390,6 +390,24 @@ func TestEveryActionAsTaskRun(t *testing.T) {
 	}
 	printTable(t, []string{"ACTION", "TOTAL", "POD START", "GATES", "DRY-RUN", "EXECUTE", "PROVISION+TEARDOWN"}, rows)
 
+	// Control for the per-run ServiceAccount: the same scale run under a ServiceAccount the controller
+	// made but did not bind passes the gates and is refused at its dry-run, so the runs above acted with
+	// their run's own token and its binding.
+	t.Run("scale-deployment without its binding", func(t *testing.T) {
+		ns := targetNamespace(t, "act-unbound")
+		deploy(t, ns, "web", appImage("v1"), 1)
+		r := runTaskBound(t, defaultRelease, catalogueAction(t, "scale-deployment"), ns, map[string]string{"namespace": ns, "deployment": "web", "replicas": "3",
+			"target": target("staging", map[string]string{"app": "web"}, map[string]any{"currentReplicas": 1})}, false)
+		expectSteps(t, r, map[string]int32{tekton.StepPolicyGate: 0, tekton.StepApprovalGate: 0, tekton.StepDryRun: 1})
+		if out := r.Logs(bg, tekton.StepDryRun); !strings.Contains(out, "forbidden") {
+			t.Errorf("dry-run without a binding was not refused by RBAC: %s", out)
+		}
+		d, err := cluster.Client.AppsV1().Deployments(ns).Get(bg, "web", metav1.GetOptions{})
+		if err != nil || ptr.Deref(d.Spec.Replicas, 0) != 1 {
+			t.Errorf("replicas changed without a binding: %v %v", d.Spec.Replicas, err)
+		}
+	})
+
 	// Control for verify: a rollout that cannot finish (its image is not on the node and may not be
 	// pulled) makes the execute step fail at its timeout, so the passing run above did wait for pods.
 	t.Run("verify-deployment of a stuck rollout", func(t *testing.T) {

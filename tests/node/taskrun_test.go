@@ -29,6 +29,7 @@ type Run struct {
 	Action             catalogue.Action
 	Namespace          string
 	rel                releaseRef
+	unbound            bool
 }
 
 func runLabels(id, action string) map[string]string {
@@ -36,14 +37,18 @@ func runLabels(id, action string) map[string]string {
 }
 
 // provision creates a run's ServiceAccount and binding with the controller's client.
-func provision(ctx context.Context, rel releaseRef, controller kubernetesClient, a catalogue.Action, id, targetNS string) (*Run, error) {
-	r := &Run{ID: id, ServiceAccount: rel.Name + "-run-" + id, Action: a, Namespace: targetNS, rel: rel}
+// With bind false it makes the ServiceAccount only: the control run whose token holds no permission.
+func provision(ctx context.Context, rel releaseRef, controller kubernetesClient, a catalogue.Action, id, targetNS string, bind bool) (*Run, error) {
+	r := &Run{ID: id, ServiceAccount: rel.Name + "-run-" + id, Action: a, Namespace: targetNS, rel: rel, unbound: !bind}
 	releaseNS := rel.NS
 	meta := metav1.ObjectMeta{Name: r.ServiceAccount, Labels: runLabels(id, a.Name)}
 	sa := &corev1.ServiceAccount{ObjectMeta: meta}
 	sa.Namespace = releaseNS
 	if _, err := controller.CoreV1().ServiceAccounts(releaseNS).Create(ctx, sa, metav1.CreateOptions{}); err != nil {
 		return nil, fmt.Errorf("create ServiceAccount: %w", err)
+	}
+	if !bind {
+		return r, nil
 	}
 	roleRef := rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: rel.Name + "-action-" + a.Name}
 	subjects := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: r.ServiceAccount, Namespace: releaseNS}}
@@ -80,7 +85,9 @@ func provision(ctx context.Context, rel releaseRef, controller kubernetesClient,
 // nothing labelled with the run is left.
 func (r *Run) remove(ctx context.Context, controller kubernetesClient) error {
 	var err error
-	if r.Action.Scope == catalogue.Cluster {
+	if r.unbound {
+		// nothing to unbind
+	} else if r.Action.Scope == catalogue.Cluster {
 		err = controller.RbacV1().ClusterRoleBindings().Delete(ctx, r.ServiceAccount, metav1.DeleteOptions{})
 	} else {
 		err = controller.RbacV1().RoleBindings(r.Namespace).Delete(ctx, r.ServiceAccount, metav1.DeleteOptions{})
@@ -180,6 +187,11 @@ func runTask(t *testing.T, a catalogue.Action, targetNS string, params map[strin
 
 func runTaskIn(t *testing.T, rel releaseRef, a catalogue.Action, targetNS string, params map[string]string) *Result {
 	t.Helper()
+	return runTaskBound(t, rel, a, targetNS, params, true)
+}
+
+func runTaskBound(t *testing.T, rel releaseRef, a catalogue.Action, targetNS string, params map[string]string, bind bool) *Result {
+	t.Helper()
 	ctx := context.Background()
 	releaseNS := rel.NS
 	controller, controllerDyn, err := controllerClientsFor(ctx, rel)
@@ -188,7 +200,7 @@ func runTaskIn(t *testing.T, rel releaseRef, a catalogue.Action, targetNS string
 	}
 	id := fmt.Sprintf("%s-%d", a.Name, time.Now().UnixNano()%1e6)
 	res := &Result{provisionStart: time.Now(), ns: releaseNS}
-	run, err := provision(ctx, rel, controller, a, id, targetNS)
+	run, err := provision(ctx, rel, controller, a, id, targetNS, bind)
 	if err != nil {
 		t.Fatalf("provision: %v", err)
 	}
