@@ -71,6 +71,16 @@ $(CACHE)/bin/kube-%: tools/kube/go.mod tools/kube/go.sum
 $(CACHE)/bin/kubectl: tools/kube/go.mod tools/kube/go.sum
 	cd tools/kube && $(GO) build -ldflags "$(KUBE_LDFLAGS)" -o $@ k8s.io/kubernetes/cmd/kubectl
 
+.PHONY: schemas
+schemas: ## Generate the offline Kubernetes JSON schemas into $(CACHE)/schemas (tests do this on demand).
+	$(GO) run ./gen/schemas/cmd -cache $(CACHE)
+
+.PHONY: bench
+bench: tools ## Benchmarks: generate + render (10, 100, 1,000 actions), gate decisions and step, gen check, per-run provisioning.
+	$(GO) test ./gen/generate -run '^$$' -bench . -benchmem -count 5
+	$(GO) test ./tests -run '^$$' -bench 'Gate|Check' -benchmem -count 5
+	$(GO) test ./tests/e2e -run '^$$' -bench ProvisionRun -benchtime 200x -count 3
+
 ##@ Real node (layer 6)
 
 # Versions of the node layer's parts that come from the Go module proxy. Tekton's is pinned in
@@ -139,13 +149,3 @@ $(CACHE)/bin/imagebuild: tools/node/go.mod tools/node/go.sum $(wildcard tools/no
 
 $(NODE_IMAGES): $(CACHE)/bin/imagebuild $(NODE_STATIC_BINS) charts/kubernaut-execution/values.yaml
 	$(CACHE)/bin/imagebuild -bin $(CACHE)/bin -out $(CACHE)/images -tekton $(TEKTON_VERSION) -coredns $(COREDNS_VERSION)
-
-.PHONY: schemas
-schemas: ## Generate the offline Kubernetes JSON schemas into $(CACHE)/schemas (tests do this on demand).
-	$(GO) run ./gen/schemas/cmd -cache $(CACHE)
-
-.PHONY: bench
-bench: tools ## Benchmarks: generate + render (10, 100, 1,000 actions), gate decisions and step, gen check, per-run provisioning.
-	$(GO) test ./gen/generate -run '^$$' -bench . -benchmem -count 5
-	$(GO) test ./tests -run '^$$' -bench 'Gate|Check' -benchmem -count 5
-	$(GO) test ./tests/e2e -run '^$$' -bench ProvisionRun -benchtime 200x -count 3
