@@ -134,6 +134,8 @@ $(CACHE)/bin/static/opa: tools/go.mod tools/go.sum
 $(CACHE)/bin/static/pause $(CACHE)/bin/static/probe: $(CACHE)/bin/static/%: tools/node/go.mod $(wildcard tools/node/pause/*.go tools/node/probe/*.go)
 	cd tools/node && CGO_ENABLED=0 $(GO) build -o $@ ./$*
 
+# kube-router and CoreDNS are built by version with go install; the version is in this Makefile only,
+# so after changing KUBE_ROUTER_VERSION or COREDNS_VERSION delete the binary to rebuild it.
 $(CACHE)/bin/static/coredns:
 	CGO_ENABLED=0 GOBIN=$(CACHE)/bin/static $(GO) install -ldflags "-X github.com/coredns/coredns/coremain.GitCommit=$(COREDNS_VERSION)" github.com/coredns/coredns@$(COREDNS_VERSION)
 
