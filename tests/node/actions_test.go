@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os/exec"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -500,5 +499,3 @@ func (c *Cluster) startSecondNode(ctx context.Context) error {
 	}
 	return c.startKubelet(ctx, n)
 }
-
-var _ = sort.Strings

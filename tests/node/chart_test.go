@@ -12,7 +12,6 @@ import (
 
 	"helm.sh/helm/v3/pkg/action"
 	authorizationv1 "k8s.io/api/authorization/v1"
-	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -253,5 +252,3 @@ func targetNamespace(t *testing.T, name string) string {
 	}
 	return name
 }
-
-var _ = corev1.PodRunning

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -636,8 +635,3 @@ func lookupDNS(ctx context.Context, host string) ([]string, error) {
 }
 
 var errNotYet = errors.New("not yet")
-
-func readFile(path string) string {
-	data, _ := os.ReadFile(path)
-	return string(bytes.TrimSpace(data))
-}

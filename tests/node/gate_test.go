@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -205,5 +204,3 @@ func firstLine(s string) string {
 	}
 	return line
 }
-
-var _ = context.Background

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"encoding/json"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
@@ -9,8 +8,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 )
-
-func jsonUnmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
 
 func yamlMarshal(v any) ([]byte, error) { return yaml.Marshal(v) }
 
