@@ -53,12 +53,12 @@ lint: vet $(STATICCHECK) $(OPA) ## go vet, staticcheck, opa fmt and opa check --
 ##@ Testing
 
 .PHONY: test
-test: lint tools ## Run every test layer: unit, golden, render, kustomize, schema, policies, Tekton, gate, conformance, real cluster.
-	$(GO) test ./... -count=1 -timeout 30m
+test: lint tools node-deps node-tools ## Run every test layer: unit, golden, render, kustomize, schema, policies, Tekton, gate, conformance, real cluster, real node.
+	$(GO) test ./... -count=1 -timeout 40m
 
 .PHONY: test-fast
 test-fast: vet $(OPA) ## Every layer but the real-cluster ones, for the edit-test loop.
-	$(GO) test $$($(GO) list ./... | grep -v /tests/e2e) -count=1 -timeout 20m
+	$(GO) test $$($(GO) list ./... | grep -v -e /tests/e2e -e /tests/node) -count=1 -timeout 20m
 
 .PHONY: policy-test
 policy-test: tools ## Run the policy tests only: opa test with 100% coverage, schema type-check, the gate steps.
@@ -98,3 +98,74 @@ bench: tools ## Benchmarks: generate + render, gate decisions (in process and CL
 	$(GO) test ./redact -run '^$$' -bench Redact10MiB -benchtime 3x -count 3
 	$(GO) test ./tests/e2e -run '^$$' -bench 'RunRBAC$$' -benchtime 300x -count 3
 	$(GO) test ./tests/e2e -run '^$$' -bench 'RunRBACConcurrent|Sweep1000' -benchtime 3x -count 1
+
+##@ Real node (layer 6)
+
+# Versions of the node layer's parts that come from the Go module proxy. Tekton's is pinned in
+# tools/node/go.mod (the same version the product's go.mod pins); kube-router and CoreDNS are the
+# versions checked on these machines (../shared/TOOLCHAIN.md). `go install pkg@version` builds those two
+# with their own go.mod and go.sum, verified against the checksum database, so their dependency graphs
+# (kube-router's is Kubernetes 1.29) never meet the product's or each other's.
+TEKTON_VERSION := $(shell awk '$$1 == "github.com/tektoncd/pipeline" { print $$2; exit }' tools/node/go.mod)
+KUBE_ROUTER_VERSION := v2.1.0
+COREDNS_VERSION := v1.15.0
+# Host processes inside the node's network namespace (dynamically linked is fine there).
+NODE_HOST_BINS := $(addprefix $(CACHE)/bin/,kube-scheduler kubelet kube-proxy kube-router) $(CACHE)/bin/tekton/controller
+# Static (CGO_ENABLED=0) binaries that go into images: nothing else is in an image to link against.
+NODE_STATIC_BINS := $(addprefix $(CACHE)/bin/static/,kubectl opa coredns pause probe) \
+	$(addprefix $(CACHE)/bin/tekton/,entrypoint nop workingdirinit sidecarlogresults)
+NODE_IMAGES := $(CACHE)/images/index.json
+# Debian packages the node layer runs: containerd and runc for pods, the CNI plugins, netfilter tools
+# for kube-proxy and kube-router, iproute2 for the namespace, util-linux for nsenter.
+NODE_DEBS := containerd runc containernetworking-plugins iptables ipset conntrack iproute2 util-linux
+
+.PHONY: node-deps
+node-deps: ## Install the Debian packages the real-node layer needs (as root, with apt), when missing.
+	@missing=$$(for p in $(NODE_DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -z "$$missing" ]; then echo "node-deps: all present ($(NODE_DEBS))"; exit 0; fi; \
+	echo "node-deps: installing $$missing"; \
+	if [ "$$(id -u)" != 0 ]; then echo "node-deps: not root; the node layer will fail until these are installed: $$missing"; exit 0; fi; \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing || \
+	{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; } || \
+	echo "node-deps: apt failed; the node layer will fail naming what is missing"
+
+.PHONY: node-tools
+node-tools: tools $(NODE_HOST_BINS) $(NODE_STATIC_BINS) $(NODE_IMAGES) ## Build the node layer's binaries and offline images.
+
+.PHONY: e2e-node
+e2e-node: node-deps node-tools ## Run the real-node layer alone (kubelet, containerd, Tekton, NetworkPolicies in a network namespace).
+	$(GO) test ./tests/node -count=1 -v -timeout 40m
+
+.PHONY: node-clean
+node-clean: ## Remove what killed node-layer runs left behind (processes, mounts, namespaces); live runs are kept.
+	KUBERNAUT_NODE_CLEAN_ONLY=1 $(GO) test ./tests/node -count=1 -v
+
+$(CACHE)/bin/kubelet: tools/kube/go.mod tools/kube/go.sum
+	cd tools/kube && $(GO) build -ldflags "$(KUBE_LDFLAGS)" -o $@ k8s.io/kubernetes/cmd/kubelet
+
+$(CACHE)/bin/static/kubectl: tools/kube/go.mod tools/kube/go.sum
+	cd tools/kube && CGO_ENABLED=0 $(GO) build -ldflags "$(KUBE_LDFLAGS)" -o $@ k8s.io/kubernetes/cmd/kubectl
+
+$(CACHE)/bin/static/opa: tools/go.mod tools/go.sum
+	cd tools && CGO_ENABLED=0 $(GO) build -o $@ github.com/open-policy-agent/opa
+
+$(CACHE)/bin/static/pause $(CACHE)/bin/static/probe: $(CACHE)/bin/static/%: tools/node/go.mod $(wildcard tools/node/pause/*.go tools/node/probe/*.go)
+	cd tools/node && CGO_ENABLED=0 $(GO) build -o $@ ./$*
+
+# kube-router and CoreDNS are built by version with go install; the version is in this Makefile only,
+# so after changing KUBE_ROUTER_VERSION or COREDNS_VERSION delete the binary to rebuild it.
+$(CACHE)/bin/static/coredns:
+	CGO_ENABLED=0 GOBIN=$(CACHE)/bin/static $(GO) install -ldflags "-X github.com/coredns/coredns/coremain.GitCommit=$(COREDNS_VERSION)" github.com/coredns/coredns@$(COREDNS_VERSION)
+
+$(CACHE)/bin/kube-router:
+	GOBIN=$(CACHE)/bin $(GO) install -ldflags "-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$(KUBE_ROUTER_VERSION)" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$(KUBE_ROUTER_VERSION)
+
+# Tekton's commands come from tools/node (pinned there; see its tools.go for why not go install).
+$(CACHE)/bin/tekton/%: tools/node/go.mod tools/node/go.sum
+	cd tools/node && CGO_ENABLED=0 $(GO) build -o $@ github.com/tektoncd/pipeline/cmd/$*
+
+$(CACHE)/bin/imagebuild: tools/node/go.mod tools/node/go.sum $(wildcard tools/node/imagebuild/*.go)
+	cd tools/node && $(GO) build -o $@ ./imagebuild
+
+$(NODE_IMAGES): $(CACHE)/bin/imagebuild $(NODE_STATIC_BINS) charts/kubernaut-execution/values.yaml
+	$(CACHE)/bin/imagebuild -bin $(CACHE)/bin -out $(CACHE)/images -tekton $(TEKTON_VERSION) -coredns $(COREDNS_VERSION)

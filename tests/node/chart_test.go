@@ -1,0 +1,254 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"helm.sh/helm/v3/pkg/action"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+
+	"github.com/jordigilh/kubernaut-execution/gen/generate"
+	"github.com/jordigilh/kubernaut-execution/gen/render"
+)
+
+const (
+	release   = render.DefaultRelease
+	releaseNS = render.DefaultNamespace
+)
+
+// releaseRef is an installed release of the chart: the names its objects get.
+type releaseRef struct{ Name, NS string }
+
+func (r releaseRef) controllerSA() string { return r.Name + "-controller" }
+
+var defaultRelease = releaseRef{release, releaseNS}
+
+// restricted labels a namespace to enforce the restricted Pod Security Standard, latest version.
+var restricted = map[string]string{"pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest"}
+
+// The shared installation: the chart as release kubernaut-execution in kubernaut-system, with its
+// default values, installed once with the Helm SDK against the node's API server.
+var (
+	installOnce sync.Once
+	installErr  error
+	// testRole is set when the chart under test does not let the controller create TaskRuns yet and
+	// the test grants it (see grantTaskRuns).
+	grantedRole string
+)
+
+func installed(t testing.TB) {
+	t.Helper()
+	installOnce.Do(func() { installErr = install(context.Background()) })
+	if installErr != nil {
+		t.Fatalf("shared installation: %v", installErr)
+	}
+}
+
+func helmConfig(ns string) (*action.Configuration, error) {
+	flags := genericclioptions.NewConfigFlags(false)
+	flags.KubeConfig = &cluster.Kubeconfig
+	flags.Namespace = &ns
+	cfg := new(action.Configuration)
+	if err := cfg.Init(flags, ns, "secret", func(string, ...any) {}); err != nil {
+		return nil, fmt.Errorf("helm configuration: %w", err)
+	}
+	return cfg, nil
+}
+
+// helmInstall installs the chart with values (nil: the defaults) into a namespace that enforces the
+// restricted Pod Security Standard.
+func helmInstall(ctx context.Context, name, ns string, values map[string]any, nsLabels map[string]string) error {
+	lbl := map[string]string{}
+	for k, v := range restricted {
+		lbl[k] = v
+	}
+	for k, v := range nsLabels {
+		lbl[k] = v
+	}
+	if _, err := cluster.Client.CoreV1().Namespaces().Create(ctx, namespaceObject(ns, lbl), metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("namespace %s: %w", ns, err)
+	}
+	ch, err := render.LoadChart(filepath.Join(root, generate.ChartDir), nil)
+	if err != nil {
+		return err
+	}
+	cfg, err := helmConfig(ns)
+	if err != nil {
+		return err
+	}
+	install := action.NewInstall(cfg)
+	install.ReleaseName, install.Namespace = name, ns
+	if _, err := install.Run(ch, values); err != nil {
+		return fmt.Errorf("helm install %s: %w", name, err)
+	}
+	return nil
+}
+
+func install(ctx context.Context) error {
+	// No networkPolicy.apiServer.cidrs: the chart's lookup reads the kubernetes Service and its
+	// EndpointSlice from the live API server.
+	if err := helmInstall(ctx, release, releaseNS, nil, nil); err != nil {
+		return err
+	}
+	if err := waitForAdmissionPolicy(ctx, defaultRelease); err != nil {
+		return err
+	}
+	return grantTaskRuns(ctx, defaultRelease)
+}
+
+// waitForAdmissionPolicy waits until the API server enforces the chart's ValidatingAdmissionPolicy
+// (it loads policies asynchronously): a dry-run binding that the policy refuses is refused.
+func waitForAdmissionPolicy(ctx context.Context, rel releaseRef) error {
+	releaseNS, release := rel.NS, rel.Name
+	controller, _, err := controllerClientsFor(ctx, rel)
+	if err != nil {
+		return err
+	}
+	probe := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "vap-probe", Namespace: releaseNS},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: release + "-action-verify-deployment"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "not-a-run", Namespace: releaseNS}}}
+	return waitFor(ctx, 60*time.Second, func() error {
+		_, err := controller.RbacV1().RoleBindings(releaseNS).Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if err != nil && strings.Contains(err.Error(), "ValidatingAdmissionPolicy") {
+			return nil
+		}
+		return fmt.Errorf("admission policy not enforced yet (%v)", err)
+	})
+}
+
+// grantTaskRuns makes sure the controller's ServiceAccount may create TaskRuns in the release
+// namespace. The chart grants it (with an admission policy bounding what it creates); a chart that
+// does not yet is given a test-only Role, named in the test log, so the runs still go through the
+// controller's token and whatever admission policies the chart installs.
+func grantTaskRuns(ctx context.Context, rel releaseRef) error {
+	releaseNS, controllerSA := rel.NS, rel.controllerSA()
+	controller, _, err := controllerClientsFor(ctx, rel)
+	if err != nil {
+		return err
+	}
+	review, err := controller.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
+		Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
+			Namespace: releaseNS, Verb: "create", Group: "tekton.dev", Resource: "taskruns"}}}, metav1.CreateOptions{})
+	if err != nil {
+		return err
+	}
+	if review.Status.Allowed {
+		return nil
+	}
+	const testRole = "node-test-controller-taskruns"
+	grantedRole = testRole
+	rbac := cluster.Client.RbacV1()
+	if _, err := rbac.Roles(releaseNS).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: testRole},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{"tekton.dev"}, Resources: []string{"taskruns"}, Verbs: []string{"create", "get", "delete"}}}}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	if _, err := rbac.RoleBindings(releaseNS).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: testRole},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: testRole},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: controllerSA, Namespace: releaseNS}}}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	return waitFor(ctx, 30*time.Second, func() error {
+		review, err := controller.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
+			Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Namespace: releaseNS, Verb: "create", Group: "tekton.dev", Resource: "taskruns"}}}, metav1.CreateOptions{})
+		if err == nil && !review.Status.Allowed {
+			err = fmt.Errorf("controller may not create TaskRuns yet")
+		}
+		return err
+	})
+}
+
+// The Helm SDK install found the API server by lookup: the action pods' NetworkPolicy allows the
+// kubernetes Service IP and the API server's endpoint IP, read from the live cluster, and the release
+// namespace enforces restricted:latest.
+func TestInstallFindsTheAPIServerByLookup(t *testing.T) {
+	installed(t)
+	ctx := context.Background()
+	if grantedRole != "" {
+		t.Logf("the chart does not let the controller create TaskRuns; the test granted Role %s in the release namespace", grantedRole)
+	}
+	svc, err := cluster.Client.CoreV1().Services("default").Get(ctx, "kubernetes", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{svc.Spec.ClusterIP + "/32", nodeIP + "/32"}
+	if svc.Spec.ClusterIP != apiServiceIP {
+		t.Fatalf("kubernetes Service IP %s, want %s", svc.Spec.ClusterIP, apiServiceIP)
+	}
+	policies, err := cluster.Client.NetworkingV1().NetworkPolicies(releaseNS).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(policies.Items) == 0 {
+		t.Fatal("no NetworkPolicy installed")
+	}
+	for _, np := range policies.Items {
+		got := ipBlocks(np)
+		slices.Sort(got)
+		wantSorted := slices.Clone(want)
+		slices.Sort(wantSorted)
+		if !slices.Equal(got, wantSorted) {
+			t.Errorf("NetworkPolicy %s allows API server blocks %v, want %v (the lookup's answer)", np.Name, got, wantSorted)
+		}
+	}
+	ns, err := cluster.Client.CoreV1().Namespaces().Get(ctx, releaseNS, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range restricted {
+		if ns.Labels[k] != v {
+			t.Errorf("release namespace label %s=%q, want %q", k, ns.Labels[k], v)
+		}
+	}
+}
+
+func ipBlocks(np networkingv1.NetworkPolicy) []string {
+	var out []string
+	for _, r := range np.Spec.Egress {
+		for _, p := range r.To {
+			if p.IPBlock != nil {
+				out = append(out, p.IPBlock.CIDR)
+			}
+		}
+	}
+	return out
+}
+
+// controllerClientsFor are clients acting as a release's controller ServiceAccount.
+func controllerClientsFor(ctx context.Context, rel releaseRef) (kubernetesClient, dynamicClient, error) {
+	token, err := cluster.Token(ctx, rel.NS, rel.controllerSA())
+	if err != nil {
+		return nil, nil, err
+	}
+	return cluster.As(token)
+}
+
+// targetNamespace creates a namespace enforcing restricted:latest for one test, with its default
+// ServiceAccount in place.
+func targetNamespace(t *testing.T, name string) string {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := cluster.Client.CoreV1().Namespaces().Create(ctx, namespaceObject(name, restricted), metav1.CreateOptions{}); err != nil {
+		t.Fatalf("namespace %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		_ = cluster.Client.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{})
+	})
+	if err := waitFor(ctx, 30*time.Second, func() error {
+		_, err := cluster.Client.CoreV1().ServiceAccounts(name).Get(ctx, "default", metav1.GetOptions{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}

@@ -1,0 +1,115 @@
+package node
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+)
+
+// emulatedSCCUID is the UID the emulated restricted-v2 SCC assigns (OpenShift takes the first UID of
+// the namespace's openshift.io/sa.scc.uid-range annotation, such as 1000680000/10000).
+const emulatedSCCUID = 1000680000
+
+// emulatedSCC stands in for OpenShift's restricted-v2 SCC admission in the one respect the chart's
+// OpenShift values rely on: a pod without runAsUser gets the namespace's UID before validation (and
+// Pod Security) sees it. A MutatingAdmissionPolicy does that here, for namespaces labelled
+// kubernaut.io/emulated-scc=restricted-v2.
+const emulatedSCC = `apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingAdmissionPolicy
+metadata:
+  name: emulated-restricted-v2-uid
+spec:
+  matchConstraints:
+    resourceRules:
+    - apiGroups: [""]
+      apiVersions: ["v1"]
+      operations: ["CREATE"]
+      resources: ["pods"]
+  matchConditions:
+  - name: no-uid
+    expression: "!has(object.spec.securityContext) || !has(object.spec.securityContext.runAsUser)"
+  failurePolicy: Fail
+  reinvocationPolicy: Never
+  mutations:
+  - patchType: ApplyConfiguration
+    applyConfiguration:
+      expression: >
+        Object{spec: Object.spec{securityContext: Object.spec.securityContext{runAsUser: %d}}}
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingAdmissionPolicyBinding
+metadata:
+  name: emulated-restricted-v2-uid
+spec:
+  policyName: emulated-restricted-v2-uid
+  matchResources:
+    namespaceSelector:
+      matchLabels:
+        kubernaut.io/emulated-scc: restricted-v2
+`
+
+// The OpenShift-style values (securityContext.runAsUser null: restricted-v2 assigns the UID) install
+// with the Helm SDK and run an action as a TaskRun, its pod given its UID by the emulated SCC.
+func TestOpenShiftValuesRunAnAction(t *testing.T) {
+	installed(t) // Tekton Tasks' CRDs and the node are shared; the OpenShift release is a second one
+	// A release name that contains the chart's name is the full name prefix, as for the default release.
+	rel := releaseRef{Name: "kubernaut-execution-os", NS: "kubernaut-openshift"}
+	sccLabel := map[string]string{"kubernaut.io/emulated-scc": "restricted-v2"}
+	if err := cluster.applyYAML(bg, "emulated-scc", fmt.Sprintf(emulatedSCC, emulatedSCCUID)); err != nil {
+		t.Fatal(err)
+	}
+	values := map[string]any{"securityContext": map[string]any{"runAsUser": nil}}
+	if err := helmInstall(bg, rel.Name, rel.NS, values, sccLabel); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitForAdmissionPolicy(bg, rel); err != nil {
+		t.Fatal(err)
+	}
+	if err := grantTaskRuns(bg, rel); err != nil {
+		t.Fatal(err)
+	}
+	// The emulation is in force when a dry-run pod without a UID comes back with one.
+	probe := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "scc-probe-"}, Spec: restrictedSpec(appImage("v1"))}
+	probe.Spec.SecurityContext.RunAsUser = nil
+	if err := waitFor(bg, 60*time.Second, func() error {
+		got, err := cluster.Client.CoreV1().Pods(rel.NS).Create(bg, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if err != nil {
+			return err
+		}
+		if ptr.Deref(got.Spec.SecurityContext.RunAsUser, 0) != emulatedSCCUID {
+			return fmt.Errorf("runAsUser %v, emulated SCC not in force yet", got.Spec.SecurityContext.RunAsUser)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ns := targetNamespace(t, "os-target")
+	if _, err := cluster.Client.CoreV1().ConfigMaps(ns).Create(bg, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "web-config"}, Data: map[string]string{"LOG_LEVEL": "info"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r := runTaskIn(t, rel, catalogueAction(t, "patch-configmap"), ns,
+		map[string]string{"namespace": ns, "configmap": "web-config", "patch": `{"data":{"LOG_LEVEL":"debug"}}`, "target": target("staging", nil, nil)})
+	if r.Status != "True" {
+		t.Fatalf("%s", r)
+	}
+	pod, err := cluster.Client.CoreV1().Pods(rel.NS).Get(bg, r.Pod, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uid := ptr.Deref(pod.Spec.SecurityContext.RunAsUser, 0); uid != emulatedSCCUID {
+		t.Errorf("TaskRun pod runs as %d, want the SCC's %d (the chart set a UID despite the OpenShift values?)", uid, emulatedSCCUID)
+	}
+	for _, c := range append(pod.Spec.InitContainers, pod.Spec.Containers...) {
+		if c.SecurityContext != nil && c.SecurityContext.RunAsUser != nil {
+			t.Errorf("container %s sets runAsUser %d with the OpenShift values", c.Name, *c.SecurityContext.RunAsUser)
+		}
+	}
+	cm, err := cluster.Client.CoreV1().ConfigMaps(ns).Get(bg, "web-config", metav1.GetOptions{})
+	if err != nil || cm.Data["LOG_LEVEL"] != "debug" {
+		t.Fatalf("patch-configmap had no effect: %v %v", cm.Data, err)
+	}
+}

@@ -1,0 +1,301 @@
+// Command imagebuild builds the node layer's container images offline, from static binaries built from
+// pinned modules, with go-containerregistry: no registry is reachable from these machines, so nothing
+// can be pulled. Each image is laid out as its official build lays it out (binary path, PATH, user,
+// entrypoint; the source is named beside each image), on a minimal base layer standing in for the
+// distroless/chainguard static base: /etc/passwd and /etc/group with root, nonroot (65532) and nobody,
+// and a world-writable /tmp. Outputs: one docker-archive tarball per image (what
+// `ctr images import --all-platforms` reads) and index.json, which names each image's reference and
+// tarball for the tests.
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"gopkg.in/yaml.v3"
+)
+
+// Image is one entry of index.json.
+type Image struct {
+	Name string `json:"name"`
+	Ref  string `json:"ref"`
+	Tar  string `json:"tar"`
+}
+
+// file is one regular file of a layer.
+type file struct {
+	path   string
+	mode   int64
+	data   []byte
+	xattrs map[string]string
+}
+
+// spec is an image: its files (above the base layer, unless scratch) and its config.
+type spec struct {
+	name, ref string
+	scratch   bool
+	files     []file
+	config    v1.Config
+}
+
+const debianPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// epoch is every file's modification time, so that the same binaries give the same image digests.
+var epoch = time.Unix(0, 0)
+
+func main() {
+	bin := flag.String("bin", "", "directory of the built binaries ($(CACHE)/bin)")
+	out := flag.String("out", "", "output directory for the image tarballs and index.json")
+	values := flag.String("values", "charts/kubernaut-execution/values.yaml", "the chart's values.yaml: the kubectl and OPA references are its defaults")
+	tekton := flag.String("tekton", "", "Tekton Pipelines version (tag of its images)")
+	coredns := flag.String("coredns", "", "CoreDNS version (tag of its image)")
+	flag.Parse()
+	if err := run(*bin, *out, *values, *tekton, *coredns); err != nil {
+		fmt.Fprintln(os.Stderr, "imagebuild:", err)
+		os.Exit(1)
+	}
+}
+
+// chartRefs reads the image references the chart uses by default, so that the chart installs with its
+// default images unchanged.
+func chartRefs(path string) (kubectl, opa string, err error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", "", err
+	}
+	type image struct{ Repository, Tag string }
+	var v struct {
+		Actions struct{ Image image }
+		Tekton  struct {
+			OpaImage image `yaml:"opaImage"`
+		}
+	}
+	if err := yaml.Unmarshal(data, &v); err != nil {
+		return "", "", fmt.Errorf("%s: %w", path, err)
+	}
+	if v.Actions.Image.Repository == "" || v.Tekton.OpaImage.Repository == "" {
+		return "", "", fmt.Errorf("%s: actions.image or tekton.opaImage has no repository", path)
+	}
+	return v.Actions.Image.Repository + ":" + v.Actions.Image.Tag, v.Tekton.OpaImage.Repository + ":" + v.Tekton.OpaImage.Tag, nil
+}
+
+// netBindService is a version-2 file capability (struct vfs_cap_data, linux/capability.h) granting
+// CAP_NET_BIND_SERVICE (bit 10) permitted and effective: what `setcap cap_net_bind_service=+ep` writes.
+func netBindService() string {
+	b := make([]byte, 20)
+	binary.LittleEndian.PutUint32(b[0:], 0x02000000|0x1) // VFS_CAP_REVISION_2 | VFS_CAP_FLAGS_EFFECTIVE
+	binary.LittleEndian.PutUint32(b[4:], 1<<10)          // permitted, low word
+	return string(b)
+}
+
+func specs(bin, kubectlRef, opaRef, tekton, coredns string) ([]spec, error) {
+	read := func(p string) ([]byte, error) { return os.ReadFile(filepath.Join(bin, p)) }
+	var list []spec
+	add := func(s spec, binPath, target string, xattrs map[string]string) error {
+		data, err := read(binPath)
+		if err != nil {
+			return fmt.Errorf("image %s: %w (run make node-tools)", s.name, err)
+		}
+		s.files = append(s.files, file{path: target, mode: 0o755, data: data, xattrs: xattrs})
+		list = append(list, s)
+		return nil
+	}
+	// Pause: kubernetes build/pause/Dockerfile (FROM scratch, ADD pause /pause, USER 65535:65535,
+	// ENTRYPOINT ["/pause"]). The tag is the one kubelet and containerd name by default.
+	if err := add(spec{name: "pause", ref: "registry.k8s.io/pause:3.10", scratch: true,
+		config: v1.Config{User: "65535:65535", Entrypoint: []string{"/pause"}}}, "static/pause", "pause", nil); err != nil {
+		return nil, err
+	}
+	// Workloads the actions act on: the pause binary under two tags, so that a rollback shows in the
+	// image of running pods. Laid out as pause.
+	for _, tag := range []string{"v1", "v2"} {
+		if err := add(spec{name: "app-" + tag, ref: "kubernaut.local/app:" + tag, scratch: true,
+			config: v1.Config{User: "65535:65535", Entrypoint: []string{"/pause"}}}, "static/pause", "pause", nil); err != nil {
+			return nil, err
+		}
+	}
+	// The reachability probe (tools/node/probe), as a distroless-style static image.
+	if err := add(spec{name: "probe", ref: "kubernaut.local/probe:v1",
+		config: v1.Config{User: "65532:65532", Entrypoint: []string{"/probe"}}}, "static/probe", "probe", nil); err != nil {
+		return nil, err
+	}
+	// kubectl: kubernetes build/server-image/kubectl/Dockerfile (registry.k8s.io/kubectl since 1.28):
+	// COPY kubectl /bin/, ENTRYPOINT ["/bin/kubectl"], no USER (the base's root; the chart's pods set
+	// runAsUser), Debian's PATH. The official image also carries bash, grep, sed, gawk, jq and diffutils
+	// from Debian; the chart's steps run kubectl as command + args and need none of them.
+	if err := add(spec{name: "kubectl", ref: kubectlRef,
+		config: v1.Config{Entrypoint: []string{"/bin/kubectl"}, Env: []string{"PATH=" + debianPath}}}, "static/kubectl", "bin/kubectl", nil); err != nil {
+		return nil, err
+	}
+	// OPA static: open-policy-agent/opa Dockerfile with BASE=chainguard/static (Makefile, the -static
+	// tag): USER 1000:1000, COPY opa_linux_amd64_static /opa, ENV PATH=$PATH:/, ENTRYPOINT ["/opa"],
+	// CMD ["run"].
+	if err := add(spec{name: "opa", ref: opaRef,
+		config: v1.Config{User: "1000:1000", Env: []string{"PATH=" + debianPath + ":/"}, Entrypoint: []string{"/opa"}, Cmd: []string{"run"}}}, "static/opa", "opa", nil); err != nil {
+		return nil, err
+	}
+	// CoreDNS: coredns/coredns Dockerfile at the pinned version (in its module zip): distroless
+	// static nonroot base, /coredns with cap_net_bind_service=+ep (setcap), USER 65532:65532, WORKDIR /,
+	// EXPOSE 53 53/udp, ENTRYPOINT ["/coredns"]. Docker Hub tags drop the v.
+	if err := add(spec{name: "coredns", ref: "docker.io/coredns/coredns:" + trimV(coredns),
+		config: v1.Config{User: "65532:65532", WorkingDir: "/", Env: []string{"PATH=" + debianPath}, Entrypoint: []string{"/coredns"},
+			ExposedPorts: map[string]struct{}{"53/tcp": {}, "53/udp": {}}}}, "static/coredns", "coredns",
+		map[string]string{"security.capability": netBindService()}); err != nil {
+		return nil, err
+	}
+	// Tekton's images are built by ko (.ko.yaml in the module: defaultBaseImage static-base, the
+	// combined base for entrypoint, nop and workingdirinit): ko puts the binary at /ko-app/<name>, makes
+	// it the entrypoint, appends /ko-app to PATH and sets KO_DATA_PATH=/var/run/ko; the static base runs
+	// as nonroot 65532. The controller's pod builder runs /ko-app/entrypoint, /ko-app/workingdirinit and
+	// /ko-app/sidecarlogresults by those paths (pkg/pod). Local tags: the controller is given them by flag.
+	for _, cmd := range []string{"entrypoint", "nop", "workingdirinit", "sidecarlogresults"} {
+		if err := add(spec{name: "tekton-" + cmd, ref: TektonRef(cmd, tekton),
+			config: v1.Config{User: "65532", Env: []string{"PATH=" + debianPath + ":/ko-app", "KO_DATA_PATH=/var/run/ko"},
+				Entrypoint: []string{"/ko-app/" + cmd}}}, "tekton/"+cmd, "ko-app/"+cmd, nil); err != nil {
+			return nil, err
+		}
+	}
+	return list, nil
+}
+
+// TektonRef is the local reference of a Tekton helper image.
+func TektonRef(cmd, version string) string {
+	return "kubernaut.local/tektoncd/pipeline/" + cmd + ":" + version
+}
+
+func trimV(v string) string {
+	if len(v) > 0 && v[0] == 'v' {
+		return v[1:]
+	}
+	return v
+}
+
+func run(bin, out, values, tekton, coredns string) error {
+	if bin == "" || out == "" || tekton == "" || coredns == "" {
+		return fmt.Errorf("-bin, -out, -tekton and -coredns are required")
+	}
+	kubectlRef, opaRef, err := chartRefs(values)
+	if err != nil {
+		return err
+	}
+	list, err := specs(bin, kubectlRef, opaRef, tekton, coredns)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	base, err := layer(baseFiles())
+	if err != nil {
+		return fmt.Errorf("base layer: %w", err)
+	}
+	var index []Image
+	for _, s := range list {
+		img, err := build(s, base)
+		if err != nil {
+			return fmt.Errorf("image %s: %w", s.name, err)
+		}
+		ref, err := name.NewTag(s.ref)
+		if err != nil {
+			return fmt.Errorf("image %s: %w", s.name, err)
+		}
+		tarPath := filepath.Join(out, s.name+".tar")
+		if err := tarball.WriteToFile(tarPath, ref, img); err != nil {
+			return fmt.Errorf("image %s: write %s: %w", s.name, tarPath, err)
+		}
+		index = append(index, Image{Name: s.name, Ref: s.ref, Tar: s.name + ".tar"})
+		fmt.Printf("imagebuild: %s -> %s\n", s.ref, tarPath)
+	}
+	data, err := json.MarshalIndent(index, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(out, "index.json"), append(data, '\n'), 0o644)
+}
+
+func baseFiles() []file {
+	return []file{
+		{path: "etc/passwd", mode: 0o644, data: []byte("root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n")},
+		{path: "etc/group", mode: 0o644, data: []byte("root:x:0:\nnobody:x:65534:\nnonroot:x:65532:\n")},
+	}
+}
+
+func build(s spec, base v1.Layer) (v1.Image, error) {
+	l, err := layer(s.files)
+	if err != nil {
+		return nil, err
+	}
+	layers := []v1.Layer{l}
+	if !s.scratch {
+		layers = []v1.Layer{base, l}
+	}
+	img, err := mutate.AppendLayers(empty.Image, layers...)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	cfg = cfg.DeepCopy()
+	// Without a platform, containerd's import filters the image out and kubelet cannot use it.
+	cfg.OS, cfg.Architecture = "linux", "amd64"
+	cfg.Created = v1.Time{Time: epoch}
+	cfg.Config = s.config
+	return mutate.ConfigFile(img, cfg)
+}
+
+// layer writes files (and their parent directories, and /tmp) into an uncompressed tar layer.
+func layer(files []file) (v1.Layer, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	dirs := map[string]bool{}
+	mkdir := func(p string, mode int64) error {
+		if dirs[p] {
+			return nil
+		}
+		dirs[p] = true
+		return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: p + "/", Mode: mode, ModTime: epoch, Format: tar.FormatPAX})
+	}
+	if err := mkdir("tmp", 0o1777); err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		if d := filepath.Dir(f.path); d != "." {
+			if err := mkdir(d, 0o755); err != nil {
+				return nil, err
+			}
+		}
+		h := &tar.Header{Typeflag: tar.TypeReg, Name: f.path, Mode: f.mode, Size: int64(len(f.data)), ModTime: epoch, Format: tar.FormatPAX}
+		if len(f.xattrs) > 0 {
+			h.PAXRecords = map[string]string{}
+			for k, v := range f.xattrs {
+				h.PAXRecords["SCHILY.xattr."+k] = v
+			}
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(f.data); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	data := buf.Bytes()
+	return tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+}
