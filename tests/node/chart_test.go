@@ -15,6 +15,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 
 	"github.com/jordigilh/kubernaut-execution/gen/generate"
@@ -41,9 +42,6 @@ var restricted = map[string]string{"pod-security.kubernetes.io/enforce": "restri
 var (
 	installOnce sync.Once
 	installErr  error
-	// testRole is set when the chart under test does not let the controller create TaskRuns yet and
-	// the test grants it (see grantTaskRuns).
-	grantedRole string
 )
 
 func installed(t testing.TB) {
@@ -103,69 +101,65 @@ func install(ctx context.Context) error {
 	if err := waitForAdmissionPolicy(ctx, defaultRelease); err != nil {
 		return err
 	}
-	return grantTaskRuns(ctx, defaultRelease)
+	return controllerMayCreateTaskRuns(ctx, defaultRelease)
 }
 
-// waitForAdmissionPolicy waits until the API server enforces the chart's ValidatingAdmissionPolicy
-// (it loads policies asynchronously): a dry-run binding that the policy refuses is refused.
+// waitForAdmissionPolicy waits until the API server enforces the chart's ValidatingAdmissionPolicies
+// on bindings and on workloads (it loads policies asynchronously): a dry-run binding, and a dry-run
+// TaskRun as the namespace's default ServiceAccount, are refused by them.
 func waitForAdmissionPolicy(ctx context.Context, rel releaseRef) error {
 	releaseNS, release := rel.NS, rel.Name
-	controller, _, err := controllerClientsFor(ctx, rel)
+	controller, controllerDyn, err := controllerClientsFor(ctx, rel)
 	if err != nil {
 		return err
 	}
-	probe := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "vap-probe", Namespace: releaseNS},
+	dry := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
+	binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "vap-probe", Namespace: "default"},
 		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: release + "-action-verify-deployment"},
 		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "not-a-run", Namespace: releaseNS}}}
-	return waitFor(ctx, 60*time.Second, func() error {
-		_, err := controller.RbacV1().RoleBindings(releaseNS).Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-		if err != nil && strings.Contains(err.Error(), "ValidatingAdmissionPolicy") {
-			return nil
+	taskRun := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "tekton.dev/v1", "kind": "TaskRun",
+		"metadata": map[string]any{"name": "vap-probe", "namespace": releaseNS},
+		"spec":     map[string]any{"serviceAccountName": "default", "taskRef": map[string]any{"name": "kubernaut-verify-deployment"}}}}
+	for name, probe := range map[string]func() error{
+		"bindings": func() error {
+			_, err := controller.RbacV1().RoleBindings("default").Create(ctx, binding, dry)
+			return err
+		},
+		"workloads": func() error {
+			_, err := controllerDyn.Resource(tektonGVR("taskruns")).Namespace(releaseNS).Create(ctx, taskRun, dry)
+			return err
+		},
+	} {
+		if err := waitFor(ctx, 60*time.Second, func() error {
+			err := probe()
+			if err != nil && strings.Contains(err.Error(), "ValidatingAdmissionPolicy") {
+				return nil
+			}
+			return fmt.Errorf("admission policy on %s not enforced yet (%v)", name, err)
+		}); err != nil {
+			return err
 		}
-		return fmt.Errorf("admission policy not enforced yet (%v)", err)
-	})
+	}
+	return nil
 }
 
-// grantTaskRuns makes sure the controller's ServiceAccount may create TaskRuns in the release
-// namespace. The chart grants it (with an admission policy bounding what it creates); a chart that
-// does not yet is given a test-only Role, named in the test log, so the runs still go through the
-// controller's token and whatever admission policies the chart installs.
-func grantTaskRuns(ctx context.Context, rel releaseRef) error {
-	releaseNS, controllerSA := rel.NS, rel.controllerSA()
+// controllerMayCreateTaskRuns checks that the chart lets the controller's ServiceAccount create
+// TaskRuns in the release namespace (and nowhere else is its business: the e2e layer checks that).
+func controllerMayCreateTaskRuns(ctx context.Context, rel releaseRef) error {
 	controller, _, err := controllerClientsFor(ctx, rel)
 	if err != nil {
 		return err
 	}
 	review, err := controller.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
 		Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
-			Namespace: releaseNS, Verb: "create", Group: "tekton.dev", Resource: "taskruns"}}}, metav1.CreateOptions{})
+			Namespace: rel.NS, Verb: "create", Group: "tekton.dev", Resource: "taskruns"}}}, metav1.CreateOptions{})
 	if err != nil {
 		return err
 	}
-	if review.Status.Allowed {
-		return nil
+	if !review.Status.Allowed {
+		return fmt.Errorf("the chart does not let the controller create TaskRuns in %s", rel.NS)
 	}
-	const testRole = "node-test-controller-taskruns"
-	grantedRole = testRole
-	rbac := cluster.Client.RbacV1()
-	if _, err := rbac.Roles(releaseNS).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: testRole},
-		Rules: []rbacv1.PolicyRule{{APIGroups: []string{"tekton.dev"}, Resources: []string{"taskruns"}, Verbs: []string{"create", "get", "delete"}}}}, metav1.CreateOptions{}); err != nil {
-		return err
-	}
-	if _, err := rbac.RoleBindings(releaseNS).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: testRole},
-		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: testRole},
-		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: controllerSA, Namespace: releaseNS}}}, metav1.CreateOptions{}); err != nil {
-		return err
-	}
-	return waitFor(ctx, 30*time.Second, func() error {
-		review, err := controller.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
-			Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
-				Namespace: releaseNS, Verb: "create", Group: "tekton.dev", Resource: "taskruns"}}}, metav1.CreateOptions{})
-		if err == nil && !review.Status.Allowed {
-			err = fmt.Errorf("controller may not create TaskRuns yet")
-		}
-		return err
-	})
+	return nil
 }
 
 // The Helm SDK install found the API server by lookup: the action pods' NetworkPolicy allows the
@@ -174,9 +168,6 @@ func grantTaskRuns(ctx context.Context, rel releaseRef) error {
 func TestInstallFindsTheAPIServerByLookup(t *testing.T) {
 	installed(t)
 	ctx := context.Background()
-	if grantedRole != "" {
-		t.Logf("the chart does not let the controller create TaskRuns; the test granted Role %s in the release namespace", grantedRole)
-	}
 	svc, err := cluster.Client.CoreV1().Services("default").Get(ctx, "kubernetes", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)

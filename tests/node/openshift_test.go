@@ -69,7 +69,7 @@ func TestOpenShiftValuesRunAnAction(t *testing.T) {
 	if err := waitForAdmissionPolicy(bg, rel); err != nil {
 		t.Fatal(err)
 	}
-	if err := grantTaskRuns(bg, rel); err != nil {
+	if err := controllerMayCreateTaskRuns(bg, rel); err != nil {
 		t.Fatal(err)
 	}
 	// The emulation is in force when a dry-run pod without a UID comes back with one.

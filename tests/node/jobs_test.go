@@ -1,0 +1,136 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/jordigilh/kubernaut-execution/catalogue/steps"
+	"github.com/jordigilh/kubernaut-execution/execution"
+	"github.com/jordigilh/kubernaut-execution/execution/gate"
+	"github.com/jordigilh/kubernaut-execution/execution/jobs"
+	"github.com/jordigilh/kubernaut-execution/execution/runrbac"
+)
+
+// runJob is Jobs mode as a controller runs it, with the controller's token: read the installed
+// contract, build the action's Job (execution/jobs), create it in the release namespace (the
+// workloads admission policy on the path), provision its RBAC with the Job as owner, wait for its pod
+// to finish on the node, read the outcome from the pod's container states, and tear down.
+func runJob(t *testing.T, action, targetNS, name string, params map[string]string, target string) jobs.Outcome {
+	t.Helper()
+	ctx := context.Background()
+	controller, _, err := controllerClientsFor(ctx, defaultRelease)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := execution.Discover(ctx, cluster.Client, releaseNS) // the controller would mount it
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := catalogueAction(t, action)
+	m := runrbac.New(controller, c)
+	job, err := jobs.Build(c, a, jobs.Input{Name: name, ServiceAccount: runrbac.ServiceAccountName(c, "Job", name), Parameters: params, Target: target})
+	if err != nil {
+		t.Fatal(err)
+	}
+	created, err := controller.BatchV1().Jobs(c.Namespace).Create(ctx, job, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create Job with the controller's token: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cluster.Client.BatchV1().Jobs(c.Namespace).Delete(context.Background(), name, metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground)})
+	})
+	p, err := m.Provision(ctx, a, runrbac.RunOf(created, batchv1.SchemeGroupVersion.WithKind("Job")), targetNS)
+	if err != nil {
+		t.Fatalf("provision: %v", err)
+	}
+	var outcome jobs.Outcome
+	err = waitFor(ctx, 3*time.Minute, func() error {
+		pods, err := cluster.Client.CoreV1().Pods(c.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "job-name=" + name})
+		if err != nil {
+			return err
+		}
+		for _, pod := range pods.Items {
+			if o, ok := jobs.OutcomeOf(c, &pod); ok {
+				outcome = o
+				return nil
+			}
+		}
+		return fmt.Errorf("job %s has no finished pod yet (%d pods)", name, len(pods.Items))
+	})
+	if err != nil {
+		t.Fatalf("%v (%s)", err, cluster.podsSummary(ctx, c.Namespace))
+	}
+	if err := m.Teardown(ctx, p); err != nil {
+		t.Fatalf("teardown: %v", err)
+	}
+	return outcome
+}
+
+// Jobs mode on the node: the Job the controller builds runs the action for real behind the same gate
+// as its Task, and a refused run stops at policy-gate, before its dry-run, with nothing changed. The
+// in-process gate (execution/gate) said the same beforehand.
+func TestJobsRunOnTheNode(t *testing.T) {
+	installed(t)
+	ctx := context.Background()
+	policies, err := cluster.Client.CoreV1().ConfigMaps(releaseNS).Get(ctx, release+"-policies", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := gate.New(policies.Data)
+
+	t.Run("scale-deployment runs", func(t *testing.T) {
+		ns := targetNamespace(t, "job-scale")
+		deploy(t, ns, "web", appImage("v1"), 1)
+		params := map[string]string{"namespace": ns, "deployment": "web", "replicas": "3"}
+		tgt := target("staging", map[string]string{"app": "web"}, map[string]any{"currentReplicas": 1})
+		d, err := g.Decide(ctx, gate.Run{Action: "scale-deployment", Parameters: params, Target: tgt})
+		if err != nil || !d.Allowed {
+			t.Fatalf("Decide: %+v %v", d, err)
+		}
+		o := runJob(t, "scale-deployment", ns, "job-scale", params, tgt)
+		if !o.Succeeded() {
+			t.Fatalf("Job did not succeed: %+v", o)
+		}
+		if _, err := waitPods(ns, "app=web", 3, nil); err != nil {
+			t.Fatalf("scale effect: %v", err)
+		}
+	})
+
+	t.Run("a refused run stops before its dry-run", func(t *testing.T) {
+		ns := targetNamespace(t, "job-refused")
+		deploy(t, ns, "web", appImage("v1"), 2)
+		params := map[string]string{"namespace": ns, "deployment": "web", "replicas": "0"}
+		tgt := target("production", map[string]string{"app": "web"}, map[string]any{"currentReplicas": 2})
+		d, err := g.Decide(ctx, gate.Run{Action: "scale-deployment", Parameters: params, Target: tgt})
+		if err != nil || d.Allowed {
+			t.Fatalf("Decide allowed a production scale to zero: %+v %v", d, err)
+		}
+		o := runJob(t, "scale-deployment", ns, "job-refused", params, tgt)
+		if o.Step != steps.PolicyGate || o.ExitCode != steps.ExitRefused {
+			t.Fatalf("want policy-gate exit %d, got %+v", steps.ExitRefused, o)
+		}
+		pods, err := cluster.Client.CoreV1().Pods(releaseNS).List(ctx, metav1.ListOptions{LabelSelector: "job-name=job-refused"})
+		if err != nil || len(pods.Items) != 1 {
+			t.Fatalf("pods of the refused Job: %v %v", pods, err)
+		}
+		for _, st := range pods.Items[0].Status.InitContainerStatuses {
+			if st.Name == steps.DryRun && (st.State.Terminated != nil || st.State.Running != nil) {
+				t.Errorf("dry-run started after a refusal: %+v", st.State)
+			}
+		}
+		if !strings.Contains(o.Message, "refusing to scale a production deployment to zero replicas") {
+			t.Errorf("the policy gate's message does not give the reason: %q", o.Message)
+		}
+		dep, err := cluster.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+		if err != nil || ptr.Deref(dep.Spec.Replicas, 0) != 2 {
+			t.Errorf("replicas changed by a refused run: %v %v", dep.Spec.Replicas, err)
+		}
+	})
+}
