@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
+	"github.com/jordigilh/kubernaut-execution/catalogue/steps"
 	"github.com/jordigilh/kubernaut-execution/gen/render"
 )
 
@@ -346,4 +347,34 @@ func TestHelmLintStrict(t *testing.T) {
 			require.Empty(t, result.Errors)
 		})
 	}
+}
+
+// One /tmp size everywhere: the chart's pod templates, the Tasks and the Jobs all bound their /tmp
+// emptyDir by steps.TmpSizeLimit (the Tasks once had none while the pods had 64Mi).
+func TestEveryTmpVolumeHasTheSameSizeLimit(t *testing.T) {
+	docs := defaultRender(t)
+	objs := objects(t, docs)
+	var seen int
+	check := func(where string, volumes any) {
+		vs, _ := volumes.([]any)
+		for _, v := range vs {
+			if get(v, "name") != steps.TmpVolume {
+				continue
+			}
+			seen++
+			require.Equal(t, steps.TmpSizeLimit, get(v, "emptyDir", "sizeLimit"), "%s: /tmp sizeLimit", where)
+		}
+	}
+	for key, o := range objs {
+		switch {
+		case strings.HasPrefix(key, "Task/"):
+			check(key, get(o, "spec", "volumes"))
+		case strings.HasPrefix(key, "Deployment/"):
+			check(key, get(o, "spec", "template", "spec", "volumes"))
+		}
+	}
+	if job := actionJob(objs); job != nil {
+		check("action Job", get(job, "spec", "template", "spec", "volumes"))
+	}
+	require.Equal(t, 1+len(mustCatalogue(t).Actions)+1, seen, "the controller, every Task and the action Job have a /tmp volume")
 }

@@ -12,6 +12,7 @@ import (
 	"regexp"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/utils/ptr"
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
@@ -170,6 +171,16 @@ func Gates(policyFile string, env []corev1.EnvVar) []Step {
 // the /tmp emptyDir, since the root filesystem is read-only.
 func TemplateEnv() []corev1.EnvVar {
 	return []corev1.EnvVar{{Name: "HOME", Value: TmpDir}, {Name: "KUBECACHEDIR", Value: TmpDir + "/.kube/cache"}}
+}
+
+// TmpSizeLimit bounds the /tmp emptyDir of every action pod (kubectl's cache is small); the chart's
+// pod templates use the same value (a render test compares them).
+const TmpSizeLimit = "64Mi"
+
+// TmpVolumeSource is the /tmp emptyDir of an action pod, Task or Job.
+func TmpVolumeSource() corev1.VolumeSource {
+	limit := resource.MustParse(TmpSizeLimit)
+	return corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: &limit}}
 }
 
 // TemplateMounts are the mounts every step gets.

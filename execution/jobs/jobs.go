@@ -17,7 +17,6 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/utils/ptr"
@@ -127,7 +126,6 @@ func Build(c *execution.Contract, a catalogue.Action, in Input) (*batchv1.Job, e
 	if ttl == nil {
 		ttl = ptr.To(DefaultTTL)
 	}
-	tmpLimit := resource.MustParse("64Mi")
 	return &batchv1.Job{
 		TypeMeta:   metav1.TypeMeta{APIVersion: batchv1.SchemeGroupVersion.String(), Kind: "Job"},
 		ObjectMeta: metav1.ObjectMeta{Name: in.Name, Namespace: c.Namespace, Labels: labels},
@@ -154,7 +152,7 @@ func Build(c *execution.Contract, a catalogue.Action, in Input) (*batchv1.Job, e
 					Volumes: []corev1.Volume{
 						{Name: steps.PolicyVolume, VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
 							LocalObjectReference: corev1.LocalObjectReference{Name: c.PolicyConfigMap}}}},
-						{Name: steps.TmpVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: &tmpLimit}}},
+						{Name: steps.TmpVolume, VolumeSource: steps.TmpVolumeSource()},
 					},
 				},
 			},

@@ -122,7 +122,7 @@ func task(name, action, description string, params pipelinev1.ParamSpecs, taskSt
 			Steps: taskSteps,
 			Volumes: []corev1.Volume{
 				{Name: PolicyVolume, VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{}}},
-				{Name: tmpVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+				{Name: tmpVolume, VolumeSource: steps.TmpVolumeSource()},
 			},
 		},
 	}
