@@ -7,15 +7,12 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -288,45 +285,11 @@ func (c *Cluster) Stop() {
 	}
 }
 
-func waitFor(ctx context.Context, timeout time.Duration, probe func() error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := probe()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not ready after %s: %w", timeout, err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-var insecure = &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-
-func httpOK(url, token, want string) error {
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := insecure.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
-		return fmt.Errorf("%s: %d %s", url, resp.StatusCode, body)
-	}
-	return nil
-}
+// Shared with the other real-cluster layer (tests/testenv).
+var (
+	waitFor = testenv.WaitFor
+	httpOK  = testenv.HTTPOK
+)
 
 // Token is a short-lived token of a ServiceAccount, from the TokenRequest API.
 func (c *Cluster) Token(ctx context.Context, namespace, name string) (string, error) {

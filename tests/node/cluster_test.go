@@ -4,16 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,6 +35,7 @@ import (
 
 	"github.com/jordigilh/kubernaut-execution/gen/check"
 	"github.com/jordigilh/kubernaut-execution/gen/schemas"
+	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
 // Binaries under the cache that the layer runs on the host side of the pods (make node-tools).
@@ -151,45 +149,11 @@ func (c *Cluster) Stop() {
 	}
 }
 
-func waitFor(ctx context.Context, timeout time.Duration, probe func() error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := probe()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not ready after %s: %w", timeout, err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
-var insecure = &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-
-func httpOK(url, token, want string) error {
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := insecure.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
-		return fmt.Errorf("%s: %d %s", url, resp.StatusCode, body)
-	}
-	return nil
-}
+// Shared with the other real-cluster layer (tests/testenv).
+var (
+	waitFor = testenv.WaitFor
+	httpOK  = testenv.HTTPOK
+)
 
 func (c *Cluster) startControlPlane(ctx context.Context) error {
 	etcdURL, peerURL := "http://127.0.0.1:2379", "http://127.0.0.1:2380"

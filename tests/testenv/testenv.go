@@ -2,8 +2,14 @@
 package testenv
 
 import (
+	"context"
+	"crypto/tls"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
+	"strings"
+	"time"
 
 	"golang.org/x/mod/modfile"
 )
@@ -45,4 +51,48 @@ func ParamsFor(action string) map[string]string {
 		p["patch"] = `{"spec":{"template":{"spec":{"containers":[{"name":"web","resources":{"limits":{"memory":"512Mi"}}}]}}}}`
 	}
 	return p
+}
+
+// WaitFor polls probe until it returns nil, the timeout passes (the last error is returned), or ctx
+// ends: a bounded wait for a positive signal.
+func WaitFor(ctx context.Context, timeout time.Duration, probe func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := probe()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not ready after %s: %w", timeout, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// insecure talks to the test's own API server and components, whose certificates are self-signed.
+var insecure = &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+
+// HTTPOK requires a 200 answer to GET url (with a bearer token when given) whose body contains want.
+func HTTPOK(url, token, want string) error {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := insecure.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
+		return fmt.Errorf("%s: %d %s", url, resp.StatusCode, body)
+	}
+	return nil
 }
