@@ -56,6 +56,9 @@ type Action struct {
 	Description string      `yaml:"description"`
 	Scope       Scope       `yaml:"scope"`
 	Approval    bool        `yaml:"approval"`
+	// ApprovalInProduction asks a person to approve every run against a production target; the gate
+	// applies it, so no policy writes it again.
+	ApprovalInProduction bool `yaml:"approvalInProduction"`
 	DryRun      DryRun      `yaml:"dryRun"`
 	Rules       []Rule      `yaml:"rules"`
 	Parameters  []Parameter `yaml:"parameters"`

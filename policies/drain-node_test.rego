@@ -16,7 +16,3 @@ test_allows_a_staging_worker if {
 test_denies_control_plane if {
 	drain_node.deny["refusing to drain control-plane node \"worker-3\""] with input as object.union(base, {"target": {"labels": {"node-role.kubernetes.io/control-plane": ""}}})
 }
-
-test_production_needs_approval if {
-	drain_node.requires_approval["draining a node in production"] with input as object.union(base, {"target": {"environment": "production"}})
-}

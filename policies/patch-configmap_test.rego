@@ -22,10 +22,6 @@ test_denies_a_patch_that_is_not_an_object if {
 	patch_configmap.deny["patch must be a JSON object"] with input as object.union(base, {"parameters": {"patch": `{not json`}})
 }
 
-test_production_needs_approval if {
-	patch_configmap.requires_approval["patching a ConfigMap in production"] with input as object.union(base, {"target": {"environment": "production"}})
-}
-
 with_patch(p) := object.union(base, {"parameters": {"patch": p}})
 
 test_allows_setting_and_removing_keys if {

@@ -83,7 +83,3 @@ test_refuses_images_from_other_registries if {
 test_no_registries_no_images if {
 	"image \"registry.example.com/shop/web:1\" is not from an allowed registry [] (gate.allowedImageRegistries)" in patch_deployment.deny with input as with_patch(`{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"registry.example.com/shop/web:1"}]}}}}`)
 }
-
-test_production_needs_approval if {
-	patch_deployment.requires_approval["patching a deployment in production"] with input as object.union(base, {"target": {"environment": "production"}})
-}

@@ -12,7 +12,3 @@ test_allows_outside_production if {
 	count(rollback_deployment.deny) == 0 with input as base
 	count(rollback_deployment.requires_approval) == 0 with input as base
 }
-
-test_production_needs_approval if {
-	rollback_deployment.requires_approval["rolling back to revision 0 in production"] with input as object.union(base, {"target": {"environment": "production"}})
-}

@@ -206,6 +206,8 @@ func gateCases(t testing.TB) []gateCase {
 		{name: "patch of a ConfigMap's metadata", task: rendered[tekton.TaskName("patch-configmap")], policy: 1,
 			params: withParams(validParams, "patch", `{"metadata":{"annotations":{"a":"b"}}}`),
 			output: `patch may only set data.<key>, not \"metadata\"`},
+		{name: "production needs approval (catalogue)", task: rendered[tekton.TaskName("patch-configmap")], again: 1,
+			params: withParams(validParams, "target", production), output: "the catalogue requires approval for patch-configmap in production"},
 		{name: "missing configuration", task: scale, params: validParams, policy: 2, again: 2, output: "_config.json: no such file",
 			policies: func(t *testing.T, dir string) {
 				require.NoError(t, os.Remove(filepath.Join(dir, "_config.json")))

@@ -25,6 +25,9 @@ func matrix(cat *catalogue.Catalogue, data rbac.Data) []byte {
 			dry = "no: " + act.DryRun.Reason
 		}
 		approval := map[bool]string{true: "required", false: "no"}[act.Approval]
+		if !act.Approval && act.ApprovalInProduction {
+			approval = "in production"
+		}
 		for i, r := range a.Rules {
 			if i == 0 {
 				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", a.Name, a.Scope, groups(r), strings.Join(r.Resources, ", "), strings.Join(r.Verbs, ", "), dry, approval)

@@ -230,13 +230,15 @@ func catalogueData(cat *catalogue.Catalogue) ([]byte, error) {
 	type action struct {
 		Scope      catalogue.Scope                   `json:"scope"`
 		Approval   bool                              `json:"approval"`
+		// ApprovalInProduction: every run against a production target needs a person's approval.
+		ApprovalInProduction bool `json:"approvalInProduction"`
 		DryRun     bool                              `json:"dryRun"`
 		Parameters map[string]catalogue.Parameter    `json:"parameters"`
 		Context    map[string]catalogue.ContextField `json:"context"`
 	}
 	actions := map[string]action{}
 	for _, a := range cat.Actions {
-		out := action{Scope: a.Scope, Approval: a.Approval, DryRun: a.DryRun.Supported,
+		out := action{Scope: a.Scope, Approval: a.Approval, ApprovalInProduction: a.ApprovalInProduction, DryRun: a.DryRun.Supported,
 			Parameters: map[string]catalogue.Parameter{}, Context: map[string]catalogue.ContextField{}}
 		for _, p := range a.Parameters {
 			out.Parameters[p.Name] = p

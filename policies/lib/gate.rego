@@ -56,6 +56,11 @@ approval_reasons contains reason if some reason in policy.requires_approval
 
 approval_reasons contains "the catalogue requires approval for this action" if spec.approval
 
+approval_reasons contains sprintf("the catalogue requires approval for %s in production", [input.action]) if {
+	spec.approvalInProduction
+	object.get(input, ["target", "environment"], "") == "production"
+}
+
 # The environments a target may be in, from the generated catalogue data.
 environments := {e | some e in data.kubernaut.catalogue.environments}
 

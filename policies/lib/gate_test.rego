@@ -12,6 +12,7 @@ catalogue := {"environments": ["development", "production", "staging", "unknown"
 		"kind": {"type": "string", "required": false, "enum": ["pods", "configmaps"]},
 	}},
 	"inspect": {"approval": true, "parameters": {}},
+	"careful": {"approval": false, "approvalInProduction": true, "parameters": {}},
 	"orphan": {"approval": false, "parameters": {}},
 	"silent": {"approval": false, "parameters": {}},
 }}
@@ -20,6 +21,7 @@ config := {"protectedNamespaces": ["kube-system", "kubernaut-system"]}
 
 actions := {
 	"scale": {"deny": set(), "requires_approval": set()},
+	"careful": {"deny": set(), "requires_approval": set()},
 	"inspect": {"deny": set(), "requires_approval": {"look first"}},
 	"silent": {"deny": set()},
 }
@@ -164,4 +166,13 @@ test_refuses_without_configuration if {
 	d := gate.decision with input as base with data.kubernaut.catalogue as catalogue with data.kubernaut.actions as actions
 	"the chart configuration (protected namespaces) is not loaded" in d.refusals
 	not d.allowed
+}
+
+# The catalogue's approvalInProduction: a production target needs approval, any other does not.
+test_approval_in_production_from_the_catalogue if {
+	staging := object.union(with_params({}), {"action": "careful"})
+	decide(staging).approvalRequired == set()
+	production := object.union(staging, {"target": {"environment": "production"}})
+	decide(production).approvalRequired == {"the catalogue requires approval for careful in production"}
+	decide(production).allowed
 }

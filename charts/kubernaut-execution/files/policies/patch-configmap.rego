@@ -50,5 +50,5 @@ deny contains sprintf("patch data key %q must be a string, or null to remove it"
 	not is_null(value)
 }
 
-# Configuration changes in production take effect on the next reload, often everywhere at once.
-requires_approval contains "patching a ConfigMap in production" if lib.production
+# Production runs need approval: the catalogue says so (approvalInProduction) and the gate applies it.
+requires_approval := set()
