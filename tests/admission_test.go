@@ -10,6 +10,8 @@ import (
 	"k8s.io/apiserver/pkg/admission/plugin/policy/validating"
 	"k8s.io/apiserver/pkg/cel/environment"
 	"sigs.k8s.io/yaml"
+
+	"github.com/jordigilh/kubernaut-execution/gen/render"
 )
 
 // admissionPolicies returns the rendered ValidatingAdmissionPolicies by name suffix (bindings,
@@ -108,4 +110,11 @@ func TestAdmissionPolicyCanBeTurnedOff(t *testing.T) {
 	for _, d := range docs {
 		require.NotContains(t, d.Kind, "ValidatingAdmissionPolicy")
 	}
+	// gen check says what is missing, and only that, until the operator says so with --skip.
+	got := violations(t, checker(t, render.NewestKubernetes, false), documents(t, docs))
+	require.NotEmpty(t, got)
+	for _, v := range got {
+		require.Equal(t, "admission-policy", v.Rule, v.String())
+	}
+	require.Empty(t, violations(t, checker(t, render.NewestKubernetes, false, "admission-policy"), documents(t, docs)))
 }
