@@ -22,7 +22,7 @@ import (
 // contract, build the action's Job (execution/jobs), create it in the release namespace (the
 // workloads admission policy on the path), provision its RBAC with the Job as owner, wait for its pod
 // to finish on the node, read the outcome from the pod's container states, and tear down.
-func runJob(t *testing.T, action, targetNS, name string, params map[string]string, target string) jobs.Outcome {
+func runJob(t *testing.T, action, targetNS, name string, params map[string]string, target string, approved bool) (jobs.Outcome, string) {
 	t.Helper()
 	ctx := context.Background()
 	controller, _, err := controllerClientsFor(ctx, defaultRelease)
@@ -35,7 +35,7 @@ func runJob(t *testing.T, action, targetNS, name string, params map[string]strin
 	}
 	a := catalogueAction(t, action)
 	m := runrbac.New(controller, c)
-	job, err := jobs.Build(c, a, jobs.Input{Name: name, ServiceAccount: runrbac.ServiceAccountName(c, "Job", name), Parameters: params, Target: target})
+	job, err := jobs.Build(c, a, jobs.Input{Name: name, ServiceAccount: runrbac.ServiceAccountName(c, "Job", name), Parameters: params, Target: target, Approved: approved})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,6 +51,7 @@ func runJob(t *testing.T, action, targetNS, name string, params map[string]strin
 		t.Fatalf("provision: %v", err)
 	}
 	var outcome jobs.Outcome
+	var podName string
 	err = waitFor(ctx, 3*time.Minute, func() error {
 		pods, err := cluster.Client.CoreV1().Pods(c.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "job-name=" + name})
 		if err != nil {
@@ -58,7 +59,7 @@ func runJob(t *testing.T, action, targetNS, name string, params map[string]strin
 		}
 		for _, pod := range pods.Items {
 			if o, ok := jobs.OutcomeOf(c, &pod); ok {
-				outcome = o
+				outcome, podName = o, pod.Name
 				return nil
 			}
 		}
@@ -70,12 +71,13 @@ func runJob(t *testing.T, action, targetNS, name string, params map[string]strin
 	if err := m.Teardown(ctx, p); err != nil {
 		t.Fatalf("teardown: %v", err)
 	}
-	return outcome
+	return outcome, podName
 }
 
-// Jobs mode on the node: the Job the controller builds runs the action for real behind the same gate
-// as its Task, and a refused run stops at policy-gate, before its dry-run, with nothing changed. The
-// in-process gate (execution/gate) said the same beforehand.
+// Jobs mode on the node: the Job the controller builds runs every action for real behind the same
+// gate as its Task, with the same effect the TaskRun layer asserts, and a refused run stops at
+// policy-gate, before its dry-run, with nothing changed. The in-process gate (execution/gate) said the
+// same beforehand.
 func TestJobsRunOnTheNode(t *testing.T) {
 	installed(t)
 	ctx := context.Background()
@@ -85,23 +87,32 @@ func TestJobsRunOnTheNode(t *testing.T) {
 	}
 	g := gate.New(policies.Data)
 
-	t.Run("scale-deployment runs", func(t *testing.T) {
-		ns := targetNamespace(t, "job-scale")
-		deploy(t, ns, "web", appImage("v1"), 1)
-		params := map[string]string{"namespace": ns, "deployment": "web", "replicas": "3"}
-		tgt := target("staging", map[string]string{"app": "web"}, map[string]any{"currentReplicas": 1})
-		d, err := g.Decide(ctx, gate.Run{Action: "scale-deployment", Parameters: params, Target: tgt})
-		if err != nil || !d.Allowed {
-			t.Fatalf("Decide: %+v %v", d, err)
-		}
-		o := runJob(t, "scale-deployment", ns, "job-scale", params, tgt)
-		if !o.Succeeded() {
-			t.Fatalf("Job did not succeed: %+v", o)
-		}
-		if _, err := waitPods(ns, "app=web", 3, nil); err != nil {
-			t.Fatalf("scale effect: %v", err)
-		}
-	})
+	// Every action, with the scenario (seed and effect) its TaskRun run uses.
+	for _, a := range mustCatalogue(t).Actions {
+		t.Run(a.Name, func(t *testing.T) {
+			s, ok := scenarios[a.Name]
+			if !ok {
+				t.Fatalf("no scenario for %s", a.Name)
+			}
+			ns := targetNamespace(t, "job-"+a.Name)
+			params := s.params(t, ns)
+			// target and approved are the run's context, not the action's parameters.
+			tgt, approved := params["target"], params["approved"] == "true"
+			delete(params, "target")
+			delete(params, "approved")
+			d, err := g.Decide(ctx, gate.Run{Action: a.Name, Parameters: params, Target: tgt, Approved: approved})
+			if err != nil || !d.Allowed {
+				t.Fatalf("Decide: %+v %v", d, err)
+			}
+			o, pod := runJob(t, a.Name, ns, "job-"+a.Name, params, tgt, approved)
+			if !o.Succeeded() {
+				t.Fatalf("Job did not succeed: %+v", o)
+			}
+			if err := s.effect(t, ns, &Result{Pod: pod, ns: releaseNS, params: params}); err != nil {
+				t.Fatalf("effect: %v", err)
+			}
+		})
+	}
 
 	t.Run("a refused run stops before its dry-run", func(t *testing.T) {
 		ns := targetNamespace(t, "job-refused")
@@ -112,7 +123,7 @@ func TestJobsRunOnTheNode(t *testing.T) {
 		if err != nil || d.Allowed {
 			t.Fatalf("Decide allowed a production scale to zero: %+v %v", d, err)
 		}
-		o := runJob(t, "scale-deployment", ns, "job-refused", params, tgt)
+		o, _ := runJob(t, "scale-deployment", ns, "job-refused", params, tgt, false)
 		if o.Step != steps.PolicyGate || o.ExitCode != steps.ExitRefused {
 			t.Fatalf("want policy-gate exit %d, got %+v", steps.ExitRefused, o)
 		}

@@ -145,6 +145,8 @@ type Result struct {
 	Provision, Teardown     time.Duration
 	provisionStart          time.Time
 	params                  map[string]string
+	// containerPrefix names a step's container in the pod: "step-" under Tekton, none in a Job.
+	containerPrefix string
 }
 
 func (r *Result) step(name string) Step {
@@ -158,7 +160,7 @@ func (r *Result) step(name string) Step {
 
 // Logs of one step's container.
 func (r *Result) Logs(ctx context.Context, step string) string {
-	data, err := cluster.Client.CoreV1().Pods(r.ns).GetLogs(r.Pod, &corev1.PodLogOptions{Container: "step-" + step}).Stream(ctx)
+	data, err := cluster.Client.CoreV1().Pods(r.ns).GetLogs(r.Pod, &corev1.PodLogOptions{Container: r.containerPrefix + step}).Stream(ctx)
 	if err != nil {
 		return "(logs: " + err.Error() + ")"
 	}
@@ -199,7 +201,7 @@ func runTaskBound(t *testing.T, rel releaseRef, a catalogue.Action, targetNS str
 		t.Fatal(err)
 	}
 	id := fmt.Sprintf("%s-%d", a.Name, time.Now().UnixNano()%1e6)
-	res := &Result{provisionStart: time.Now(), ns: releaseNS}
+	res := &Result{provisionStart: time.Now(), ns: releaseNS, containerPrefix: "step-"}
 	run, err := provision(ctx, rel, controller, a, id, targetNS, bind)
 	if err != nil {
 		t.Fatalf("provision: %v", err)
