@@ -320,6 +320,15 @@ func TestSweepRemovesWhatCrashedRunsLeft(t *testing.T) {
 	require.NoError(t, err)
 	for _, name := range []string{"sweep-dead", "sweep-dead-cluster"} {
 		require.NoError(t, cluster.Client.BatchV1().Jobs(releaseNS).Delete(ctx, name, metav1.DeleteOptions{}))
+		// Deleting a Job through the API orphans its pods by default, behind a finalizer the collector
+		// removes: the run is dead only once the Job is gone.
+		require.NoError(t, waitFor(ctx, 30*time.Second, func() error {
+			_, err := cluster.Client.BatchV1().Jobs(releaseNS).Get(ctx, name, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			return fmt.Errorf("job %s still there (%v)", name, err)
+		}))
 	}
 	// A binding of the same shape but another release's prefix is never touched.
 	foreign := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "other-release-run-x", Namespace: target, Labels: map[string]string{m.Contract.Labels.Run: "x"}},
