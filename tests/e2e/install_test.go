@@ -19,7 +19,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
@@ -30,6 +29,7 @@ import (
 	"github.com/jordigilh/kubernaut-execution/gen/generate"
 	"github.com/jordigilh/kubernaut-execution/gen/render"
 	"github.com/jordigilh/kubernaut-execution/gen/schemas"
+	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
 const (
@@ -119,14 +119,7 @@ func helmConfig(t testing.TB, ns string) *action.Configuration {
 }
 
 func helmConfiguration(ns string) (*action.Configuration, error) {
-	flags := genericclioptions.NewConfigFlags(false)
-	flags.KubeConfig = &cluster.Kubeconfig
-	flags.Namespace = &ns
-	cfg := new(action.Configuration)
-	if err := cfg.Init(flags, ns, "secret", func(string, ...any) {}); err != nil {
-		return nil, fmt.Errorf("helm configuration: %w", err)
-	}
-	return cfg, nil
+	return testenv.HelmConfiguration(cluster.Kubeconfig, ns)
 }
 
 func loadChart(t testing.TB) *chart.Chart {

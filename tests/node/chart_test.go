@@ -16,10 +16,10 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 
 	"github.com/jordigilh/kubernaut-execution/gen/generate"
 	"github.com/jordigilh/kubernaut-execution/gen/render"
+	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
 const (
@@ -53,14 +53,7 @@ func installed(t testing.TB) {
 }
 
 func helmConfig(ns string) (*action.Configuration, error) {
-	flags := genericclioptions.NewConfigFlags(false)
-	flags.KubeConfig = &cluster.Kubeconfig
-	flags.Namespace = &ns
-	cfg := new(action.Configuration)
-	if err := cfg.Init(flags, ns, "secret", func(string, ...any) {}); err != nil {
-		return nil, fmt.Errorf("helm configuration: %w", err)
-	}
-	return cfg, nil
+	return testenv.HelmConfiguration(cluster.Kubeconfig, ns)
 }
 
 // helmInstall installs the chart with values (nil: the defaults) into a namespace that enforces the

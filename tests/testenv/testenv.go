@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/mod/modfile"
+	"helm.sh/helm/v3/pkg/action"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 )
 
 // RequiredVersion is the version a go.mod file requires of a module.
@@ -95,4 +97,17 @@ func HTTPOK(url, token, want string) error {
 		return fmt.Errorf("%s: %d %s", url, resp.StatusCode, body)
 	}
 	return nil
+}
+
+// HelmConfiguration is a Helm SDK configuration against the cluster of kubeconfig, for namespace ns,
+// with releases stored in Secrets (Helm's default).
+func HelmConfiguration(kubeconfig, ns string) (*action.Configuration, error) {
+	flags := genericclioptions.NewConfigFlags(false)
+	flags.KubeConfig = &kubeconfig
+	flags.Namespace = &ns
+	cfg := new(action.Configuration)
+	if err := cfg.Init(flags, ns, "secret", func(string, ...any) {}); err != nil {
+		return nil, fmt.Errorf("helm configuration: %w", err)
+	}
+	return cfg, nil
 }
