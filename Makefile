@@ -1,6 +1,11 @@
 # kubernaut-execution: one catalogue, one generator, every manifest.
 SHELL := /usr/bin/env bash -o pipefail
 export GOTOOLCHAIN := local
+# One build configuration for every binary, image and test: static, as Kubernetes builds its control
+# plane and kubectl (hack/lib/golang.sh, KUBE_STATIC_BINARIES), etcd, OPA's -static image, CoreDNS and
+# Tekton's ko images. The binaries then go into images as they are, and every build shares one
+# compile cache instead of compiling the cgo-dependent half of each dependency graph twice.
+export CGO_ENABLED := 0
 
 GO ?= go
 # Generated JSON schemas and built tools live here; never committed.
@@ -8,10 +13,12 @@ CACHE ?= $(CURDIR)/.cache
 export KUBERNAUT_CACHE := $(CACHE)
 OPA := $(CACHE)/bin/opa
 STATICCHECK := $(CACHE)/bin/staticcheck
+# gomod-version is the version go.mod file $(1) requires of module $(2), in a require block or not.
+gomod-version = $(shell awk -v m=$(2) '{ for (i = 1; i < NF; i++) if ($$i == m) { print $$(i+1); exit } }' $(1))
 # The control plane the real-cluster tests start, built from tools/kube (about 10 minutes cold).
 KUBE_BINS := $(addprefix $(CACHE)/bin/,etcd kube-apiserver kube-controller-manager kubectl)
 # Stamped into the binaries as the release build does; Helm checks the API server's version.
-KUBE_VERSION := $(shell awk '$$1 == "k8s.io/kubernetes" { print $$2; exit }' tools/kube/go.mod)
+KUBE_VERSION := $(call gomod-version,tools/kube/go.mod,k8s.io/kubernetes)
 KUBE_LDFLAGS := -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION) -X k8s.io/component-base/version.gitMajor=$(word 1,$(subst ., ,$(patsubst v%,%,$(KUBE_VERSION)))) -X k8s.io/component-base/version.gitMinor=$(word 2,$(subst ., ,$(KUBE_VERSION))) -X k8s.io/component-base/version.gitTreeState=clean
 
 .DEFAULT_GOAL := help
@@ -102,17 +109,18 @@ bench: tools ## Benchmarks: generate + render, gate decisions (in process and CL
 ##@ Real node (layer 6)
 
 # Versions of the node layer's parts that come from the Go module proxy. Tekton's is pinned in
-# tools/node/go.mod (the same version the product's go.mod pins); kube-router and CoreDNS are the
-# versions checked on these machines (../shared/TOOLCHAIN.md). `go install pkg@version` builds those two
-# with their own go.mod and go.sum, verified against the checksum database, so their dependency graphs
-# (kube-router's is Kubernetes 1.29) never meet the product's or each other's.
-TEKTON_VERSION := $(shell awk '$$1 == "github.com/tektoncd/pipeline" { print $$2; exit }' tools/node/go.mod)
+# tools/node/go.mod (the same version the product's go.mod pins), CoreDNS's in tools/coredns/go.mod;
+# kube-router's is the version checked on these machines (../shared/TOOLCHAIN.md). `go install
+# pkg@version` builds it with its own go.mod and go.sum, verified against the checksum database. Each
+# tool module keeps its own dependency graph (kube-router's is Kubernetes 1.29), so they never meet the
+# product's or each other's.
+TEKTON_VERSION := $(call gomod-version,tools/node/go.mod,github.com/tektoncd/pipeline)
 KUBE_ROUTER_VERSION := v2.1.0
-COREDNS_VERSION := v1.15.0
-# Host processes inside the node's network namespace (dynamically linked is fine there).
+COREDNS_VERSION := $(call gomod-version,tools/coredns/go.mod,github.com/coredns/coredns)
+# Host processes inside the node's network namespace.
 NODE_HOST_BINS := $(addprefix $(CACHE)/bin/,kube-scheduler kubelet kube-proxy kube-router) $(CACHE)/bin/tekton/controller
-# Static (CGO_ENABLED=0) binaries that go into images: nothing else is in an image to link against.
-NODE_STATIC_BINS := $(addprefix $(CACHE)/bin/static/,kubectl opa coredns pause probe) \
+# Binaries that go into images (static: nothing else is in an image to link against).
+NODE_IMAGE_BINS := $(addprefix $(CACHE)/bin/,kubectl opa coredns pause probe) \
 	$(addprefix $(CACHE)/bin/tekton/,entrypoint nop workingdirinit sidecarlogresults)
 NODE_IMAGES := $(CACHE)/images/index.json
 # Debian packages the node layer runs: containerd and runc for pods, the CNI plugins, netfilter tools
@@ -130,7 +138,7 @@ node-deps: ## Install the Debian packages the real-node layer needs (as root, wi
 	echo "node-deps: apt failed; the node layer will fail naming what is missing"
 
 .PHONY: node-tools
-node-tools: tools $(NODE_HOST_BINS) $(NODE_STATIC_BINS) $(NODE_IMAGES) ## Build the node layer's binaries and offline images.
+node-tools: tools $(NODE_HOST_BINS) $(NODE_IMAGE_BINS) $(NODE_IMAGES) ## Build the node layer's binaries and offline images.
 
 .PHONY: e2e-node
 e2e-node: node-deps node-tools ## Run the real-node layer alone (kubelet, containerd, Tekton, NetworkPolicies in a network namespace).
@@ -143,29 +151,25 @@ node-clean: ## Remove what killed node-layer runs left behind (processes, mounts
 $(CACHE)/bin/kubelet: tools/kube/go.mod tools/kube/go.sum
 	cd tools/kube && $(GO) build -ldflags "$(KUBE_LDFLAGS)" -o $@ k8s.io/kubernetes/cmd/kubelet
 
-$(CACHE)/bin/static/kubectl: tools/kube/go.mod tools/kube/go.sum
-	cd tools/kube && CGO_ENABLED=0 $(GO) build -ldflags "$(KUBE_LDFLAGS)" -o $@ k8s.io/kubernetes/cmd/kubectl
+$(CACHE)/bin/pause $(CACHE)/bin/probe: $(CACHE)/bin/%: tools/node/go.mod $(wildcard tools/node/pause/*.go tools/node/probe/*.go)
+	cd tools/node && $(GO) build -o $@ ./$*
 
-$(CACHE)/bin/static/opa: tools/go.mod tools/go.sum
-	cd tools && CGO_ENABLED=0 $(GO) build -o $@ github.com/open-policy-agent/opa
+# CoreDNS with the plugins the node layer uses (tools/coredns/main.go says why not all of them).
+$(CACHE)/bin/coredns: tools/coredns/go.mod tools/coredns/go.sum tools/coredns/main.go
+	cd tools/coredns && $(GO) build -ldflags "-X github.com/coredns/coredns/coremain.GitCommit=$(COREDNS_VERSION)" -o $@ .
 
-$(CACHE)/bin/static/pause $(CACHE)/bin/static/probe: $(CACHE)/bin/static/%: tools/node/go.mod $(wildcard tools/node/pause/*.go tools/node/probe/*.go)
-	cd tools/node && CGO_ENABLED=0 $(GO) build -o $@ ./$*
-
-# kube-router and CoreDNS are built by version with go install; the version is in this Makefile only,
-# so after changing KUBE_ROUTER_VERSION or COREDNS_VERSION delete the binary to rebuild it.
-$(CACHE)/bin/static/coredns:
-	CGO_ENABLED=0 GOBIN=$(CACHE)/bin/static $(GO) install -ldflags "-X github.com/coredns/coredns/coremain.GitCommit=$(COREDNS_VERSION)" github.com/coredns/coredns@$(COREDNS_VERSION)
+# kube-router is built by version with go install; the version is in this Makefile only, so after
+# changing KUBE_ROUTER_VERSION delete the binary to rebuild it.
 
 $(CACHE)/bin/kube-router:
 	GOBIN=$(CACHE)/bin $(GO) install -ldflags "-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$(KUBE_ROUTER_VERSION)" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$(KUBE_ROUTER_VERSION)
 
 # Tekton's commands come from tools/node (pinned there; see its tools.go for why not go install).
 $(CACHE)/bin/tekton/%: tools/node/go.mod tools/node/go.sum
-	cd tools/node && CGO_ENABLED=0 $(GO) build -o $@ github.com/tektoncd/pipeline/cmd/$*
+	cd tools/node && $(GO) build -o $@ github.com/tektoncd/pipeline/cmd/$*
 
 $(CACHE)/bin/imagebuild: tools/node/go.mod tools/node/go.sum $(wildcard tools/node/imagebuild/*.go)
 	cd tools/node && $(GO) build -o $@ ./imagebuild
 
-$(NODE_IMAGES): $(CACHE)/bin/imagebuild $(NODE_STATIC_BINS) charts/kubernaut-execution/values.yaml
+$(NODE_IMAGES): $(CACHE)/bin/imagebuild $(NODE_IMAGE_BINS) charts/kubernaut-execution/values.yaml
 	$(CACHE)/bin/imagebuild -bin $(CACHE)/bin -out $(CACHE)/images -tekton $(TEKTON_VERSION) -coredns $(COREDNS_VERSION)

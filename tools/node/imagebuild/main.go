@@ -116,20 +116,20 @@ func specs(bin, kubectlRef, opaRef, tekton, coredns string) ([]spec, error) {
 	// Pause: kubernetes build/pause/Dockerfile (FROM scratch, ADD pause /pause, USER 65535:65535,
 	// ENTRYPOINT ["/pause"]). The tag is the one kubelet and containerd name by default.
 	if err := add(spec{name: "pause", ref: "registry.k8s.io/pause:3.10", scratch: true,
-		config: v1.Config{User: "65535:65535", Entrypoint: []string{"/pause"}}}, "static/pause", "pause", nil); err != nil {
+		config: v1.Config{User: "65535:65535", Entrypoint: []string{"/pause"}}}, "pause", "pause", nil); err != nil {
 		return nil, err
 	}
 	// Workloads the actions act on: the pause binary under two tags, so that a rollback shows in the
 	// image of running pods. Laid out as pause.
 	for _, tag := range []string{"v1", "v2"} {
 		if err := add(spec{name: "app-" + tag, ref: "kubernaut.local/app:" + tag, scratch: true,
-			config: v1.Config{User: "65535:65535", Entrypoint: []string{"/pause"}}}, "static/pause", "pause", nil); err != nil {
+			config: v1.Config{User: "65535:65535", Entrypoint: []string{"/pause"}}}, "pause", "pause", nil); err != nil {
 			return nil, err
 		}
 	}
 	// The reachability probe (tools/node/probe), as a distroless-style static image.
 	if err := add(spec{name: "probe", ref: "kubernaut.local/probe:v1",
-		config: v1.Config{User: "65532:65532", Entrypoint: []string{"/probe"}}}, "static/probe", "probe", nil); err != nil {
+		config: v1.Config{User: "65532:65532", Entrypoint: []string{"/probe"}}}, "probe", "probe", nil); err != nil {
 		return nil, err
 	}
 	// kubectl: kubernetes build/server-image/kubectl/Dockerfile (registry.k8s.io/kubectl since 1.28):
@@ -137,14 +137,14 @@ func specs(bin, kubectlRef, opaRef, tekton, coredns string) ([]spec, error) {
 	// runAsUser), Debian's PATH. The official image also carries bash, grep, sed, gawk, jq and diffutils
 	// from Debian; the chart's steps run kubectl as command + args and need none of them.
 	if err := add(spec{name: "kubectl", ref: kubectlRef,
-		config: v1.Config{Entrypoint: []string{"/bin/kubectl"}, Env: []string{"PATH=" + debianPath}}}, "static/kubectl", "bin/kubectl", nil); err != nil {
+		config: v1.Config{Entrypoint: []string{"/bin/kubectl"}, Env: []string{"PATH=" + debianPath}}}, "kubectl", "bin/kubectl", nil); err != nil {
 		return nil, err
 	}
 	// OPA static: open-policy-agent/opa Dockerfile with BASE=chainguard/static (Makefile, the -static
 	// tag): USER 1000:1000, COPY opa_linux_amd64_static /opa, ENV PATH=$PATH:/, ENTRYPOINT ["/opa"],
 	// CMD ["run"].
 	if err := add(spec{name: "opa", ref: opaRef,
-		config: v1.Config{User: "1000:1000", Env: []string{"PATH=" + debianPath + ":/"}, Entrypoint: []string{"/opa"}, Cmd: []string{"run"}}}, "static/opa", "opa", nil); err != nil {
+		config: v1.Config{User: "1000:1000", Env: []string{"PATH=" + debianPath + ":/"}, Entrypoint: []string{"/opa"}, Cmd: []string{"run"}}}, "opa", "opa", nil); err != nil {
 		return nil, err
 	}
 	// CoreDNS: coredns/coredns Dockerfile at the pinned version (in its module zip): distroless
@@ -152,7 +152,7 @@ func specs(bin, kubectlRef, opaRef, tekton, coredns string) ([]spec, error) {
 	// EXPOSE 53 53/udp, ENTRYPOINT ["/coredns"]. Docker Hub tags drop the v.
 	if err := add(spec{name: "coredns", ref: "docker.io/coredns/coredns:" + trimV(coredns),
 		config: v1.Config{User: "65532:65532", WorkingDir: "/", Env: []string{"PATH=" + debianPath}, Entrypoint: []string{"/coredns"},
-			ExposedPorts: map[string]struct{}{"53/tcp": {}, "53/udp": {}}}}, "static/coredns", "coredns",
+			ExposedPorts: map[string]struct{}{"53/tcp": {}, "53/udp": {}}}}, "coredns", "coredns",
 		map[string]string{"security.capability": netBindService()}); err != nil {
 		return nil, err
 	}
