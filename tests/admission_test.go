@@ -105,7 +105,7 @@ func TestAdmissionPolicyCompileCheckCatchesMistakes(t *testing.T) {
 func TestAdmissionPolicyCanBeTurnedOff(t *testing.T) {
 	vals := readValues(t, chartDir+"/ci/default-values.yaml")
 	vals["admissionPolicy"] = map[string]any{"enabled": false}
-	docs, err := renderWith(t, "v1.37.2", vals)
+	docs, err := renderWith(t, render.NewestKubernetes, vals)
 	require.NoError(t, err)
 	for _, d := range docs {
 		require.NotContains(t, d.Kind, "ValidatingAdmissionPolicy")

@@ -21,23 +21,9 @@ import (
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
-// opaBinary is the opa CLI at the version tools/go.mod pins, built into the cache once (`make tools`
-// does the same).
+// opaBinary is the opa CLI that `make tools` built, at the version tools/go.mod pins.
 var opaBinary = sync.OnceValues(func() (string, error) {
-	version, err := testenv.RequiredVersion(filepath.Join(root, "tools", "go.mod"), "github.com/open-policy-agent/opa")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(schemas.CacheDir(root), "bin", "opa")
-	if out, err := exec.Command(bin, "version").Output(); err == nil && strings.Contains(string(out), "Version: "+strings.TrimPrefix(version, "v")) {
-		return bin, nil
-	}
-	build := exec.Command("go", "build", "-o", bin, "github.com/open-policy-agent/opa")
-	build.Dir = filepath.Join(root, "tools")
-	if out, err := build.CombinedOutput(); err != nil {
-		return "", errors.New("build opa: " + err.Error() + "\n" + string(out))
-	}
-	return bin, nil
+	return testenv.Tool(schemas.CacheDir(root), "opa", filepath.Join(root, "tools", "go.mod"), "github.com/open-policy-agent/opa", "version")
 })
 
 // policyFiles writes the rendered policy ConfigMap's data to a directory, as the kubelet mounts it.

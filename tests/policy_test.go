@@ -111,7 +111,7 @@ func typeCheck(t *testing.T, edits map[string]func(string) string) error {
 	schemas := ast.NewSchemaSet()
 	files, err := filepath.Glob(filepath.Join(root, policy.SchemaDir, "*.json"))
 	require.NoError(t, err)
-	require.Len(t, files, 10)
+	require.Len(t, files, len(mustCatalogue(t).Actions), "one input schema per action")
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		require.NoError(t, err)

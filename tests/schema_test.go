@@ -63,7 +63,7 @@ func TestKubeconformKustomize(t *testing.T) {
 }
 
 func validate(t *testing.T, dir string, doc []byte) validator.Result {
-	v, err := validator.New([]string{schemas.PathTemplate(dir)}, validator.Opts{Strict: true, KubernetesVersion: "1.37.2"})
+	v, err := validator.New([]string{schemas.PathTemplate(dir)}, validator.Opts{Strict: true, KubernetesVersion: strings.TrimPrefix(render.NewestKubernetes, "v")})
 	require.NoError(t, err)
 	return v.ValidateResource(resource.Resource{Path: "fixture", Bytes: doc})
 }

@@ -71,43 +71,22 @@ type Cluster struct {
 	restMapper meta.ResettableRESTMapper
 }
 
-// binaries of the control plane, by name, with the package tools/kube builds them from.
-var binaries = map[string]string{
-	"etcd":                    "go.etcd.io/etcd/server/v3",
-	"kube-apiserver":          "k8s.io/kubernetes/cmd/kube-apiserver",
-	"kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager",
-	"kubectl":                 "k8s.io/kubernetes/cmd/kubectl",
+// binaries of the control plane, by name: the module of tools/kube that pins each one and the
+// arguments that print its version.
+var binaries = map[string]struct {
+	module  string
+	version []string
+}{
+	"etcd":                    {"go.etcd.io/etcd/server/v3", []string{"--version"}},
+	"kube-apiserver":          {"k8s.io/kubernetes", []string{"--version"}},
+	"kube-controller-manager": {"k8s.io/kubernetes", []string{"--version"}},
+	"kubectl":                 {"k8s.io/kubernetes", []string{"version", "--client"}},
 }
 
-// binary returns a control-plane binary from the cache, building it from tools/kube when missing
-// (`make tools` does the same up front, with the same flags).
+// binary returns a control-plane binary that `make tools` built, at the version tools/kube pins.
 func binary(name string) (string, error) {
-	bin := filepath.Join(schemas.CacheDir(root), "bin", name)
-	if _, err := os.Stat(bin); err == nil {
-		return bin, nil
-	}
-	version, err := testenv.RequiredVersion(filepath.Join(root, "tools", "kube", "go.mod"), "k8s.io/kubernetes")
-	if err != nil {
-		return "", err
-	}
-	build := exec.Command("go", "build", "-ldflags", versionFlags(version), "-o", bin, binaries[name])
-	build.Dir = filepath.Join(root, "tools", "kube")
-	if out, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build %s: %w\n%s", name, err, out)
-	}
-	return bin, nil
-}
-
-// versionFlags stamp the Kubernetes version into the binaries, as the release build does: without
-// them the API server reports v0.0.0-master and Helm refuses the chart's kubeVersion range.
-func versionFlags(version string) string {
-	major, rest, _ := strings.Cut(strings.TrimPrefix(version, "v"), ".")
-	minor, _, _ := strings.Cut(rest, ".")
-	var flags []string
-	for k, v := range map[string]string{"gitVersion": version, "gitMajor": major, "gitMinor": minor, "gitTreeState": "clean"} {
-		flags = append(flags, "-X k8s.io/component-base/version."+k+"="+v)
-	}
-	return strings.Join(flags, " ")
+	b := binaries[name]
+	return testenv.Tool(schemas.CacheDir(root), name, filepath.Join(root, "tools", "kube", "go.mod"), b.module, b.version...)
 }
 
 func freePort() (int, error) {

@@ -78,8 +78,12 @@ var tektonCRDsInstalled = sync.OnceValue(func() error { return installTektonCRDs
 
 func installTektonCRDs(c *Cluster) error {
 	ctx := context.Background()
+	version, err := testenv.RequiredVersion(filepath.Join(root, "go.mod"), "github.com/tektoncd/pipeline")
+	if err != nil {
+		return err
+	}
 	for _, path := range tektonCRDs {
-		data, err := schemas.ModuleFile("github.com/tektoncd/pipeline@v1.15.1", path)
+		data, err := schemas.ModuleFile("github.com/tektoncd/pipeline@"+version, path)
 		if err != nil {
 			return err
 		}

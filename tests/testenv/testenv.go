@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -110,4 +112,24 @@ func HelmConfiguration(kubeconfig, ns string) (*action.Configuration, error) {
 		return nil, fmt.Errorf("helm configuration: %w", err)
 	}
 	return cfg, nil
+}
+
+// Tool is a pinned tool the Makefile builds into the cache's bin directory (`make tools`), checked to
+// be the version its tool module requires: running versionArgs must print that version. The tests
+// never build tools themselves, so the build flags live in the Makefile only, and a binary left from
+// an older pin is refused instead of silently run.
+func Tool(cacheDir, name, gomod, module string, versionArgs ...string) (string, error) {
+	version, err := RequiredVersion(gomod, module)
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(cacheDir, "bin", name)
+	out, err := exec.Command(bin, versionArgs...).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("%s: %w; run `make tools`", bin, err)
+	}
+	if !strings.Contains(string(out), strings.TrimPrefix(version, "v")) {
+		return "", fmt.Errorf("%s is not %s %s (it printed %q); run `make tools`", bin, module, version, strings.TrimSpace(string(out)))
+	}
+	return bin, nil
 }
