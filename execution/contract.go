@@ -37,14 +37,16 @@ import (
 // chart from an incompatible release.
 const Version = 1
 
-// Keys of the contract ConfigMap. The images and the UID are keys of their own, outside contract.yaml,
-// so that Kustomize overlays can change them as they change every other object: the images transformer
-// pins them by digest (production) and the OpenShift component removes runAsUser.
+// Keys of the contract ConfigMap. The images, the UID and the GID are keys of their own, outside
+// contract.yaml, so that Kustomize overlays can change them as they change every other object: the
+// images transformer pins them by digest (production) and the OpenShift component removes runAsUser and
+// runAsGroup.
 const (
 	ContractKey     = "contract.yaml"
 	OPAImageKey     = "opaImage"
 	KubectlImageKey = "kubectlImage"
 	RunAsUserKey    = "runAsUser"
+	RunAsGroupKey   = "runAsGroup"
 )
 
 // ComponentLabel and ComponentValue select the contract ConfigMap in the release namespace (Discover).
@@ -63,6 +65,10 @@ const (
 	DefaultRunAnnotation = "kubernaut.io/run-object"
 	DefaultFinalizer     = "kubernaut.io/run-rbac"
 	DefaultTaskPrefix    = "kubernaut-"
+	// The release's full name followed by these names the per-run ServiceAccounts and the action
+	// ClusterRoles (and static ServiceAccounts): <fullname>-run-<run>, <fullname>-action-<action>.
+	DefaultRunServiceAccountInfix = "-run-"
+	DefaultActionInfix            = "-action-"
 )
 
 // Contract is what the chart renders for one release.
@@ -86,8 +92,14 @@ type Contract struct {
 	Images          Images            `json:"images"`
 	// RunAsUser is the pods' fixed UID, nil where the platform assigns one (OpenShift). From the
 	// ConfigMap key runAsUser.
-	RunAsUser *int64                      `json:"-"`
-	Resources corev1.ResourceRequirements `json:"resources"`
+	RunAsUser *int64 `json:"-"`
+	// RunAsGroup is the pods' fixed primary GID, nil where the platform assigns one. From the ConfigMap
+	// key runAsGroup.
+	RunAsGroup *int64                      `json:"-"`
+	Resources  corev1.ResourceRequirements `json:"resources"`
+	// ImagePullSecrets go on every per-run ServiceAccount, so that Kubernetes adds them to the run's
+	// pods (values imagePullSecrets).
+	ImagePullSecrets []corev1.LocalObjectReference `json:"imagePullSecrets"`
 	// Steps are the step names in run order with the meaning of their non-zero exit codes.
 	Steps []StepContract `json:"steps"`
 	// CatalogueSHA256 identifies the catalogue the chart was generated from (see CatalogueDigest).
@@ -134,7 +146,11 @@ func Static(cat *catalogue.Catalogue) (Contract, error) {
 	return Contract{
 		Version:    Version,
 		TaskPrefix: DefaultTaskPrefix,
-		Labels:     Labels{Run: DefaultRunLabel, Action: DefaultActionLabel, RunAnnotation: DefaultRunAnnotation, Finalizer: DefaultFinalizer},
+		// In the static part the two name prefixes are what follows the release's full name; the
+		// chart's helpers prepend it (templates/_helpers.tpl).
+		RunServiceAccountPrefix: DefaultRunServiceAccountInfix,
+		ActionClusterRolePrefix: DefaultActionInfix,
+		Labels:                  Labels{Run: DefaultRunLabel, Action: DefaultActionLabel, RunAnnotation: DefaultRunAnnotation, Finalizer: DefaultFinalizer},
 		Steps: []StepContract{
 			{Name: steps.PolicyGate, ExitCodes: gateCodes},
 			{Name: steps.ApprovalGate, ExitCodes: map[string]string{
@@ -170,12 +186,16 @@ func Parse(data map[string]string) (*Contract, error) {
 		return nil, fmt.Errorf("execution contract: %w", err)
 	}
 	c.Images.OPA.Image, c.Images.Kubectl.Image = data[OPAImageKey], data[KubectlImageKey]
-	if v, ok := data[RunAsUserKey]; ok {
-		uid, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || uid < 1 {
-			return nil, fmt.Errorf("execution contract: %s %q is not a non-root UID", RunAsUserKey, v)
+	for key, id := range map[string]**int64{RunAsUserKey: &c.RunAsUser, RunAsGroupKey: &c.RunAsGroup} {
+		v, ok := data[key]
+		if !ok {
+			continue
 		}
-		c.RunAsUser = &uid
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("execution contract: %s %q is not a non-root ID", key, v)
+		}
+		*id = &n
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -249,7 +269,7 @@ func Load(ctx context.Context, client kubernetes.Interface, namespace, name stri
 // key), which needs no RBAC rule at all: the controller's pod template mounts it.
 func LoadDir(dir string) (*Contract, error) {
 	data := map[string]string{}
-	for _, key := range []string{ContractKey, OPAImageKey, KubectlImageKey, RunAsUserKey} {
+	for _, key := range []string{ContractKey, OPAImageKey, KubectlImageKey, RunAsUserKey, RunAsGroupKey} {
 		content, err := os.ReadFile(filepath.Join(dir, key))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // Parse names the keys that must be there

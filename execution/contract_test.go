@@ -74,9 +74,9 @@ func TestContractRefusesBadInput(t *testing.T) {
 	}
 	_, err := execution.Parse(map[string]string{})
 	require.ErrorContains(t, err, "no key contract.yaml")
-	for key, want := range map[string]string{execution.OPAImageKey: "opaImage is empty", execution.RunAsUserKey: `runAsUser "0" is not a non-root UID`} {
+	for key, want := range map[string]string{execution.OPAImageKey: "opaImage is empty", execution.RunAsUserKey: `runAsUser "0" is not a non-root ID`, execution.RunAsGroupKey: `runAsGroup "0" is not a non-root ID`} {
 		data := renderedContract(t)
-		if key == execution.RunAsUserKey {
+		if key == execution.RunAsUserKey || key == execution.RunAsGroupKey {
 			data[key] = "0"
 		} else {
 			delete(data, key)
@@ -86,9 +86,14 @@ func TestContractRefusesBadInput(t *testing.T) {
 	}
 	data := renderedContract(t)
 	delete(data, execution.RunAsUserKey)
+	delete(data, execution.RunAsGroupKey)
 	noUID, err := execution.Parse(data)
 	require.NoError(t, err)
 	require.Nil(t, noUID.RunAsUser, "OpenShift: no fixed UID")
+	require.Nil(t, noUID.RunAsGroup, "OpenShift: no fixed GID")
+	withIDs, err := execution.Parse(renderedContract(t))
+	require.NoError(t, err)
+	require.Equal(t, int64(65532), *withIDs.RunAsGroup)
 
 	c, err := execution.Parse(renderedContract(t))
 	require.NoError(t, err)

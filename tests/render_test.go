@@ -17,6 +17,7 @@ import (
 	"github.com/jordigilh/kubernaut-execution/catalogue"
 	"github.com/jordigilh/kubernaut-execution/catalogue/steps"
 	"github.com/jordigilh/kubernaut-execution/gen/render"
+	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
 var kubeVersions = []string{render.OldestKubernetes, render.NewestKubernetes}
@@ -28,6 +29,9 @@ var matrix = map[string]func(t *testing.T, objs map[string]object){
 		requireEphemeral(t, objs)
 		requireAPIServerCIDRs(t, objs, "10.96.0.1/32", "172.18.0.2/32")
 		requireRunAsUser(t, objs, float64(65532))
+		for key := range objs {
+			require.False(t, strings.HasPrefix(key, "PodDisruptionBudget/") || strings.HasPrefix(key, "ServiceMonitor/"), "one replica, no ServiceMonitor by default: %s", key)
+		}
 	},
 	"static-values.yaml": func(t *testing.T, objs map[string]object) {
 		cat := mustCatalogue(t)
@@ -70,6 +74,30 @@ var matrix = map[string]func(t *testing.T, objs map[string]object){
 	},
 	"networkpolicy-off-values.yaml": func(t *testing.T, objs map[string]object) {
 		require.Empty(t, networkPoliciesOf(objs))
+	},
+	"operations-values.yaml": func(t *testing.T, objs map[string]object) {
+		for key, o := range objs {
+			require.Equal(t, "platform", get(o, "metadata", "labels", "team"), "commonLabels on %s", key)
+			require.Equal(t, "platform@example.com", get(o, "metadata", "annotations", "owner"), "commonAnnotations on %s", key)
+		}
+		deployment := objs["Deployment/kubernaut-system/kubernaut-execution-controller"]
+		pod := get(deployment, "spec", "template", "spec")
+		require.Equal(t, []any{map[string]any{"name": "registry-credentials"}}, get(pod, "imagePullSecrets"))
+		require.Equal(t, "system-cluster-critical", get(pod, "priorityClassName"))
+		selector := get(deployment, "spec", "selector", "matchLabels")
+		require.Equal(t, selector, get(pod, "topologySpreadConstraints", 0, "labelSelector", "matchLabels"), "a constraint without selector spreads the controller's own pods")
+		pdb := objs["PodDisruptionBudget/kubernaut-system/kubernaut-execution-controller"]
+		require.EqualValues(t, 1, get(pdb, "spec", "minAvailable"))
+		require.Equal(t, selector, get(pdb, "spec", "selector", "matchLabels"))
+		monitor := objs["ServiceMonitor/kubernaut-system/kubernaut-execution-controller"]
+		require.Equal(t, "prometheus", get(monitor, "metadata", "labels", "release"))
+		require.Equal(t, "metrics", get(monitor, "spec", "endpoints", 0, "port"))
+		service := objs["Service/kubernaut-system/kubernaut-execution-controller-metrics"]
+		for k, v := range get(monitor, "spec", "selector", "matchLabels").(map[string]any) {
+			require.Equal(t, v, get(service, "metadata", "labels", k), "the ServiceMonitor selects the metrics Service")
+		}
+		require.Equal(t, []any{map[string]any{"name": "registry-credentials"}}, get(objs["ServiceAccount/kubernaut-system/kubernaut-execution-action-drain-node"], "imagePullSecrets"))
+		require.Contains(t, get(objs["ConfigMap/kubernaut-system/kubernaut-execution-execution-contract"], "data", "contract.yaml"), "imagePullSecrets:\n- name: registry-credentials")
 	},
 	"digest-values.yaml": func(t *testing.T, objs map[string]object) {
 		want := 1 + 4 // controller; the action Job (two gates, dry-run, execute)
@@ -224,6 +252,7 @@ func requireAPIServerCIDRs(t *testing.T, objs map[string]object, cidrs ...string
 func requireRunAsUser(t *testing.T, objs map[string]object, uid any) {
 	for _, spec := range podSpecs(objs) {
 		require.Equal(t, uid, get(spec, "securityContext", "runAsUser"))
+		require.Equal(t, uid, get(spec, "securityContext", "runAsGroup"), "the same ID as primary group")
 		require.Equal(t, true, get(spec, "securityContext", "runAsNonRoot"))
 	}
 }
@@ -323,6 +352,17 @@ func TestKubeVersionRangeIsEnforced(t *testing.T) {
 		_, err := renderWith(t, kv, vals)
 		require.ErrorContains(t, err, "incompatible with Kubernetes "+kv)
 	}
+}
+
+// The newest Kubernetes the renders are checked at is the one the real-cluster layers run, and the
+// client libraries the product builds against are of the same minor.
+func TestNewestKubernetesIsThePinnedControlPlane(t *testing.T) {
+	control, err := testenv.RequiredVersion(filepath.Join(root, "tools", "kube", "go.mod"), "k8s.io/kubernetes")
+	require.NoError(t, err)
+	require.Equal(t, render.NewestKubernetes, control, "gen/render.NewestKubernetes and tools/kube/go.mod")
+	api, err := testenv.RequiredVersion(filepath.Join(root, "go.mod"), "k8s.io/api")
+	require.NoError(t, err)
+	require.Equal(t, strings.Replace(control, "v1.", "v0.", 1), api, "k8s.io/api in go.mod and tools/kube/go.mod")
 }
 
 // The chart renders Service and EndpointSlice lookups into API-server ipBlocks at install time.

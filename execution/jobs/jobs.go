@@ -99,7 +99,7 @@ func Build(c *execution.Contract, a catalogue.Action, in Input) (*batchv1.Job, e
 	container := func(s steps.Step) corev1.Container {
 		img := images[s.Image]
 		sc := steps.SecurityContext()
-		sc.RunAsUser = c.RunAsUser
+		sc.RunAsUser, sc.RunAsGroup = c.RunAsUser, c.RunAsGroup
 		return corev1.Container{
 			Name: s.Name, Image: img.Image, ImagePullPolicy: img.PullPolicy,
 			Command: s.Command, Args: s.Args,
@@ -145,6 +145,7 @@ func Build(c *execution.Contract, a catalogue.Action, in Input) (*batchv1.Job, e
 					SecurityContext: &corev1.PodSecurityContext{
 						RunAsNonRoot:   ptr.To(true),
 						RunAsUser:      c.RunAsUser,
+						RunAsGroup:     c.RunAsGroup,
 						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 					},
 					InitContainers: inits,

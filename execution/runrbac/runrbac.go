@@ -164,7 +164,8 @@ func (m *Manager) Provision(ctx context.Context, a catalogue.Action, r Run, targ
 		out.RoleBinding = got
 	}
 
-	sa := &corev1.ServiceAccount{ObjectMeta: meta(m.Contract.Namespace), AutomountServiceAccountToken: ptr.To(true)}
+	sa := &corev1.ServiceAccount{ObjectMeta: meta(m.Contract.Namespace), AutomountServiceAccountToken: ptr.To(true),
+		ImagePullSecrets: m.Contract.ImagePullSecrets}
 	sa.OwnerReferences = []metav1.OwnerReference{r.OwnerReference()}
 	sas := m.Client.CoreV1().ServiceAccounts(m.Contract.Namespace)
 	got, err := ensure(ctx, m, "ServiceAccount", sa,

@@ -28,10 +28,12 @@ import (
 type CRD struct{ Module, Path string }
 
 // CRDs are the custom resources the bundle ships or is deployed with: Tekton's Task (the version whose
-// Go types the generator uses; a test holds the two equal) and Argo CD's Application.
+// Go types the generator uses; a test holds the two equal), Argo CD's Application and the Prometheus
+// Operator's ServiceMonitor (controller.serviceMonitor).
 var CRDs = []CRD{
 	{Module: "github.com/tektoncd/pipeline@v1.15.1", Path: "config/300-crds/300-task.yaml"},
 	{Module: "github.com/argoproj/argo-cd/v3@v3.6.1", Path: "manifests/crds/application-crd.yaml"},
+	{Module: "github.com/prometheus-operator/prometheus-operator@v0.90.1", Path: "example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml"},
 }
 
 // PathTemplate is the kubeconform schema location for a directory written by Generate.
@@ -40,7 +42,7 @@ func PathTemplate(dir string) string {
 }
 
 // stamp marks a finished generation; its name changes when what is generated does.
-const stamp = ".complete-3"
+const stamp = ".complete-4"
 
 // Ensure makes sure dir holds the schemas of Kubernetes version (v1.x.y), generating them once: a stamp
 // file marks a finished generation, so an interrupted one is redone.

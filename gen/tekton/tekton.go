@@ -19,6 +19,7 @@ import (
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
 	"github.com/jordigilh/kubernaut-execution/catalogue/steps"
+	"github.com/jordigilh/kubernaut-execution/execution"
 )
 
 // Image roles the chart's template replaces with images from values.
@@ -43,11 +44,8 @@ const (
 	tmpVolume    = steps.TmpVolume
 )
 
-// taskPrefix names the Tasks.
-const taskPrefix = "kubernaut-"
-
-// TaskName is the Task of one catalogue action.
-func TaskName(action string) string { return taskPrefix + action }
+// TaskName is the Task of one catalogue action, named as the execution contract says.
+func TaskName(action string) string { return execution.DefaultTaskPrefix + action }
 
 // MinPipelinesVersion is the oldest Tekton Pipelines with the v1 Task API and stepTemplate as used here.
 const MinPipelinesVersion = "0.50.0"

@@ -365,3 +365,19 @@ func TestSweepRemovesWhatCrashedRunsLeft(t *testing.T) {
 	require.ErrorContains(t, err, "lookup failed")
 	require.NoError(t, m.TeardownRun(ctx, again))
 }
+
+// The chart's imagePullSecrets (in the contract) reach every per-run ServiceAccount, so that
+// Kubernetes adds them to the run's pods.
+func TestProvisionCarriesImagePullSecrets(t *testing.T) {
+	c := *contract(t)
+	c.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "registry-credentials"}}
+	m := runrbac.New(controllerClient(t), &c)
+	ctx := context.Background()
+	run := ownerJob(t, cluster.Client, "run-pull-secrets")
+	p, err := m.Provision(ctx, mustCatalogue(t).Actions[0], run, namespace(t, "runrbac-pull", nil))
+	require.NoError(t, err)
+	got, err := cluster.Client.CoreV1().ServiceAccounts(releaseNS).Get(ctx, p.ServiceAccountName(), metav1.GetOptions{})
+	require.NoError(t, err)
+	require.Equal(t, c.ImagePullSecrets, got.ImagePullSecrets)
+	require.NoError(t, m.Teardown(ctx, p))
+}

@@ -17,14 +17,26 @@
 {{- end }}
 {{- end }}
 
+{{/*
+The release-independent part of the execution contract, generated from the Go package execution
+(files/contract.yaml): label keys, step names, the Task prefix and the name parts below. Templates and
+admission policies read these names from here, never as literals, so the controller and the chart
+cannot disagree.
+*/}}
+{{- define "kubernaut-execution.staticContract" -}}
+{{- .Files.Get "files/contract.yaml" }}
+{{- end }}
+
 {{/* Name of an action's inert ClusterRole (and static ServiceAccount). Call with (list $ "<action>"). */}}
 {{- define "kubernaut-execution.actionName" -}}
-{{- printf "%s-action-%s" (include "kubernaut-execution.fullname" (index . 0)) (index . 1) }}
+{{- $contract := include "kubernaut-execution.staticContract" (index . 0) | fromYaml }}
+{{- printf "%s%s%s" (include "kubernaut-execution.fullname" (index . 0)) $contract.actionClusterRolePrefix (index . 1) }}
 {{- end }}
 
 {{/* Prefix of the per-run ServiceAccounts the controller creates: <prefix><run id>. */}}
 {{- define "kubernaut-execution.runServiceAccountPrefix" -}}
-{{- printf "%s-run-" (include "kubernaut-execution.fullname" .) }}
+{{- $contract := include "kubernaut-execution.staticContract" . | fromYaml }}
+{{- printf "%s%s" (include "kubernaut-execution.fullname" .) $contract.runServiceAccountPrefix }}
 {{- end }}
 
 {{/* Name of the policy ConfigMap. */}}
@@ -69,6 +81,19 @@ helm.sh/chart: {{ printf "%s-%s" $.Chart.Name $.Chart.Version | replace "+" "_" 
 app.kubernetes.io/version: {{ $.Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ $.Release.Service }}
 app.kubernetes.io/part-of: kubernaut
+{{- with $.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+The metadata annotations of every object: commonAnnotations, when set, as a block already indented
+under metadata (nothing at all otherwise). Call with $.
+*/}}
+{{- define "kubernaut-execution.annotations" -}}
+{{- with .Values.commonAnnotations }}
+{{- printf "annotations:\n%s" (toYaml . | indent 2) | nindent 2 }}
+{{- end }}
 {{- end }}
 
 {{/* Labels that select one component's pods; the NetworkPolicies use them. Call with (list $ "<component>"). */}}
@@ -96,6 +121,9 @@ runAsNonRoot is enforced by the kubelet against the image's user even when runAs
 runAsNonRoot: true
 {{- with .Values.securityContext.runAsUser }}
 runAsUser: {{ . }}
+{{- end }}
+{{- with .Values.securityContext.runAsGroup }}
+runAsGroup: {{ . }}
 {{- end }}
 seccompProfile:
   type: RuntimeDefault

@@ -1,0 +1,76 @@
+package tests
+
+import (
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"sigs.k8s.io/yaml"
+
+	"github.com/jordigilh/kubernaut-execution/execution"
+	"github.com/jordigilh/kubernaut-execution/gen/generate"
+	"github.com/jordigilh/kubernaut-execution/gen/render"
+)
+
+// The names a controller must use (label keys, name parts, the Task prefix, the gate step) live in
+// one place, the Go package execution, which gen writes into files/contract.yaml. A change there
+// must change every template and admission policy that uses them, and leave no default behind: this
+// renders the chart with a contract whose every name differs from the default.
+func TestContractNamesComeFromOnePlace(t *testing.T) {
+	static, err := execution.Static(mustCatalogue(t))
+	require.NoError(t, err)
+	static.Labels.Run = "example.org/run-id"
+	static.Labels.Action = "example.org/action-name"
+	static.RunServiceAccountPrefix = "-per-run-"
+	static.ActionClusterRolePrefix = "-verb-"
+	static.TaskPrefix = "remedy-"
+	static.Steps[0].Name = "gate-first"
+	data, err := yaml.Marshal(static)
+	require.NoError(t, err)
+	ch, err := render.LoadChart(chartDir, map[string][]byte{generate.ContractFile: data})
+	require.NoError(t, err)
+
+	// The defaults, as whole names: kubernaut.io/run-object and kubernaut.io/run-rbac are other keys,
+	// and <fullname>-action-pods is a NetworkPolicy, not an action's name.
+	var actions []string
+	for _, a := range mustCatalogue(t).Actions {
+		actions = append(actions, a.Name)
+	}
+	defaults := regexp.MustCompile(`kubernaut\.io/run([^-a-z]|$)|kubernaut\.io/action|-execution-action-(` + strings.Join(actions, "|") +
+		`)?[^a-z]|-execution-run-|"kubernaut-"|policy-gate"`)
+	for _, file := range []string{"default-values.yaml", "static-values.yaml"} {
+		t.Run(file, func(t *testing.T) {
+			docs, err := render.Render(ch, render.Options{Release: render.DefaultRelease, Namespace: render.DefaultNamespace,
+				KubeVersion: render.NewestKubernetes, Values: readValues(t, filepath.Join(chartDir, "ci", file))})
+			require.NoError(t, err)
+			var all []byte
+			for _, d := range docs {
+				if filepath.Base(d.Template) == "tekton-tasks.yaml" {
+					continue // the Tasks are generated with the names; the mutation here is of the contract file alone
+				}
+				require.Nil(t, defaults.Find(d.YAML), "%s still holds a default contract name: %s", d.Template, defaults.Find(d.YAML))
+				all = append(all, d.YAML...)
+			}
+			objs := objects(t, docs)
+			require.Contains(t, objs, "ClusterRole//kubernaut-execution-verb-drain-node")
+			require.Equal(t, "drain-node", get(objs["ClusterRole//kubernaut-execution-verb-drain-node"], "metadata", "labels", "example.org/action-name"))
+			for _, want := range []string{
+				`"example.org/run-id" in variables.binding.metadata.labels`,
+				`variables.binding.metadata.labels["example.org/action-name"]`,
+				`startsWith("kubernaut-execution-per-run-")`,
+				`== "remedy-" + variables.action`,
+				`initContainers[0].name == "gate-first"`,
+			} {
+				require.Contains(t, string(all), want)
+			}
+			if file == "static-values.yaml" {
+				require.Contains(t, string(all), `sa == "kubernaut-execution-verb-" + variables.action`)
+			}
+			contract := get(objs["ConfigMap/kubernaut-system/kubernaut-execution-execution-contract"], "data", "contract.yaml")
+			require.Contains(t, contract, "runServiceAccountPrefix: kubernaut-execution-per-run-")
+			require.Contains(t, contract, "actionClusterRolePrefix: kubernaut-execution-verb-")
+		})
+	}
+}
