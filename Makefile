@@ -13,6 +13,7 @@ CACHE ?= $(CURDIR)/.cache
 export KUBERNAUT_CACHE := $(CACHE)
 OPA := $(CACHE)/bin/opa
 STATICCHECK := $(CACHE)/bin/staticcheck
+KUBE_SCORE := $(CACHE)/bin/kube-score
 # gomod-version is the version go.mod file $(1) requires of module $(2), in a require block or not.
 gomod-version = $(shell awk -v m=$(2) '{ for (i = 1; i < NF; i++) if ($$i == m) { print $$(i+1); exit } }' $(1))
 # The control plane the real-cluster tests start, built from tools/kube (about 10 minutes cold).
@@ -76,10 +77,14 @@ e2e: tools ## Run the real-cluster layer alone (etcd + kube-apiserver + kube-con
 	$(GO) test ./tests/e2e -count=1 -v -timeout 30m
 
 .PHONY: tools
-tools: $(OPA) $(KUBE_BINS) ## Build the pinned tools the tests run (opa, etcd, kube-apiserver, kube-controller-manager, kubectl).
+tools: $(OPA) $(KUBE_BINS) $(KUBE_SCORE) ## Build the pinned tools the tests run (opa, etcd, kube-apiserver, kube-controller-manager, kubectl, kube-score).
 
 $(OPA): tools/go.mod tools/go.sum
 	cd tools && $(GO) build -o $(OPA) github.com/open-policy-agent/opa
+
+# kube-score stamps its version as its release build does (goreleaser), so the tests can check the pin.
+$(KUBE_SCORE): tools/kubescore/go.mod tools/kubescore/go.sum
+	cd tools/kubescore && $(GO) build -ldflags "-X main.version=$(call gomod-version,tools/kubescore/go.mod,github.com/zegl/kube-score)" -o $@ github.com/zegl/kube-score/cmd/kube-score
 
 $(STATICCHECK): tools/lint/go.mod tools/lint/go.sum
 	cd tools/lint && $(GO) build -o $@ honnef.co/go/tools/cmd/staticcheck

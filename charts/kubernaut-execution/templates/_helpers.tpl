@@ -87,11 +87,18 @@ app.kubernetes.io/part-of: kubernaut
 {{- end }}
 
 {{/*
-The metadata annotations of every object: commonAnnotations, when set, as a block already indented
-under metadata (nothing at all otherwise). Call with $.
+The metadata annotations of every object: commonAnnotations plus the object's own, as a block already
+indented under metadata (nothing at all when there are none). Call with $, or (list $ (dict ...)) for an
+object with annotations of its own.
 */}}
 {{- define "kubernaut-execution.annotations" -}}
-{{- with .Values.commonAnnotations }}
+{{- $root := . }}
+{{- $own := dict }}
+{{- if kindIs "slice" . }}
+{{- $root = index . 0 }}
+{{- $own = index . 1 }}
+{{- end }}
+{{- with merge (deepCopy $own) (deepCopy ($root.Values.commonAnnotations | default dict)) }}
 {{- printf "annotations:\n%s" (toYaml . | indent 2) | nindent 2 }}
 {{- end }}
 {{- end }}

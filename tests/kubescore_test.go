@@ -1,0 +1,62 @@
+package tests
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/jordigilh/kubernaut-execution/gen/render"
+	"github.com/jordigilh/kubernaut-execution/gen/schemas"
+	"github.com/jordigilh/kubernaut-execution/tests/testenv"
+)
+
+// kubeScore runs the pinned kube-score (make tools) on documents and returns its CRITICAL lines.
+func kubeScore(t *testing.T, docs []render.Document) []string {
+	t.Helper()
+	bin, err := testenv.Tool(schemas.CacheDir(root), "kube-score", filepath.Join(root, "tools", "kubescore", "go.mod"), "github.com/zegl/kube-score", "version")
+	require.NoError(t, err)
+	var all bytes.Buffer
+	for _, d := range docs {
+		all.WriteString("---\n")
+		all.Write(d.YAML)
+	}
+	file := filepath.Join(t.TempDir(), "render.yaml")
+	require.NoError(t, os.WriteFile(file, all.Bytes(), 0o644))
+	out, err := exec.Command(bin, "score", "--output-format", "ci", file).CombinedOutput()
+	var exit *exec.ExitError
+	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 1) { // 1: it found something
+		require.NoError(t, err, "%s", out)
+	}
+	var critical []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(line, "[CRITICAL]") {
+			critical = append(critical, line)
+		}
+	}
+	return critical
+}
+
+// kube-score finds nothing CRITICAL in the default render and the production overlay.
+func TestKubeScoreFindsNothingCritical(t *testing.T) {
+	docs, err := renderWith(t, render.NewestKubernetes, readValues(t, filepath.Join(chartDir, "ci", "default-values.yaml")))
+	require.NoError(t, err)
+	require.Empty(t, kubeScore(t, docs), "default render")
+	require.Empty(t, kubeScore(t, build(t, overlayDir("production"))), "production overlay")
+
+	// Control: without the chart's reasoned ignore annotations kube-score does report those checks.
+	var bare []render.Document
+	for _, d := range docs {
+		d.YAML = regexp.MustCompile(`(?m)^\s+kube-score/ignore: .*\n`).ReplaceAll(d.YAML, nil)
+		bare = append(bare, d)
+	}
+	critical := strings.Join(kubeScore(t, bare), "\n")
+	require.Contains(t, critical, "ImagePullPolicy is not set to Always")
+	require.Contains(t, critical, "selector doesn't match any pods")
+}
