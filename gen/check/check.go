@@ -182,16 +182,16 @@ func paramsDocument(opts Options) (map[string]any, error) {
 func (c *Checker) Check(ctx context.Context, docs []Document) ([]Violation, error) {
 	var out []Violation
 	out = append(out, c.checkSchemas(docs)...)
-	rv, err := c.checkRules(ctx, docs)
+	pods, err := podsOf(docs)
+	if err != nil {
+		return nil, err
+	}
+	rv, err := c.checkRules(ctx, docs, pods)
 	if err != nil {
 		return nil, err
 	}
 	out = append(out, rv...)
-	pv, err := c.checkPodSecurity(docs)
-	if err != nil {
-		return nil, err
-	}
-	out = append(out, pv...)
+	out = append(out, c.checkPodSecurity(pods)...)
 	cv, err := c.checkCovers(docs)
 	if err != nil {
 		return nil, err
@@ -226,12 +226,21 @@ func (c *Checker) checkSchemas(docs []Document) []Violation {
 	return out
 }
 
-func (c *Checker) checkRules(ctx context.Context, docs []Document) ([]Violation, error) {
+func (c *Checker) checkRules(ctx context.Context, docs []Document, pods []pod) ([]Violation, error) {
 	objects := make([]any, 0, len(docs))
 	for _, d := range docs {
 		objects = append(objects, d.Object)
 	}
-	rs, err := c.rules.Eval(ctx, rego.EvalInput(map[string]any{"documents": objects}))
+	// The rules read pods as podsOf extracts them, never from the documents themselves.
+	podObjects := make([]any, 0, len(pods))
+	for _, p := range pods {
+		var spec any
+		if err := decode(p.spec, &spec); err != nil {
+			return nil, err
+		}
+		podObjects = append(podObjects, map[string]any{"doc": p.doc.Object, "spec": spec, "labels": p.meta.Labels})
+	}
+	rs, err := c.rules.Eval(ctx, rego.EvalInput(map[string]any{"documents": objects, "pods": podObjects}))
 	if err != nil {
 		return nil, fmt.Errorf("conformance rules: %w", err)
 	}
@@ -251,7 +260,32 @@ func (c *Checker) checkRules(ctx context.Context, docs []Document) ([]Violation,
 	return out, nil
 }
 
-// podSpec returns the pod a document makes, if it makes one.
+// pod is one pod a render makes: the document it is in, its metadata (labels) and its spec.
+type pod struct {
+	doc  Document
+	meta *metav1.ObjectMeta
+	spec *corev1.PodSpec
+}
+
+// podsOf extracts the pods of every document that makes one: the one place the checker reads pod
+// specs, for Pod Security and for the rules alike.
+func podsOf(docs []Document) ([]pod, error) {
+	var out []pod
+	for _, d := range docs {
+		meta, spec, err := podSpec(d)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", d.Source, err)
+		}
+		if spec != nil {
+			out = append(out, pod{doc: d, meta: meta, spec: spec})
+		}
+	}
+	return out, nil
+}
+
+// podSpec returns the pod a document makes, if it makes one. A Task makes its TaskRun pods: its
+// steps merged over the stepTemplate by Tekton's own function, with the Task's labels, which Tekton
+// copies onto them.
 func podSpec(d Document) (*metav1.ObjectMeta, *corev1.PodSpec, error) {
 	var path []string
 	switch d.Kind() {
@@ -300,25 +334,18 @@ func decode(from any, to any) error {
 	return json.Unmarshal(data, to)
 }
 
-func (c *Checker) checkPodSecurity(docs []Document) ([]Violation, error) {
+func (c *Checker) checkPodSecurity(pods []pod) []Violation {
 	level := psaapi.LevelVersion{Level: psaapi.LevelRestricted, Version: psaapi.LatestVersion()}
 	var out []Violation
-	for _, d := range docs {
-		meta, spec, err := podSpec(d)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", d.Source, err)
-		}
-		if spec == nil {
-			continue
-		}
-		result := psapolicy.AggregateCheckResults(c.podPolicy.EvaluatePod(level, meta, spec))
+	for _, p := range pods {
+		result := psapolicy.AggregateCheckResults(c.podPolicy.EvaluatePod(level, p.meta, p.spec))
 		if !result.Allowed {
 			for i, reason := range result.ForbiddenReasons {
-				out = append(out, violationOf(RulePodSecurity, d, fmt.Sprintf("restricted:latest: %s (%s)", reason, result.ForbiddenDetails[i])))
+				out = append(out, violationOf(RulePodSecurity, p.doc, fmt.Sprintf("restricted:latest: %s (%s)", reason, result.ForbiddenDetails[i])))
 			}
 		}
 	}
-	return out, nil
+	return out
 }
 
 func (c *Checker) checkCovers(docs []Document) ([]Violation, error) {

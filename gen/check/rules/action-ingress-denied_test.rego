@@ -4,7 +4,10 @@ import data.kubernaut.checks.rules.action_ingress_denied as rule
 
 pods := {"kind": "PodTemplate", "metadata": {"name": "p"}, "template": {"metadata": {"labels": {"app.kubernetes.io/component": "action"}}, "spec": {}}}
 
-np(spec) := {"documents": [pods, {"kind": "NetworkPolicy", "metadata": {"name": "n"}, "spec": object.union({"podSelector": {}}, spec)}]}
+np(spec) := {
+	"documents": [pods, {"kind": "NetworkPolicy", "metadata": {"name": "n"}, "spec": object.union({"podSelector": {}}, spec)}],
+	"pods": [{"doc": pods, "spec": pods.template.spec, "labels": pods.template.metadata.labels}],
+}
 
 test_denied if count(rule.violation) == 0 with input as np({"policyTypes": ["Ingress", "Egress"], "ingress": []})
 

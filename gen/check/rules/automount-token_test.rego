@@ -8,8 +8,11 @@ deployment(n) := {"kind": "Deployment", "metadata": {"name": "d", "namespace": "
 
 binding(n) := {"kind": "RoleBinding", "metadata": {"name": "b", "namespace": "other"}, "subjects": [{"kind": "ServiceAccount", "name": n, "namespace": "ns"}]}
 
+# The pods of the Deployments among docs, as the checker extracts them.
+pods(docs) := [{"doc": d, "spec": d.spec.template.spec, "labels": {}} | some d in docs; d.kind == "Deployment"]
+
 messages(docs) := m if {
-	m := {v.message | some v in automount_token.violation} with input as {"documents": docs}
+	m := {v.message | some v in automount_token.violation} with input as {"documents": docs, "pods": pods(docs)}
 }
 
 test_used_by_a_pod if count(messages([sa("c", {"automountServiceAccountToken": true}), deployment("c")])) == 0

@@ -2,7 +2,7 @@ package kubernaut.checks.rules.host_access_test
 
 import data.kubernaut.checks.rules.host_access
 
-pod(spec) := {"documents": [{"kind": "Pod", "metadata": {"name": "p"}, "spec": spec}]}
+pod(spec) := {"documents": [d], "pods": [{"doc": d, "spec": spec, "labels": {}}]} if d := {"kind": "Pod", "metadata": {"name": "p"}, "spec": spec}
 
 test_none if count(host_access.violation) == 0 with input as pod({"hostNetwork": false, "volumes": [{"name": "tmp", "emptyDir": {}}]})
 

@@ -2,7 +2,7 @@ package kubernaut.checks.rules.image_pinning_test
 
 import data.kubernaut.checks.rules.image_pinning as rule
 
-pod(image) := {"documents": [{"kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": image}]}}]}
+pod(image) := {"documents": [d], "pods": [{"doc": d, "spec": d.spec, "labels": {}}]} if d := {"kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": image}]}}
 
 messages(image, digests) := m if {
 	m := {v.message | some v in rule.violation} with input as pod(image) with data.kubernaut.params as {"requireDigests": digests}

@@ -57,51 +57,16 @@ triples(rules) := {[g, r, v] |
 	some v in object.get(rule, "verbs", [])
 }
 
-workload_kinds := {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
+# Every pod the render makes ({"doc", "spec", "labels"}), from input.pods: the checker extracts them in
+# Go with Kubernetes' types and, for a Task, Tekton's own step merge (gen/check podSpec), so the rules
+# see a Task's steps as the containers of its TaskRun pods, and Tekton copies the Task's labels onto them.
+pod_specs contains p if some p in input.pods
 
-# Every pod spec of the render, with the document it is in.
-pod_specs contains {"doc": d, "spec": d.spec.template.spec, "labels": object.get(d.spec.template, ["metadata", "labels"], {})} if {
-	some d in docs
-	d.kind in workload_kinds
-}
-
-pod_specs contains {"doc": d, "spec": d.spec.jobTemplate.spec.template.spec, "labels": object.get(d.spec.jobTemplate.spec.template, ["metadata", "labels"], {})} if {
-	some d in docs
-	d.kind == "CronJob"
-}
-
-pod_specs contains {"doc": d, "spec": d.template.spec, "labels": object.get(d.template, ["metadata", "labels"], {})} if {
-	some d in docs
-	d.kind == "PodTemplate"
-}
-
-pod_specs contains {"doc": d, "spec": d.spec, "labels": labels(d)} if {
-	some d in docs
-	d.kind == "Pod"
-}
-
-# Tekton copies a Task's labels onto its TaskRun pods.
-pod_specs contains {"doc": d, "spec": {"volumes": object.get(d.spec, "volumes", [])}, "labels": labels(d)} if {
-	some d in docs
-	d.kind == "Task"
-}
-
-# Every container of the render: pod containers and Tekton steps, each step over its stepTemplate.
+# Every container of the render.
 containers contains {"doc": p.doc, "container": c} if {
 	some p in pod_specs
 	some field in ["containers", "initContainers", "ephemeralContainers"]
 	some c in object.get(p.spec, field, [])
-}
-
-containers contains {"doc": d, "container": step} if {
-	some d in docs
-	d.kind == "Task"
-	some s in d.spec.steps
-	template := object.get(d.spec, "stepTemplate", {})
-
-	# As Tekton merges them: the step's fields over the template's, resources field by field.
-	resources := object.union(object.get(template, "computeResources", {}), object.get(s, "computeResources", {}))
-	step := object.union(object.union(template, s), {"resources": resources})
 }
 
 network_policies contains d if {

@@ -11,21 +11,16 @@ test_triples if {
 	lib.triples([{"apiGroups": [""], "resources": ["pods", "nodes"], "verbs": ["get"]}]) == {["", "pods", "get"], ["", "nodes", "get"]}
 }
 
-test_pod_specs_of_every_workload_kind if {
-	spec := {"containers": [{"name": "c", "image": "x:1"}]}
-	tpl := {"metadata": {"labels": {"app.kubernetes.io/component": "action"}}, "spec": spec}
-	docs := [
-		{"kind": "Deployment", "metadata": {"name": "d"}, "spec": {"template": tpl}},
-		{"kind": "CronJob", "metadata": {"name": "c"}, "spec": {"jobTemplate": {"spec": {"template": tpl}}}},
-		{"kind": "PodTemplate", "metadata": {"name": "p"}, "template": tpl},
-		{"kind": "Pod", "metadata": {"name": "pod"}, "spec": spec},
-		{"kind": "Task", "metadata": {"name": "t"}, "spec": {"stepTemplate": {"computeResources": {"limits": {"cpu": "1"}}}, "steps": [{"name": "s", "image": "y:1", "computeResources": {}}]}},
+test_containers_and_components_of_the_pods if {
+	a := {"kind": "Job", "metadata": {"name": "a"}}
+	c := {"kind": "Deployment", "metadata": {"name": "c"}}
+	pods := [
+		{"doc": a, "labels": {"app.kubernetes.io/component": "action"}, "spec": {"initContainers": [{"name": "i"}], "containers": [{"name": "c"}]}},
+		{"doc": c, "labels": {"app.kubernetes.io/component": "controller"}, "spec": {"containers": [{"name": "c"}], "ephemeralContainers": [{"name": "e"}]}},
 	]
-	count(lib.pod_specs) == 5 with input as {"documents": docs}
-	count(lib.containers) == 5 with input as {"documents": docs}
-	count(lib.action_pods) == 3 with input as {"documents": docs}
-	some c in lib.containers with input as {"documents": docs}
-	c.container.resources == {"limits": {"cpu": "1"}}
+	{[x.doc.metadata.name, x.container.name] | some x in lib.containers} == {["a", "i"], ["a", "c"], ["c", "c"], ["c", "e"]} with input as {"documents": [a, c], "pods": pods}
+	count(lib.action_pods) == 1 with input as {"documents": [a, c], "pods": pods}
+	count(lib.controller_pods) == 1 with input as {"documents": [a, c], "pods": pods}
 }
 
 test_selects if {

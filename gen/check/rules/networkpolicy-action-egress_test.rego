@@ -25,7 +25,7 @@ test_only_dns_counts_as_dns if {
 np(egress) := {"kind": "NetworkPolicy", "metadata": {"name": "n"}, "spec": {"podSelector": {"matchLabels": {"app.kubernetes.io/component": "action"}}, "egress": egress}}
 
 messages(egress) := m if {
-	m := {v.message | some v in rule.violation} with input as {"documents": [pods, np(egress)]}
+	m := {v.message | some v in rule.violation} with input as {"documents": [pods, np(egress)], "pods": [{"doc": pods, "spec": pods.template.spec, "labels": pods.template.metadata.labels}]}
 }
 
 test_api_and_dns_only if count(messages([api, dns])) == 0

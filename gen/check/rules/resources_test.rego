@@ -2,7 +2,7 @@ package kubernaut.checks.rules.resources_test
 
 import data.kubernaut.checks.rules.resources
 
-pod(r) := {"documents": [{"kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "resources": r}]}}]}
+pod(r) := {"documents": [d], "pods": [{"doc": d, "spec": d.spec, "labels": {}}]} if d := {"kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "resources": r}]}}
 
 full := {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}}
 
