@@ -7,9 +7,10 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// valueDoc is one documented key of values.yaml.
+// valueDoc is one documented key of values.yaml: its path, type, default and the comment above it
+// as one line of text.
 type valueDoc struct {
-	key, kind, def, doc string
+	key, kind, def, text string
 }
 
 // documentValues reads the chart's values.yaml and returns one row per documented key. A key with a
@@ -36,7 +37,7 @@ func documentValues(file string, data []byte) ([]valueDoc, error) {
 				// a section: its comment (if any) is a heading, its keys are documented one by one
 				walk(v, key+".")
 			case comment != "":
-				rows = append(rows, valueDoc{key: key, kind: kindOf(v), def: inline(v), doc: cleanComment(comment)})
+				rows = append(rows, valueDoc{key: key, kind: kindOf(v), def: inline(v), text: commentText(comment)})
 			default:
 				undocumented = append(undocumented, fmt.Sprintf("%s:%d: %s", file, k.Line, key))
 			}
@@ -97,12 +98,12 @@ func setFlow(n *yaml.Node) {
 	}
 }
 
-func cleanComment(c string) string {
+func commentText(c string) string {
 	var lines []string
 	for _, l := range strings.Split(c, "\n") {
 		lines = append(lines, strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "#")))
 	}
-	return strings.ReplaceAll(strings.Join(lines, " "), "|", `\|`)
+	return strings.Join(lines, " ")
 }
 
 // chartReadme is the chart's README: how to install, then the values table.
@@ -135,7 +136,7 @@ injects also meet the restricted Pod Security Standard.
 | --- | --- | --- | --- |
 `)
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", r.key, r.kind, r.def, r.doc)
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", r.key, r.kind, r.def, strings.ReplaceAll(r.text, "|", `\|`))
 	}
 	return []byte(b.String())
 }
