@@ -16,6 +16,7 @@ import (
 
 	"github.com/jordigilh/kubernaut-execution/gen/check"
 	"github.com/jordigilh/kubernaut-execution/gen/render"
+	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
 var checkers sync.Map // "version/digests" -> *check.Checker
@@ -36,7 +37,7 @@ func checker(t testing.TB, kubeVersion string, requireDigests bool, skip ...stri
 
 func newChecker(t testing.TB, kubeVersion string, requireDigests bool, skip ...string) *check.Checker {
 	c, err := check.New(context.Background(), check.Options{
-		Catalogue: mustCatalogue(t), SchemaDir: schemaDir(t, kubeVersion), KubernetesVersion: kubeVersion,
+		Catalogue: testenv.Catalogue(t), SchemaDir: schemaDir(t, kubeVersion), KubernetesVersion: kubeVersion,
 		RequireDigests: requireDigests, Skip: skip,
 	})
 	require.NoError(t, err)
@@ -71,7 +72,7 @@ func TestConformanceOnShippedRenders(t *testing.T) {
 		for _, v := range got {
 			require.Equal(t, "networkpolicy-present", v.Rule, v.String())
 		}
-		require.Len(t, got, 1+len(mustCatalogue(t).Actions), "controller and one Task per action are unselected")
+		require.Len(t, got, 1+len(testenv.Catalogue(t).Actions), "controller and one Task per action are unselected")
 		require.Empty(t, violations(t, checker(t, kv, false, "networkpolicy-present"), documents(t, docs)))
 	})
 	for _, o := range append([]string{"../base"}, overlays...) {

@@ -12,6 +12,7 @@ import (
 	"github.com/jordigilh/kubernaut-execution/execution"
 	"github.com/jordigilh/kubernaut-execution/gen/generate"
 	"github.com/jordigilh/kubernaut-execution/gen/render"
+	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
 // The names a controller must use (label keys, name parts, the Task prefix, the gate step) live in
@@ -19,7 +20,7 @@ import (
 // must change every template and admission policy that uses them, and leave no default behind: this
 // renders the chart with a contract whose every name differs from the default.
 func TestContractNamesComeFromOnePlace(t *testing.T) {
-	static, err := execution.Static(mustCatalogue(t))
+	static, err := execution.Static(testenv.Catalogue(t))
 	require.NoError(t, err)
 	static.Labels.Run = "example.org/run-id"
 	static.Labels.Action = "example.org/action-name"
@@ -35,7 +36,7 @@ func TestContractNamesComeFromOnePlace(t *testing.T) {
 	// The defaults, as whole names: kubernaut.io/run-object and kubernaut.io/run-rbac are other keys,
 	// and <fullname>-action-pods is a NetworkPolicy, not an action's name.
 	var actions []string
-	for _, a := range mustCatalogue(t).Actions {
+	for _, a := range testenv.Catalogue(t).Actions {
 		actions = append(actions, a.Name)
 	}
 	defaults := regexp.MustCompile(`kubernaut\.io/run([^-a-z]|$)|kubernaut\.io/action|-execution-action-(` + strings.Join(actions, "|") +

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jordigilh/kubernaut-execution/gen/policy"
 	"github.com/jordigilh/kubernaut-execution/gen/tekton"
+	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
 // BenchmarkGateDecision measures one prepared decision of the gate for each action, through OPA's Go
@@ -20,7 +21,7 @@ func BenchmarkGateDecision(b *testing.B) {
 	dir := policyFiles(b)
 	var target map[string]any
 	require.NoError(b, json.Unmarshal([]byte(validParams["target"]), &target))
-	for _, a := range mustCatalogue(b).Actions {
+	for _, a := range testenv.Catalogue(b).Actions {
 		files := []string{filepath.Join(dir, "_lib.rego"), filepath.Join(dir, "_gate.rego"), filepath.Join(dir, policy.CatalogueKey), filepath.Join(dir, policy.ConfigKey), filepath.Join(dir, a.Name+".rego")}
 		for _, f := range files {
 			_, err := os.Stat(f)

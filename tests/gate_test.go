@@ -126,7 +126,7 @@ func withParams(base map[string]string, kv ...string) map[string]string {
 func TestGateStepsAllowEveryActionWithValidInput(t *testing.T) {
 	policies := policyFiles(t)
 	rendered := tasks(t, defaultRender(t))
-	for _, a := range mustCatalogue(t).Actions {
+	for _, a := range testenv.Catalogue(t).Actions {
 		task := rendered[tekton.TaskName(a.Name)]
 		code, out := runStep(t, task, tekton.StepPolicyGate, paramsFor(a.Name), policies)
 		require.Equal(t, 0, code, "%s policy gate: %s", a.Name, out)

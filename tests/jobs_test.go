@@ -22,6 +22,7 @@ import (
 	"github.com/jordigilh/kubernaut-execution/execution/runrbac"
 	"github.com/jordigilh/kubernaut-execution/gen/render"
 	"github.com/jordigilh/kubernaut-execution/gen/tekton"
+	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
 // renderedContract is the execution contract the chart renders with default values.
@@ -67,7 +68,7 @@ func TestJobsRunTheTaskSteps(t *testing.T) {
 	docs := defaultRender(t)
 	c := renderedContract(t, docs)
 	rendered := tasks(t, docs)
-	for _, a := range mustCatalogue(t).Actions {
+	for _, a := range testenv.Catalogue(t).Actions {
 		t.Run(a.Name, func(t *testing.T) {
 			job := jobFor(t, c, a, validParams)
 			pod := job.Spec.Template.Spec
@@ -140,7 +141,7 @@ func TestJobsPassPodSecurityAndCheck(t *testing.T) {
 	evaluator, err := psapolicy.NewEvaluator(psapolicy.DefaultChecks(), nil)
 	require.NoError(t, err)
 	restricted := psaapi.LevelVersion{Level: psaapi.LevelRestricted, Version: psaapi.LatestVersion()}
-	for _, a := range mustCatalogue(t).Actions {
+	for _, a := range testenv.Catalogue(t).Actions {
 		job := jobFor(t, c, a, validParams)
 		res := psapolicy.AggregateCheckResults(evaluator.EvaluatePod(restricted, &job.Spec.Template.ObjectMeta, &job.Spec.Template.Spec))
 		require.True(t, res.Allowed, "%s: %v %v", a.Name, res.ForbiddenReasons, res.ForbiddenDetails)
@@ -165,7 +166,7 @@ func TestJobsPassPodSecurityAndCheck(t *testing.T) {
 		{"no resources", "resources", func(s *corev1.PodSpec) { s.InitContainers[0].Resources = corev1.ResourceRequirements{} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a, _ := mustCatalogue(t).Action("scale-deployment")
+			a, _ := testenv.Catalogue(t).Action("scale-deployment")
 			job := jobFor(t, c, a, validParams)
 			tc.weaken(&job.Spec.Template.Spec)
 			if tc.rule == "pod-security" {
@@ -186,7 +187,7 @@ func TestJobsPassPodSecurityAndCheck(t *testing.T) {
 
 func TestJobBuildRefusesBadInput(t *testing.T) {
 	c := renderedContract(t, defaultRender(t))
-	a, _ := mustCatalogue(t).Action("scale-deployment")
+	a, _ := testenv.Catalogue(t).Action("scale-deployment")
 	ok := jobs.Input{Name: "run-1", ServiceAccount: c.RunServiceAccountPrefix + "run-1-x", Parameters: actionParams(a, validParams), Target: "{}"}
 	_, err := jobs.Build(c, a, ok)
 	require.NoError(t, err)
@@ -218,7 +219,7 @@ func TestJobGatesEndLikeTheTaskSteps(t *testing.T) {
 	c := renderedContract(t, docs)
 	rendered := tasks(t, docs)
 	policies := policyFiles(t)
-	a, _ := mustCatalogue(t).Action("scale-deployment")
+	a, _ := testenv.Catalogue(t).Action("scale-deployment")
 	production := `{"environment":"production","labels":{},"currentReplicas":2}`
 	for _, params := range []map[string]string{
 		validParams,
@@ -313,7 +314,7 @@ func buildActionJob(data map[string]string) (object, error) {
 func withActionJob(t testing.TB, docs []render.Document) []render.Document {
 	t.Helper()
 	c := renderedContract(t, docs)
-	a, _ := mustCatalogue(t).Action("scale-deployment")
+	a, _ := testenv.Catalogue(t).Action("scale-deployment")
 	job := jobFor(t, c, a, validParams)
 	job.Name = actionJobName
 	return append(slices.Clone(docs), jobDocuments(t, []*batchv1.Job{job})...)

@@ -7,11 +7,10 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"sigs.k8s.io/kustomize/api/krusty"
-	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"github.com/jordigilh/kubernaut-execution/gen/generate"
 	"github.com/jordigilh/kubernaut-execution/gen/render"
+	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
 var overlays = []string{"development", "production", "openshift"}
@@ -19,9 +18,7 @@ var overlays = []string{"development", "production", "openshift"}
 // build runs `kustomize build dir` in-process and returns its documents.
 func build(t *testing.T, dir string) []render.Document {
 	t.Helper()
-	resources, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
-	require.NoError(t, err, "kustomize build %s", dir)
-	out, err := resources.AsYaml()
+	out, err := testenv.KustomizeBuild(dir)
 	require.NoError(t, err)
 	docs, err := render.Split(map[string]string{dir: string(out)})
 	require.NoError(t, err)

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jordigilh/kubernaut-execution/gen/policy"
+	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
 var policiesDir = filepath.Join(root, policy.Dir)
@@ -111,7 +112,7 @@ func typeCheck(t *testing.T, edits map[string]func(string) string) error {
 	schemas := ast.NewSchemaSet()
 	files, err := filepath.Glob(filepath.Join(root, policy.SchemaDir, "*.json"))
 	require.NoError(t, err)
-	require.Len(t, files, len(mustCatalogue(t).Actions), "one input schema per action")
+	require.Len(t, files, len(testenv.Catalogue(t).Actions), "one input schema per action")
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		require.NoError(t, err)

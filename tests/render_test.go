@@ -34,7 +34,7 @@ var matrix = map[string]func(t *testing.T, objs map[string]object){
 		}
 	},
 	"static-values.yaml": func(t *testing.T, objs map[string]object) {
-		cat := mustCatalogue(t)
+		cat := testenv.Catalogue(t)
 		for _, a := range cat.Actions {
 			name := "kubernaut-execution-action-" + a.Name
 			require.Contains(t, objs, "ServiceAccount/kubernaut-system/"+name)
@@ -101,7 +101,7 @@ var matrix = map[string]func(t *testing.T, objs map[string]object){
 	},
 	"digest-values.yaml": func(t *testing.T, objs map[string]object) {
 		want := 1 + 4 // controller; the action Job (two gates, dry-run, execute)
-		for _, a := range mustCatalogue(t).Actions {
+		for _, a := range testenv.Catalogue(t).Actions {
 			want += 3 // two gates and execute
 			if a.DryRun.Supported {
 				want++
@@ -144,7 +144,7 @@ func forEachMatrixRender(t *testing.T, f func(t *testing.T, file, kubeVersion st
 
 // requireCommon holds for every render: labels, release-prefixed names, the controller's bind list.
 func requireCommon(t *testing.T, objs map[string]object) {
-	cat := mustCatalogue(t)
+	cat := testenv.Catalogue(t)
 	for key, o := range objs {
 		labels, _ := get(o, "metadata", "labels").(map[string]any)
 		for _, l := range []string{"app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version", "app.kubernetes.io/managed-by", "app.kubernetes.io/component", "helm.sh/chart"} {
@@ -308,12 +308,6 @@ func images(objs map[string]object) []string {
 	return out
 }
 
-func mustCatalogue(t testing.TB) *catalogue.Catalogue {
-	c, err := catalogue.Default()
-	require.NoError(t, err)
-	return c
-}
-
 // Bad values files fail the render with a message naming the field.
 func TestBadValuesFailNamingTheField(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "bad-values", "*.yaml"))
@@ -416,5 +410,5 @@ func TestEveryTmpVolumeHasTheSameSizeLimit(t *testing.T) {
 	if job := actionJob(objs); job != nil {
 		check("action Job", get(job, "spec", "template", "spec", "volumes"))
 	}
-	require.Equal(t, 1+len(mustCatalogue(t).Actions)+1, seen, "the controller, every Task and the action Job have a /tmp volume")
+	require.Equal(t, 1+len(testenv.Catalogue(t).Actions)+1, seen, "the controller, every Task and the action Job have a /tmp volume")
 }

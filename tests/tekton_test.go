@@ -12,6 +12,7 @@ import (
 
 	"github.com/jordigilh/kubernaut-execution/gen/render"
 	"github.com/jordigilh/kubernaut-execution/gen/tekton"
+	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
 // tasks returns the Tasks of a render, decoded into Tekton's own type.
@@ -39,7 +40,7 @@ func defaultRender(t testing.TB) []render.Document {
 // Every rendered Task passes Tekton's own defaulting and validation, and has the shape the contract
 // gives: gates first, a dry-run unless the catalogue says the action is read-only, then execute.
 func TestTasksPassTektonValidation(t *testing.T) {
-	cat := mustCatalogue(t)
+	cat := testenv.Catalogue(t)
 	rendered := tasks(t, defaultRender(t))
 	require.Len(t, rendered, len(cat.Actions))
 	ctx := context.Background()

@@ -19,6 +19,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
+	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
 // env is where one action runs: its target namespace and node.
@@ -333,7 +334,7 @@ func runAction(t *testing.T, a catalogue.Action, s scenario, e env, token string
 func TestEveryActionRunsForReal(t *testing.T) {
 	installed(t)
 	controller := controllerClient(t)
-	cat := mustCatalogue(t)
+	cat := testenv.Catalogue(t)
 	require.Len(t, scenarios, len(cat.Actions), "every catalogue action has a scenario")
 	tb := &table{t: t}
 	for _, a := range cat.Actions {
@@ -380,7 +381,7 @@ func TestEveryVerbIsNeeded(t *testing.T) {
 	if os.Getenv("KUBERNAUT_E2E_SHORT") != "" {
 		t.Skip("KUBERNAUT_E2E_SHORT set")
 	}
-	cat := mustCatalogue(t)
+	cat := testenv.Catalogue(t)
 	tb := &table{t: t}
 	var unneeded []string
 	for _, a := range cat.Actions {

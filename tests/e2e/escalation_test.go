@@ -20,7 +20,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
-	"github.com/jordigilh/kubernaut-execution/catalogue"
+	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
 var (
@@ -135,7 +135,7 @@ func TestStolenControllerTokenCannotEscalate(t *testing.T) {
 	}
 
 	const action = "scale-deployment"
-	run, err := provision(ctx, controller, mustAction(t, action), "esc", target)
+	run, err := provision(ctx, controller, testenv.Action(t, action), "esc", target)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = run.remove(context.Background(), controller) })
 	task := chartTask(t, action)
@@ -243,7 +243,7 @@ func TestStolenControllerTokenCannotEscalate(t *testing.T) {
 			try    func() error
 			policy string
 		}{"bind " + action + " in " + ns, func() error {
-			_, err := provision(ctx, controller, mustAction(t, action), "esc-"+ns, ns)
+			_, err := provision(ctx, controller, testenv.Action(t, action), "esc-"+ns, ns)
 			return err
 		}, "no per-run binding in protected namespace " + ns})
 	}
@@ -281,7 +281,7 @@ func TestStolenControllerTokenCannotEscalate(t *testing.T) {
 			return err
 		}},
 		{"bind the action in the target namespace", func() error {
-			other, err := provision(ctx, controller, mustAction(t, action), "esc-ok", target)
+			other, err := provision(ctx, controller, testenv.Action(t, action), "esc-ok", target)
 			if err == nil {
 				err = other.remove(ctx, controller)
 			}
@@ -298,17 +298,6 @@ func TestStolenControllerTokenCannotEscalate(t *testing.T) {
 	tb.print("SUBJECT", "REQUEST", "WANT", "GOT")
 }
 
-func mustAction(t *testing.T, name string) catalogue.Action {
-	t.Helper()
-	for _, a := range mustCatalogue(t).Actions {
-		if a.Name == name {
-			return a
-		}
-	}
-	t.Fatalf("no action %s", name)
-	return catalogue.Action{}
-}
-
 // Nobody the chart creates can change what guards the runs: the policy ConfigMap, the admission
 // policies and their bindings, the action ClusterRoles, the controller's RBAC. Asked of the authorizer
 // for the controller and for a per-run ServiceAccount of every action, bound as a run is. Where RBAC
@@ -319,7 +308,7 @@ func TestNobodyTheChartCreatesCanChangeTheGuards(t *testing.T) {
 	target := namespace(t, "guards-target", nil)
 	controller := controllerClient(t)
 	subjects := []string{controllerSA}
-	for _, a := range mustCatalogue(t).Actions {
+	for _, a := range testenv.Catalogue(t).Actions {
 		run, err := provision(ctx, controller, a, "guard-"+a.Name, target)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = run.remove(context.Background(), controller) })
@@ -355,25 +344,23 @@ func guardsOf(ns, fullname string) []guard {
 // (TestStolenControllerTokenCannotEscalate), so those rows say so.
 func requireCannotChangeGuards(t *testing.T, tb *table, ns, fullname, sa string, isController bool) {
 	t.Helper()
-	u, groups := serviceAccountUser(ns, sa)
 	for _, g := range guardsOf(ns, fullname) {
 		// bind is not here: the controller binds the action roles by design, which changes none of them.
 		for _, verb := range []string{"update", "patch", "delete", "escalate"} {
 			if verb == "escalate" && !strings.HasSuffix(g.resource, "roles") {
 				continue
 			}
-			review, err := cluster.Client.AuthorizationV1().SubjectAccessReviews().Create(context.Background(), &authorizationv1.SubjectAccessReview{
-				Spec: authorizationv1.SubjectAccessReviewSpec{User: u, Groups: groups, ResourceAttributes: &authorizationv1.ResourceAttributes{
-					Namespace: g.namespace, Verb: verb, Group: g.group, Resource: g.resource, Name: g.name}}}, metav1.CreateOptions{})
+			ok, err := testenv.ServiceAccountAllowed(context.Background(), cluster.Client, ns, sa, authorizationv1.ResourceAttributes{
+				Namespace: g.namespace, Verb: verb, Group: g.group, Resource: g.resource, Name: g.name})
 			require.NoError(t, err)
 			want := isController && verb == "delete" && g.group == rbacv1.GroupName && strings.HasSuffix(g.resource, "bindings")
 			row := fmt.Sprintf("%s %s %s", verb, g.resource, g.name)
-			if review.Status.Allowed {
+			if ok {
 				tb.add(sa, row, "admission refuses", "allowed by RBAC")
 			} else {
 				tb.add(sa, row, "denied", "denied")
 			}
-			require.Equal(t, want, review.Status.Allowed, "%s may %s", sa, row)
+			require.Equal(t, want, ok, "%s may %s", sa, row)
 		}
 	}
 }

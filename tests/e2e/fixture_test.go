@@ -100,12 +100,6 @@ func waitForAdmissionPolicies() error {
 	return nil
 }
 
-func mustCatalogue(t testing.TB) *catalogue.Catalogue {
-	c, err := catalogue.Default()
-	require.NoError(t, err)
-	return c
-}
-
 // Names the chart gives, for release kubernaut-execution.
 func actionRole(action string) string { return release + "-action-" + action }
 

@@ -19,8 +19,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/kustomize/api/krusty"
-	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
 	"github.com/jordigilh/kubernaut-execution/execution"
@@ -180,7 +178,7 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 
 	tasks, err := cluster.Dynamic.Resource(pipelinev1.SchemeGroupVersion.WithResource("tasks")).Namespace(ns).List(ctx, metav1.ListOptions{})
 	require.NoError(t, err)
-	require.Len(t, tasks.Items, len(mustCatalogue(t).Actions), "every Task is accepted by the Task CRD's schema")
+	require.Len(t, tasks.Items, len(testenv.Catalogue(t).Actions), "every Task is accepted by the Task CRD's schema")
 	require.NotEmpty(t, clusterScoped(t, name))
 
 	upgrade := action.NewUpgrade(helmConfig(t, ns))
@@ -212,9 +210,7 @@ func TestOverlaysApplyServerSide(t *testing.T) {
 	require.NoError(t, err)
 	for _, o := range []string{"development", "production", "openshift"} {
 		t.Run(o, func(t *testing.T) {
-			resources, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), filepath.Join(root, "kustomize", "overlays", o))
-			require.NoError(t, err)
-			out, err := resources.AsYaml()
+			out, err := testenv.KustomizeBuild(filepath.Join(root, "kustomize", "overlays", o))
 			require.NoError(t, err)
 			docs, err := check.Read(o, bytes.NewReader(out))
 			require.NoError(t, err)
@@ -266,7 +262,7 @@ func podsOf(t *testing.T, docs []render.Document) map[string]*corev1.Pod {
 			}
 			c, err := execution.Parse(cm.Data)
 			require.NoError(t, err)
-			a, _ := mustCatalogue(t).Action("drain-node")
+			a, _ := testenv.Catalogue(t).Action("drain-node")
 			job, err := jobs.Build(c, a, jobs.Input{Name: "psa", ServiceAccount: c.RunServiceAccountPrefix + "psa",
 				Parameters: map[string]string{"node": "worker-1", "timeoutSeconds": "60"}, Target: "{}"})
 			require.NoError(t, err)
@@ -277,7 +273,7 @@ func podsOf(t *testing.T, docs []render.Document) map[string]*corev1.Pod {
 		spec.ServiceAccountName = "" // the namespace's default ServiceAccount
 		pods[d.Kind+"/"+d.Name] = &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "psa-"}, Spec: spec}
 	}
-	require.Len(t, pods, 2+len(mustCatalogue(t).Actions), "the controller, the action Job and one Task per action")
+	require.Len(t, pods, 2+len(testenv.Catalogue(t).Actions), "the controller, the action Job and one Task per action")
 	return pods
 }
 

@@ -31,7 +31,7 @@ func TestJobsModeOnTheAPIServer(t *testing.T) {
 	target := namespace(t, "jobs-target", nil)
 	restricted := namespace(t, "jobs-psa", map[string]string{"pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest"})
 
-	for _, a := range mustCatalogue(t).Actions {
+	for _, a := range testenv.Catalogue(t).Actions {
 		t.Run(a.Name, func(t *testing.T) {
 			params := map[string]string{}
 			for _, p := range a.Parameters {

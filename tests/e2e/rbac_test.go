@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 	"text/tabwriter"
-	"time"
 
 	"github.com/stretchr/testify/require"
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -15,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
+	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
 // table collects rows and prints them aligned through the test log.
@@ -36,22 +36,13 @@ func (tb *table) print(header ...string) {
 	tb.t.Log("\n" + b.String())
 }
 
-func serviceAccountUser(ns, name string) (string, []string) {
-	return "system:serviceaccount:" + ns + ":" + name, []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"}
-}
-
 // allowed asks the API server's own authorizer (SubjectAccessReview).
 func allowed(t *testing.T, ns, sa, verb, group, resource, inNamespace string) bool {
 	t.Helper()
-	user, groups := serviceAccountUser(ns, sa)
-	res, sub, _ := strings.Cut(resource, "/")
-	review, err := cluster.Client.AuthorizationV1().SubjectAccessReviews().Create(context.Background(), &authorizationv1.SubjectAccessReview{
-		Spec: authorizationv1.SubjectAccessReviewSpec{User: user, Groups: groups, ResourceAttributes: &authorizationv1.ResourceAttributes{
-			Namespace: inNamespace, Verb: verb, Group: group, Resource: res, Subresource: sub,
-		}},
-	}, metav1.CreateOptions{})
+	ok, err := testenv.ServiceAccountAllowed(context.Background(), cluster.Client, ns, sa,
+		testenv.FirstOf(rbacv1.PolicyRule{Verbs: []string{verb}, APIGroups: []string{group}, Resources: []string{resource}}, inNamespace))
 	require.NoError(t, err)
-	return review.Status.Allowed
+	return ok
 }
 
 // awaitAuthorized waits until the authorizer, which reads RBAC through informers, grants a
@@ -61,18 +52,7 @@ func awaitAuthorized(t testing.TB, saNS, sa string, rules []rbacv1.PolicyRule, n
 	if len(rules) == 0 {
 		return
 	}
-	r := rules[0]
-	res, sub, _ := strings.Cut(r.Resources[0], "/")
-	user, groups := serviceAccountUser(saNS, sa)
-	require.NoError(t, waitFor(context.Background(), 30*time.Second, func() error {
-		review, err := cluster.Client.AuthorizationV1().SubjectAccessReviews().Create(context.Background(), &authorizationv1.SubjectAccessReview{
-			Spec: authorizationv1.SubjectAccessReviewSpec{User: user, Groups: groups, ResourceAttributes: &authorizationv1.ResourceAttributes{
-				Namespace: namespace, Verb: r.Verbs[0], Group: r.APIGroups[0], Resource: res, Subresource: sub}}}, metav1.CreateOptions{})
-		if err == nil && !review.Status.Allowed {
-			err = errString("binding not visible to the authorizer yet")
-		}
-		return err
-	}))
+	require.NoError(t, testenv.AwaitServiceAccountAllowed(context.Background(), cluster.Client, saNS, sa, testenv.FirstOf(rules[0], namespace)))
 }
 
 func yesNo(b bool) string { return map[bool]string{true: "allowed", false: "denied"}[b] }
@@ -103,7 +83,7 @@ func TestRBACThroughTheAuthorizer(t *testing.T) {
 		require.Equal(t, want, got, "%s: %s", subject, what)
 	}
 
-	for _, a := range mustCatalogue(t).Actions {
+	for _, a := range testenv.Catalogue(t).Actions {
 		run, err := provision(ctx, controller, a, "rbac-"+a.Name, target)
 		kind := map[catalogue.Scope]string{catalogue.Namespaced: "RoleBinding in " + target, catalogue.Cluster: "ClusterRoleBinding"}[a.Scope]
 		expect("controller", fmt.Sprintf("create %s to %s for a run", kind, actionRole(a.Name)), true, err == nil)
@@ -159,7 +139,7 @@ func TestStaticModeServiceAccounts(t *testing.T) {
 	_, err := newInstall(t, name, ns).Run(loadChart(t), values(map[string]any{"rbac": map[string]any{"mode": "static", "static": map[string]any{"namespaces": []any{bound}}}}))
 	require.NoError(t, err)
 	tb := &table{t: t}
-	for _, a := range mustCatalogue(t).Actions {
+	for _, a := range testenv.Catalogue(t).Actions {
 		sa := name + "-kubernaut-execution-action-" + a.Name
 		awaitAuthorized(t, ns, sa, a.PolicyRules(), map[catalogue.Scope]string{catalogue.Namespaced: bound}[a.Scope])
 		each(a, func(g, res, v string) {
@@ -178,7 +158,7 @@ func TestStaticModeServiceAccounts(t *testing.T) {
 	tb.print("SERVICEACCOUNT", "REQUEST", "GOT")
 	// Nor can a static-mode ServiceAccount change what guards its release's runs.
 	guards := &table{t: t}
-	for _, a := range mustCatalogue(t).Actions {
+	for _, a := range testenv.Catalogue(t).Actions {
 		requireCannotChangeGuards(t, guards, ns, name+"-kubernaut-execution", name+"-kubernaut-execution-action-"+a.Name, false)
 	}
 	guards.print("SERVICEACCOUNT", "REQUEST", "WANT", "AUTHORIZER")
@@ -210,16 +190,8 @@ func TestAdmissionPolicyOnControllerBindings(t *testing.T) {
 		_ = cluster.Client.RbacV1().ClusterRoles().Delete(ctx, grant.Name, metav1.DeleteOptions{})
 	})
 	// The authorizer reads RBAC through informers: wait until it sees the grant.
-	user, groups := serviceAccountUser(releaseNS, controllerSA)
-	require.NoError(t, waitFor(ctx, 30*time.Second, func() error {
-		review, err := cluster.Client.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{
-			Spec: authorizationv1.SubjectAccessReviewSpec{User: user, Groups: groups, ResourceAttributes: &authorizationv1.ResourceAttributes{
-				Verb: "bind", Group: rbacv1.GroupName, Resource: "clusterroles", Name: "edit"}}}, metav1.CreateOptions{})
-		if err == nil && !review.Status.Allowed {
-			err = errString("bind on edit not authorized yet")
-		}
-		return err
-	}))
+	require.NoError(t, testenv.AwaitServiceAccountAllowed(ctx, cluster.Client, releaseNS, controllerSA,
+		authorizationv1.ResourceAttributes{Verb: "bind", Group: rbacv1.GroupName, Resource: "clusterroles", Name: "edit"}))
 	for _, tc := range []struct {
 		name string
 		rb   *rbacv1.RoleBinding

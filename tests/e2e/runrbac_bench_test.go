@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/jordigilh/kubernaut-execution/execution/runrbac"
+	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
 func percentiles(b *testing.B, name string, d []time.Duration) {
@@ -49,7 +50,7 @@ func benchManager(b *testing.B) (*runrbac.Manager, *atomic.Int64) {
 // the timings.
 func BenchmarkRunRBAC(b *testing.B) {
 	m, retried := benchManager(b)
-	a, ok := mustCatalogue(b).Action("scale-deployment")
+	a, ok := testenv.Catalogue(b).Action("scale-deployment")
 	require.True(b, ok)
 	ctx := context.Background()
 	target := "bench-runrbac"
@@ -82,7 +83,7 @@ func BenchmarkRunRBAC(b *testing.B) {
 func BenchmarkRunRBACConcurrent(b *testing.B) {
 	const n = 50
 	m, retried := benchManager(b)
-	a, _ := mustCatalogue(b).Action("scale-deployment")
+	a, _ := testenv.Catalogue(b).Action("scale-deployment")
 	ctx := context.Background()
 	target := "bench-concurrent"
 	_, _ = cluster.Client.CoreV1().Namespaces().Create(ctx, nsObject(target), metaCreate)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/jordigilh/kubernaut-execution/execution"
 	"github.com/jordigilh/kubernaut-execution/execution/runrbac"
+	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
 // contract is the execution contract of the shared release, read from the ConfigMap the chart
@@ -63,7 +64,7 @@ func minimalJob(name string) *batchv1.Job {
 func TestProvisionAndTeardownEveryAction(t *testing.T) {
 	m := runManager(t)
 	target := namespace(t, "runrbac-target", nil)
-	for _, a := range mustCatalogue(t).Actions {
+	for _, a := range testenv.Catalogue(t).Actions {
 		t.Run(a.Name, func(t *testing.T) {
 			ctx := context.Background()
 			run := ownerJob(t, cluster.Client, "run-"+a.Name)
@@ -110,8 +111,8 @@ func TestProvisionConvergesAndRefusesConflicts(t *testing.T) {
 	c := contract(t)
 	ctx := context.Background()
 	target := namespace(t, "runrbac-conflict", nil)
-	scale, _ := mustCatalogue(t).Action("scale-deployment")
-	restart, _ := mustCatalogue(t).Action("restart-pod")
+	scale, _ := testenv.Catalogue(t).Action("scale-deployment")
+	restart, _ := testenv.Catalogue(t).Action("restart-pod")
 
 	for _, tc := range []struct {
 		name    string
@@ -191,7 +192,7 @@ func TestProvisionRetriesTransientErrors(t *testing.T) {
 	c := contract(t)
 	ctx := context.Background()
 	target := namespace(t, "runrbac-retry", nil)
-	scale, _ := mustCatalogue(t).Action("scale-deployment")
+	scale, _ := testenv.Catalogue(t).Action("scale-deployment")
 	flaky := &flakyClient{Interface: controllerClient(t), failures: 2}
 	m := runrbac.New(flaky, c)
 	var retried int
@@ -224,7 +225,7 @@ func TestRunNamesFitAnyRunName(t *testing.T) {
 	m := runManager(t)
 	ctx := context.Background()
 	target := namespace(t, "runrbac-names", nil)
-	scale, _ := mustCatalogue(t).Action("scale-deployment")
+	scale, _ := testenv.Catalogue(t).Action("scale-deployment")
 	for _, name := range []string{
 		"a", strings.Repeat("x", 63), strings.Repeat("long.run.name-", 19)[:253], "0-starts-with-digit", "dots.in.the.name", "ends-with-dash-.",
 	} {
@@ -247,11 +248,11 @@ func TestFinalizerHoldsTheRunUntilTeardown(t *testing.T) {
 	m := runManager(t)
 	ctx := context.Background()
 	target := namespace(t, "runrbac-finalizer", nil)
-	drain, _ := mustCatalogue(t).Action("drain-node")
-	scale, _ := mustCatalogue(t).Action("scale-deployment")
+	drain, _ := testenv.Catalogue(t).Action("drain-node")
+	scale, _ := testenv.Catalogue(t).Action("scale-deployment")
 	for _, a := range []string{scale.Name, drain.Name} {
 		t.Run(a, func(t *testing.T) {
-			action, _ := mustCatalogue(t).Action(a)
+			action, _ := testenv.Catalogue(t).Action(a)
 			job := minimalJob("finalized-" + a)
 			require.True(t, m.AddFinalizer(job))
 			require.False(t, m.AddFinalizer(job), "added once")
@@ -306,8 +307,8 @@ func TestSweepRemovesWhatCrashedRunsLeft(t *testing.T) {
 	m := runManager(t)
 	ctx := context.Background()
 	target := namespace(t, "runrbac-sweep", nil)
-	scale, _ := mustCatalogue(t).Action("scale-deployment")
-	cordon, _ := mustCatalogue(t).Action("cordon-node")
+	scale, _ := testenv.Catalogue(t).Action("scale-deployment")
+	cordon, _ := testenv.Catalogue(t).Action("cordon-node")
 
 	// One run per action: a run has one ServiceAccount, bound to one action's role.
 	liveP, err := m.Provision(ctx, scale, ownerJob(t, cluster.Client, "sweep-live"), target)
@@ -374,7 +375,7 @@ func TestProvisionCarriesImagePullSecrets(t *testing.T) {
 	m := runrbac.New(controllerClient(t), &c)
 	ctx := context.Background()
 	run := ownerJob(t, cluster.Client, "run-pull-secrets")
-	p, err := m.Provision(ctx, mustCatalogue(t).Actions[0], run, namespace(t, "runrbac-pull", nil))
+	p, err := m.Provision(ctx, testenv.Catalogue(t).Actions[0], run, namespace(t, "runrbac-pull", nil))
 	require.NoError(t, err)
 	got, err := cluster.Client.CoreV1().ServiceAccounts(releaseNS).Get(ctx, p.ServiceAccountName(), metav1.GetOptions{})
 	require.NoError(t, err)

@@ -16,8 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
-	"github.com/jordigilh/kubernaut-execution/catalogue"
 	"github.com/jordigilh/kubernaut-execution/gen/tekton"
+	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
 var bg = context.Background()
@@ -335,30 +335,12 @@ func must[T any](v T, err error) func(t *testing.T) T {
 	}
 }
 
-func mustCatalogue(t *testing.T) *catalogue.Catalogue {
-	c, err := catalogue.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-func catalogueAction(t *testing.T, name string) catalogue.Action {
-	for _, a := range mustCatalogue(t).Actions {
-		if a.Name == name {
-			return a
-		}
-	}
-	t.Fatalf("no action %s", name)
-	return catalogue.Action{}
-}
-
 // Every catalogue action runs as a TaskRun of its Task, under its per-run ServiceAccount, created
 // with the controller's token; each step passes and the effect shows on workloads running on the
 // node. The timings table is the per-action figure of the closing note.
 func TestEveryActionAsTaskRun(t *testing.T) {
 	installed(t)
-	cat := mustCatalogue(t)
+	cat := testenv.Catalogue(t)
 	if len(scenarios) != len(cat.Actions) {
 		t.Fatalf("%d scenarios for %d catalogue actions", len(scenarios), len(cat.Actions))
 	}
@@ -395,7 +377,7 @@ func TestEveryActionAsTaskRun(t *testing.T) {
 	t.Run("scale-deployment without its binding", func(t *testing.T) {
 		ns := targetNamespace(t, "act-unbound")
 		deploy(t, ns, "web", appImage("v1"), 1)
-		r := runTaskBound(t, defaultRelease, catalogueAction(t, "scale-deployment"), ns, map[string]string{"namespace": ns, "deployment": "web", "replicas": "3",
+		r := runTaskBound(t, defaultRelease, testenv.Action(t, "scale-deployment"), ns, map[string]string{"namespace": ns, "deployment": "web", "replicas": "3",
 			"target": target("staging", map[string]string{"app": "web"}, map[string]any{"currentReplicas": 1})}, false)
 		expectSteps(t, r, map[string]int32{tekton.StepPolicyGate: 0, tekton.StepApprovalGate: 0, tekton.StepDryRun: 1})
 		if out := r.Logs(bg, tekton.StepDryRun); !strings.Contains(out, "forbidden") {
@@ -414,7 +396,7 @@ func TestEveryActionAsTaskRun(t *testing.T) {
 		deploy(t, ns, "stuck", "kubernaut.local/app:absent", 1, func(d *appsv1.Deployment) {
 			d.Spec.Template.Spec.Containers[0].ImagePullPolicy = corev1.PullNever
 		})
-		r := runTask(t, catalogueAction(t, "verify-deployment"), ns, map[string]string{"namespace": ns, "deployment": "stuck", "timeoutSeconds": "10",
+		r := runTask(t, testenv.Action(t, "verify-deployment"), ns, map[string]string{"namespace": ns, "deployment": "stuck", "timeoutSeconds": "10",
 			"target": target("staging", map[string]string{"app": "stuck"}, nil)})
 		if r.Status != "False" || !r.step(tekton.StepExecute).Ran || r.step(tekton.StepExecute).ExitCode == 0 {
 			t.Fatalf("verify of a stuck rollout did not fail in its execute step: %s", r)

@@ -13,6 +13,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/jordigilh/kubernaut-execution/gen/tekton"
+	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
 const policyConfigMap = release + "-policies"
@@ -75,7 +76,7 @@ func withPolicy(t *testing.T, key, content string) {
 // which is what shows these refusals come from the input and not from a broken run.
 func TestGateUnderTekton(t *testing.T) {
 	installed(t)
-	scale := catalogueAction(t, "scale-deployment")
+	scale := testenv.Action(t, "scale-deployment")
 	staging := target("staging", map[string]string{"app": "web"}, map[string]any{"currentReplicas": 2})
 	production := target("production", map[string]string{"app": "web"}, map[string]any{"currentReplicas": 2})
 	for _, tc := range []struct {
@@ -156,7 +157,7 @@ func TestGateUnderTekton(t *testing.T) {
 // is why the chart's README tells users to turn it on.
 func TestPodSecurityNeedsSetSecurityContext(t *testing.T) {
 	installed(t)
-	a := catalogueAction(t, "patch-configmap")
+	a := testenv.Action(t, "patch-configmap")
 	ns := targetNamespace(t, "psa-tekton")
 	if _, err := cluster.Client.CoreV1().ConfigMaps(ns).Create(bg, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "web-config"}, Data: map[string]string{"LOG_LEVEL": "info"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"github.com/jordigilh/kubernaut-execution/execution/gate"
 	"github.com/jordigilh/kubernaut-execution/execution/jobs"
 	"github.com/jordigilh/kubernaut-execution/execution/runrbac"
+	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
 // runJob is Jobs mode as a controller runs it, with the controller's token: read the installed
@@ -33,7 +34,7 @@ func runJob(t *testing.T, action, targetNS, name string, params map[string]strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := catalogueAction(t, action)
+	a := testenv.Action(t, action)
 	m := runrbac.New(controller, c)
 	job, err := jobs.Build(c, a, jobs.Input{Name: name, ServiceAccount: runrbac.ServiceAccountName(c, "Job", name), Parameters: params, Target: target, Approved: approved})
 	if err != nil {
@@ -88,7 +89,7 @@ func TestJobsRunOnTheNode(t *testing.T) {
 	g := gate.New(policies.Data)
 
 	// Every action, with the scenario (seed and effect) its TaskRun run uses.
-	for _, a := range mustCatalogue(t).Actions {
+	for _, a := range testenv.Catalogue(t).Actions {
 		t.Run(a.Name, func(t *testing.T) {
 			s, ok := scenarios[a.Name]
 			if !ok {

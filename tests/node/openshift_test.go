@@ -8,6 +8,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+
+	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
 // emulatedSCCUID is the UID the emulated restricted-v2 SCC assigns (OpenShift takes the first UID of
@@ -91,7 +93,7 @@ func TestOpenShiftValuesRunAnAction(t *testing.T) {
 	if _, err := cluster.Client.CoreV1().ConfigMaps(ns).Create(bg, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "web-config"}, Data: map[string]string{"LOG_LEVEL": "info"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	r := runTaskIn(t, rel, catalogueAction(t, "patch-configmap"), ns,
+	r := runTaskIn(t, rel, testenv.Action(t, "patch-configmap"), ns,
 		map[string]string{"namespace": ns, "configmap": "web-config", "patch": `{"data":{"LOG_LEVEL":"debug"}}`, "target": target("staging", nil, nil)})
 	if r.Status != "True" {
 		t.Fatalf("%s", r)

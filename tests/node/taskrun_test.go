@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -10,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
 	"github.com/jordigilh/kubernaut-execution/gen/tekton"
+	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
 // Run is what the controller makes for one action run: a ServiceAccount in the release namespace and
@@ -70,15 +69,7 @@ func provision(ctx context.Context, rel releaseRef, controller kubernetesClient,
 	if a.Scope == catalogue.Cluster {
 		ns = ""
 	}
-	return r, waitFor(ctx, 30*time.Second, func() error {
-		review, err := cluster.Client.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-			User: "system:serviceaccount:" + releaseNS + ":" + r.ServiceAccount, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + releaseNS},
-			ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: ns, Verb: rule.Verbs[0], Group: rule.APIGroups[0], Resource: rule.Resources[0]}}}, metav1.CreateOptions{})
-		if err == nil && !review.Status.Allowed {
-			err = errors.New("binding not authorized yet")
-		}
-		return err
-	})
+	return r, testenv.AwaitServiceAccountAllowed(ctx, cluster.Client, releaseNS, r.ServiceAccount, testenv.FirstOf(rule, ns))
 }
 
 // remove deletes the run's binding and ServiceAccount as the controller does, then checks that

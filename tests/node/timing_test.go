@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jordigilh/kubernaut-execution/gen/tekton"
+	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
 // TaskRun wall time of one action, repeated (KUBERNAUT_NODE_REPEAT, default 5), as p50 per phase:
@@ -21,7 +22,7 @@ func TestTaskRunTimings(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("KUBERNAUT_NODE_REPEAT")); err == nil && v > 0 {
 		n = v
 	}
-	a := catalogueAction(t, "scale-deployment")
+	a := testenv.Action(t, "scale-deployment")
 	ns := targetNamespace(t, "timing")
 	deploy(t, ns, "web", appImage("v1"), 1)
 	var total, podStart, gates, dryRun, execute, overhead []time.Duration

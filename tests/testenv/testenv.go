@@ -11,11 +11,22 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"testing"
 	"time"
 
 	"golang.org/x/mod/modfile"
 	"helm.sh/helm/v3/pkg/action"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apiserver/pkg/authentication/serviceaccount"
+	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	"github.com/jordigilh/kubernaut-execution/catalogue"
 )
 
 // RequiredVersion is the version a go.mod file requires of a module.
@@ -34,6 +45,26 @@ func RequiredVersion(gomod, module string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("%s does not require %s", gomod, module)
+}
+
+// Catalogue is the shipped action catalogue; a catalogue that does not load fails the test.
+func Catalogue(t testing.TB) *catalogue.Catalogue {
+	t.Helper()
+	c, err := catalogue.Default()
+	if err != nil {
+		t.Fatalf("catalogue: %v", err)
+	}
+	return c
+}
+
+// Action is one action of the shipped catalogue, by name; an unknown name fails the test.
+func Action(t testing.TB, name string) catalogue.Action {
+	t.Helper()
+	a, ok := Catalogue(t).Action(name)
+	if !ok {
+		t.Fatalf("the catalogue has no action %s", name)
+	}
+	return a
 }
 
 // ValidParams are parameter values (and a target context) every catalogue action accepts, as a
@@ -132,4 +163,47 @@ func Tool(cacheDir, name, gomod, module string, versionArgs ...string) (string, 
 		return "", fmt.Errorf("%s is not %s %s (it printed %q); run `make tools`", bin, module, version, strings.TrimSpace(string(out)))
 	}
 	return bin, nil
+}
+
+// ServiceAccountAllowed asks the API server's own authorizer (a SubjectAccessReview) whether a
+// ServiceAccount, with the groups its token carries, may do what attrs describe.
+func ServiceAccountAllowed(ctx context.Context, client kubernetes.Interface, namespace, name string, attrs authorizationv1.ResourceAttributes) (bool, error) {
+	review, err := client.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+		User:               serviceaccount.MakeUsername(namespace, name),
+		Groups:             append(serviceaccount.MakeGroupNames(namespace), user.AllAuthenticated),
+		ResourceAttributes: &attrs,
+	}}, metav1.CreateOptions{})
+	if err != nil {
+		return false, err
+	}
+	return review.Status.Allowed, nil
+}
+
+// FirstOf is the first verb, API group and resource of rule ("pods/eviction" split into resource and
+// subresource), in namespace ("" cluster-wide): what a test asks to see that a binding of it took.
+func FirstOf(rule rbacv1.PolicyRule, namespace string) authorizationv1.ResourceAttributes {
+	resource, subresource, _ := strings.Cut(rule.Resources[0], "/")
+	return authorizationv1.ResourceAttributes{Namespace: namespace, Verb: rule.Verbs[0], Group: rule.APIGroups[0], Resource: resource, Subresource: subresource}
+}
+
+// AwaitServiceAccountAllowed waits until the authorizer, which reads RBAC through informers, grants
+// what attrs describe.
+func AwaitServiceAccountAllowed(ctx context.Context, client kubernetes.Interface, namespace, name string, attrs authorizationv1.ResourceAttributes) error {
+	return WaitFor(ctx, 30*time.Second, func() error {
+		ok, err := ServiceAccountAllowed(ctx, client, namespace, name, attrs)
+		if err == nil && !ok {
+			err = fmt.Errorf("%s/%s may not %s %s yet", namespace, name, attrs.Verb, attrs.Resource)
+		}
+		return err
+	})
+}
+
+// KustomizeBuild runs `kustomize build dir` in-process, with the pinned kustomize api, and returns its
+// YAML stream.
+func KustomizeBuild(dir string) ([]byte, error) {
+	resources, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
+	if err != nil {
+		return nil, fmt.Errorf("kustomize build %s: %w", dir, err)
+	}
+	return resources.AsYaml()
 }
