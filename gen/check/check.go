@@ -32,6 +32,7 @@ import (
 	psapolicy "k8s.io/pod-security-admission/policy"
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
+	"github.com/jordigilh/kubernaut-execution/execution"
 	"github.com/jordigilh/kubernaut-execution/gen/schemas"
 )
 
@@ -157,7 +158,8 @@ func ruleModules() (map[string]string, error) {
 }
 
 // paramsDocument is data.kubernaut.params: the forbidden grants and the catalogue's rules, from the
-// catalogue package (the one place they are written), and the digest switch.
+// catalogue package (the one place they are written), the label that names an action's ClusterRole,
+// from the execution contract, and the digest switch.
 func paramsDocument(opts Options) (map[string]any, error) {
 	actions := map[string]any{}
 	for _, a := range opts.Catalogue.Actions {
@@ -167,6 +169,7 @@ func paramsDocument(opts Options) (map[string]any, error) {
 		"forbiddenVerbs":     catalogue.ForbiddenVerbs(),
 		"forbiddenResources": catalogue.ForbiddenResources(),
 		"requireDigests":     opts.RequireDigests,
+		"actionLabel":        execution.DefaultActionLabel,
 		"catalogue":          map[string]any{"actions": actions},
 	}
 	// Through JSON, so that typed values (PolicyRule) become the plain documents Rego reads.

@@ -8,7 +8,7 @@ import data.kubernaut.checks.lib
 
 actions := object.keys(lib.params.catalogue.actions)
 
-role_actions := {lib.labels(d)["kubernaut.io/action"] | some d in lib.action_roles}
+role_actions := {lib.action_of(d) | some d in lib.action_roles}
 
 policy_maps := {d |
 	some d in lib.docs
@@ -18,7 +18,7 @@ policy_maps := {d |
 
 tasks := {lib.name(d) | some d in lib.docs; d.kind == "Task"}
 
-violation contains lib.missing("ClusterRole", sprintf("<release>-action-%s", [a]), sprintf("action %q has no ClusterRole labelled kubernaut.io/action", [a])) if {
+violation contains lib.missing("ClusterRole", sprintf("<release>-action-%s", [a]), sprintf("action %q has no ClusterRole labelled %s", [a, lib.action_label])) if {
 	some a in actions
 	not a in role_actions
 }

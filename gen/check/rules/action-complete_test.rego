@@ -2,9 +2,9 @@ package kubernaut.checks.rules.action_complete_test
 
 import data.kubernaut.checks.rules.action_complete
 
-params := {"catalogue": {"actions": {"a": {}, "b": {}}}}
+params := {"actionLabel": "example.org/action", "catalogue": {"actions": {"a": {}, "b": {}}}}
 
-role(n) := {"kind": "ClusterRole", "metadata": {"name": n, "labels": {"kubernaut.io/action": n}}}
+role(n) := {"kind": "ClusterRole", "metadata": {"name": n, "labels": {"example.org/action": n}}}
 
 policies(keys) := {"kind": "ConfigMap", "metadata": {"name": "p", "labels": {"app.kubernetes.io/component": "policy"}}, "data": {k: "" | some k in keys}}
 
@@ -18,7 +18,7 @@ test_complete if count(messages([role("a"), role("b"), policies(["a.rego", "b.re
 
 test_complete_without_tasks if count(messages([role("a"), role("b"), policies(["a.rego", "b.rego"])])) == 0
 
-test_missing_role if messages([role("a"), policies(["a.rego", "b.rego"])]) == {"action \"b\" has no ClusterRole labelled kubernaut.io/action"}
+test_missing_role if messages([role("a"), policies(["a.rego", "b.rego"])]) == {"action \"b\" has no ClusterRole labelled example.org/action"}
 
 test_missing_key if messages([role("a"), role("b"), policies(["a.rego"])]) == {"no key b.rego: action \"b\" has no policy"}
 

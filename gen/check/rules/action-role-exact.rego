@@ -9,13 +9,13 @@ import data.kubernaut.checks.lib
 
 violation contains lib.violation(d, sprintf("action %q is not in the catalogue", [action])) if {
 	some d in lib.action_roles
-	action := lib.labels(d)["kubernaut.io/action"]
+	action := lib.action_of(d)
 	not lib.params.catalogue.actions[action]
 }
 
 violation contains lib.violation(d, sprintf("grants %v beyond the catalogue's rules of %q", [extra, action])) if {
 	some d in lib.action_roles
-	action := lib.labels(d)["kubernaut.io/action"]
+	action := lib.action_of(d)
 	want := lib.triples(lib.params.catalogue.actions[action].rules)
 	extra := lib.triples(object.get(d, "rules", [])) - want
 	count(extra) > 0
@@ -23,7 +23,7 @@ violation contains lib.violation(d, sprintf("grants %v beyond the catalogue's ru
 
 violation contains lib.violation(d, sprintf("lacks %v of the catalogue's rules of %q", [lacking, action])) if {
 	some d in lib.action_roles
-	action := lib.labels(d)["kubernaut.io/action"]
+	action := lib.action_of(d)
 	want := lib.triples(lib.params.catalogue.actions[action].rules)
 	lacking := want - lib.triples(object.get(d, "rules", []))
 	count(lacking) > 0

@@ -2,9 +2,9 @@ package kubernaut.checks.rules.action_role_exact_test
 
 import data.kubernaut.checks.rules.action_role_exact
 
-params := {"catalogue": {"actions": {"cordon": {"rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "patch"]}]}}}}
+params := {"actionLabel": "example.org/action", "catalogue": {"actions": {"cordon": {"rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "patch"]}]}}}}
 
-role(action, verbs) := {"documents": [{"kind": "ClusterRole", "metadata": {"name": "r", "labels": {"kubernaut.io/action": action}}, "rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": verbs}]}]}
+role(action, verbs) := {"documents": [{"kind": "ClusterRole", "metadata": {"name": "r", "labels": {"example.org/action": action}}, "rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": verbs}]}]}
 
 messages(inp) := m if {
 	m := {v.message | some v in action_role_exact.violation} with input as inp with data.kubernaut.params as params

@@ -23,6 +23,11 @@ missing(kind, n, msg) := {"kind": kind, "namespace": "", "name": n, "message": m
 
 component(d) := object.get(labels(d), "app.kubernetes.io/component", "")
 
+# The label that names a ClusterRole's action: the execution contract's key, given by gen check.
+action_label := params.actionLabel
+
+action_of(d) := labels(d)[action_label]
+
 roles contains d if {
 	some d in docs
 	d.kind in {"Role", "ClusterRole"}
@@ -42,7 +47,7 @@ controller_cluster_roles contains d if {
 action_roles contains d if {
 	some d in roles
 	d.kind == "ClusterRole"
-	labels(d)["kubernaut.io/action"]
+	action_of(d)
 }
 
 qualified(resource, "") := resource
