@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -43,16 +44,24 @@ var (
 // apply server-side applies documents, as `kubectl apply --server-side` does (with dryRun, as
 // `--dry-run=server`).
 func (c *Cluster) apply(ctx context.Context, docs []check.Document, dryRun ...string) error {
+	_, err := c.applyAs(ctx, "e2e", docs, dryRun...)
+	return err
+}
+
+// applyAs server-side applies docs as field manager manager and returns what the API server made of
+// each (with dryRun "All", what it would make, changing nothing).
+func (c *Cluster) applyAs(ctx context.Context, manager string, docs []check.Document, dryRun ...string) ([]*unstructured.Unstructured, error) {
 	mapper := c.mapper()
+	var out []*unstructured.Unstructured
 	for _, d := range docs {
 		gvk := schema.FromAPIVersionAndKind(d.APIVersion(), d.Kind())
 		mapping, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 		if err != nil {
-			return fmt.Errorf("%s %s: %w", d.Kind(), d.Name(), err)
+			return nil, fmt.Errorf("%s %s: %w", d.Kind(), d.Name(), err)
 		}
 		data, err := yaml.YAMLToJSON(d.YAML)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		ri := c.Dynamic.Resource(mapping.Resource)
 		var target interface {
@@ -61,11 +70,13 @@ func (c *Cluster) apply(ctx context.Context, docs []check.Document, dryRun ...st
 		if mapping.Scope.Name() == "namespace" {
 			target = ri.Namespace(d.Namespace())
 		}
-		if _, err := target.Patch(ctx, d.Name(), types.ApplyPatchType, data, metav1.PatchOptions{FieldManager: "e2e", Force: ptrTrue(), DryRun: dryRun}); err != nil {
-			return fmt.Errorf("apply %s %s/%s: %w", d.Kind(), d.Namespace(), d.Name(), err)
+		got, err := target.Patch(ctx, d.Name(), types.ApplyPatchType, data, metav1.PatchOptions{FieldManager: manager, Force: ptrTrue(), DryRun: dryRun})
+		if err != nil {
+			return nil, fmt.Errorf("apply %s %s/%s: %w", d.Kind(), d.Namespace(), d.Name(), err)
 		}
+		out = append(out, got)
 	}
-	return nil
+	return out, nil
 }
 
 func ptrTrue() *bool { t := true; return &t }
@@ -196,8 +207,14 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 	_ = cluster.Client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
 }
 
+// argoCDManager is the field manager Argo CD's server-side apply uses (its controller's default).
+const argoCDManager = "argocd-controller"
+
 // Each overlay applies with server-side apply, one after the other as an operator switching overlays
-// would, on a control plane of its own: the overlays use the names of the shared Helm release.
+// would, on a control plane of its own: the overlays use the names of the shared Helm release. Applied
+// as Argo CD applies it (ServerSideApply=true), each then applies again as a server-side dry run to
+// exactly the live objects: Argo CD's server-side diff finds nothing, so the Application stays Synced
+// instead of showing OutOfSync forever over fields the API server defaults.
 func TestOverlaysApplyServerSide(t *testing.T) {
 	ctx := context.Background()
 	own, err := Start(ctx)
@@ -214,7 +231,25 @@ func TestOverlaysApplyServerSide(t *testing.T) {
 			require.NoError(t, err)
 			docs, err := check.Read(o, bytes.NewReader(out))
 			require.NoError(t, err)
-			require.NoError(t, own.apply(ctx, docs))
+			live, err := own.applyAs(ctx, argoCDManager, docs)
+			require.NoError(t, err)
+			again, err := own.applyAs(ctx, argoCDManager, docs, metav1.DryRunAll)
+			require.NoError(t, err)
+			for i := range live {
+				require.Equal(t, live[i].Object, again[i].Object, "%s %s drifts: applying it again would change it", docs[i].Kind(), docs[i].Name())
+			}
+			// Control: a render that differs from the live objects does show as a change.
+			changed, err := check.Read(o, bytes.NewReader(bytes.Replace(out, []byte("automountServiceAccountToken: true"), []byte("automountServiceAccountToken: false"), 1)))
+			require.NoError(t, err)
+			diff, err := own.applyAs(ctx, argoCDManager, changed, metav1.DryRunAll)
+			require.NoError(t, err)
+			drifted := 0
+			for i := range live {
+				if !reflect.DeepEqual(live[i].Object, diff[i].Object) {
+					drifted++
+				}
+			}
+			require.Equal(t, 1, drifted, "the changed object, and only it, would change")
 			d, err := own.Client.AppsV1().Deployments(releaseNS).Get(ctx, release+"-controller", metav1.GetOptions{})
 			require.NoError(t, err)
 			wantReplicas := map[string]int32{"development": 1, "production": 2, "openshift": 1}[o]
