@@ -1,17 +1,17 @@
 package catalogue_test
 
 import (
-	"bufio"
 	"bytes"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
+	"github.com/jordigilh/kubernaut-execution/internal/fixture"
 )
 
 func TestShippedCatalogueIsValid(t *testing.T) {
@@ -40,8 +40,6 @@ func TestPolicyRulesAreSorted(t *testing.T) {
 	require.Nil(t, r[0].ResourceNames)
 }
 
-var want = regexp.MustCompile(`^# want: (\d+): (.*)$`)
-
 type expectation struct {
 	line int
 	msg  string
@@ -50,13 +48,12 @@ type expectation struct {
 // expectations reads the `# want: LINE: MESSAGE` header of a fixture.
 func expectations(t *testing.T, data []byte) []expectation {
 	var out []expectation
-	s := bufio.NewScanner(bytes.NewReader(data))
-	for s.Scan() {
-		if m := want.FindStringSubmatch(s.Text()); m != nil {
-			line, err := strconv.Atoi(m[1])
-			require.NoError(t, err)
-			out = append(out, expectation{line, m[2]})
-		}
+	for _, w := range fixture.Wants(data) {
+		line, msg, ok := strings.Cut(w, ": ")
+		require.True(t, ok, "want %q is not LINE: MESSAGE", w)
+		n, err := strconv.Atoi(line)
+		require.NoError(t, err)
+		out = append(out, expectation{n, msg})
 	}
 	return out
 }

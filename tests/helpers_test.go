@@ -3,12 +3,9 @@
 package tests
 
 import (
-	"bufio"
-	"bytes"
 	"maps"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sync"
 	"testing"
@@ -19,6 +16,7 @@ import (
 
 	"github.com/jordigilh/kubernaut-execution/gen/generate"
 	"github.com/jordigilh/kubernaut-execution/gen/render"
+	"github.com/jordigilh/kubernaut-execution/internal/fixture"
 )
 
 const root = ".."
@@ -105,20 +103,12 @@ func get(o any, path ...any) any {
 	return o
 }
 
-var wantHeader = regexp.MustCompile(`^# want: (.*)$`)
-
 // wants reads the `# want: MESSAGE` lines at the top of a fixture.
 func wants(t *testing.T, file string) []string {
 	t.Helper()
 	data, err := os.ReadFile(file)
 	require.NoError(t, err)
-	var out []string
-	s := bufio.NewScanner(bytes.NewReader(data))
-	for s.Scan() {
-		if m := wantHeader.FindStringSubmatch(s.Text()); m != nil {
-			out = append(out, m[1])
-		}
-	}
+	out := fixture.Wants(data)
 	require.NotEmpty(t, out, "%s has no `# want:` header", file)
 	return out
 }
