@@ -8,7 +8,11 @@
 // Generating validates the whole catalogue first; on any problem gen lists every one, exits 1 and writes
 // nothing. Checking exits 0 when every document conforms, 1 on any violation, 2 when the input cannot
 // be read (unparseable YAML, a document that is not a Kubernetes object).
+//
+// `go generate ./...` runs the generation below, so the usual Go recipe regenerates everything.
 package main
+
+//go:generate go run .
 
 import (
 	"errors"
