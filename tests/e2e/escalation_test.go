@@ -181,6 +181,12 @@ func TestStolenControllerTokenCannotEscalate(t *testing.T) {
 		{"Job whose pods escape the action NetworkPolicy", jobIn(releaseNS, func(j *batchv1.Job) {
 			j.Spec.Template.Labels["app.kubernetes.io/component"] = "controller"
 		}), "the workload's pods must carry the action pods' labels unchanged"},
+		// The gate decided on its environment; a later container that sees other values would run
+		// what the gate never saw.
+		{"Job whose execute step sees other parameters than the gate", jobIn(releaseNS, func(j *batchv1.Job) {
+			c := &j.Spec.Template.Spec.Containers[0]
+			c.Env = append(append([]corev1.EnvVar{}, c.Env...), corev1.EnvVar{Name: "KUBERNAUT_PARAM_replicas", Value: "0"})
+		}), "every container must see the gate's environment"},
 		{"TaskRun with an inline taskSpec", func() error {
 			tr := taskRun(action, "esc", run.ServiceAccount, map[string]any{"taskSpec": map[string]any{"steps": []any{map[string]any{"name": "x", "image": "docker.io/library/busybox:1.36"}}}})
 			unstructured.RemoveNestedField(tr.Object, "spec", "taskRef")
@@ -210,6 +216,13 @@ func TestStolenControllerTokenCannotEscalate(t *testing.T) {
 			_, err := dyn.Resource(pipelineRuns).Namespace(releaseNS).Create(ctx, pr, dryRun)
 			return err
 		}, "a PipelineRun must carry an inline pipelineSpec"},
+		{"PipelineRun whose task runs as another ServiceAccount", func() error {
+			pr := pipelineRun(action, "esc", map[string]any{"pipelineSpec": map[string]any{"tasks": []any{map[string]any{"name": "scale",
+				"taskRef": map[string]any{"name": "kubernaut-" + action}}}}, "taskRunTemplate": map[string]any{"serviceAccountName": run.ServiceAccount},
+				"taskRunSpecs": []any{map[string]any{"pipelineTaskName": "scale", "serviceAccountName": "default"}}})
+			_, err := dyn.Resource(pipelineRuns).Namespace(releaseNS).Create(ctx, pr, dryRun)
+			return err
+		}, "the workload must run as a per-run ServiceAccount"},
 		{"PipelineRun with an inline Task", func() error {
 			pr := pipelineRun(action, "esc", map[string]any{"pipelineSpec": map[string]any{"tasks": []any{map[string]any{"name": "x",
 				"taskSpec": map[string]any{"steps": []any{map[string]any{"name": "x", "image": "docker.io/library/busybox:1.36"}}}}}},
@@ -363,4 +376,45 @@ func requireCannotChangeGuards(t *testing.T, tb *table, ns, fullname, sa string,
 			require.Equal(t, want, ok, "%s may %s", sa, row)
 		}
 	}
+}
+
+// The workloads policy also covers Pods, which the chart's RBAC never lets the controller create. Should
+// an operator grant it, the controller still runs only the chart's images through it. Shown with a
+// temporary grant, removed afterwards; the pod of a legitimate Job passes the same policy.
+func TestWorkloadsPolicyCoversPods(t *testing.T) {
+	installed(t)
+	ctx := context.Background()
+	grant := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "e2e-controller-pods", Namespace: releaseNS},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"create"}}}}
+	_, err := cluster.Client.RbacV1().Roles(releaseNS).Create(ctx, grant, metav1.CreateOptions{})
+	require.NoError(t, err)
+	binding := &rbacv1.RoleBinding{ObjectMeta: grant.ObjectMeta,
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: grant.Name},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: controllerSA, Namespace: releaseNS}}}
+	_, err = cluster.Client.RbacV1().RoleBindings(releaseNS).Create(ctx, binding, metav1.CreateOptions{})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_ = cluster.Client.RbacV1().RoleBindings(releaseNS).Delete(context.Background(), grant.Name, metav1.DeleteOptions{})
+		_ = cluster.Client.RbacV1().Roles(releaseNS).Delete(context.Background(), grant.Name, metav1.DeleteOptions{})
+	})
+	require.NoError(t, testenv.AwaitServiceAccountAllowed(ctx, cluster.Client, releaseNS, controllerSA,
+		authorizationv1.ResourceAttributes{Namespace: releaseNS, Verb: "create", Resource: "pods"}))
+
+	const action = "scale-deployment"
+	controller := controllerClient(t)
+	run, err := provision(ctx, controller, testenv.Action(t, action), "pods", namespace(t, "pods-target", nil))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = run.remove(context.Background(), controller) })
+	job := jobFromTask(chartTask(t, action), action, "pods", run.ServiceAccount)
+	podOf := func(image string) *corev1.Pod {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: runPrefix + "pods", Labels: job.Spec.Template.Labels}, Spec: *job.Spec.Template.Spec.DeepCopy()}
+		if image != "" {
+			pod.Spec.Containers[0].Image = image
+		}
+		return pod
+	}
+	_, err = controller.CoreV1().Pods(releaseNS).Create(ctx, podOf(""), dryRun)
+	require.NoError(t, err, "the pod of a legitimate Job")
+	_, err = controller.CoreV1().Pods(releaseNS).Create(ctx, podOf("docker.io/library/busybox:1.36"), dryRun)
+	refusedByPolicy(t, err, "the workload may only run the chart images")
 }
