@@ -275,7 +275,7 @@ type pod struct {
 func podsOf(docs []Document) ([]pod, error) {
 	var out []pod
 	for _, d := range docs {
-		meta, spec, err := podSpec(d)
+		meta, spec, err := PodSpec(d)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", d.Source, err)
 		}
@@ -286,10 +286,10 @@ func podsOf(docs []Document) ([]pod, error) {
 	return out, nil
 }
 
-// podSpec returns the pod a document makes, if it makes one. A Task makes its TaskRun pods: its
-// steps merged over the stepTemplate by Tekton's own function, with the Task's labels, which Tekton
-// copies onto them.
-func podSpec(d Document) (*metav1.ObjectMeta, *corev1.PodSpec, error) {
+// PodSpec returns the pod a document makes, if it makes one (nil otherwise). A Task makes its TaskRun
+// pods: its steps merged over the stepTemplate by Tekton's own function, with the Task's labels, which
+// Tekton copies onto them.
+func PodSpec(d Document) (*metav1.ObjectMeta, *corev1.PodSpec, error) {
 	var path []string
 	switch d.Kind() {
 	case "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job":

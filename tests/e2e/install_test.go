@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -267,27 +266,14 @@ func podsOf(t *testing.T, docs []render.Document) map[string]*corev1.Pod {
 	for _, d := range docs {
 		var spec corev1.PodSpec
 		switch d.Kind {
-		case "Deployment":
-			var o struct {
-				Spec struct{ Template corev1.PodTemplateSpec } `json:"spec"`
-			}
-			require.NoError(t, yaml.Unmarshal(d.YAML, &o))
-			spec = o.Spec.Template.Spec
-		case "PodTemplate":
-			var o corev1.PodTemplate
-			require.NoError(t, yaml.Unmarshal(d.YAML, &o))
-			spec = o.Template.Spec
-		case "Task":
-			var task pipelinev1.Task
-			require.NoError(t, yaml.Unmarshal(d.YAML, &task))
-			steps, err := pipelinev1.MergeStepsWithStepTemplate(task.Spec.StepTemplate, task.Spec.Steps)
+		case "Deployment", "Task":
+			// The pod each makes, as the checker reads it (a Task's steps merged by Tekton's function).
+			read, err := check.Read(d.Template, bytes.NewReader(d.YAML))
 			require.NoError(t, err)
-			spec = corev1.PodSpec{Volumes: task.Spec.Volumes, RestartPolicy: corev1.RestartPolicyNever}
-			for _, s := range steps {
-				c := s.ToK8sContainer()
-				c.Image = strings.ReplaceAll(c.Image, "$(params.actionImage)", "example.com/action:1")
-				spec.Containers = append(spec.Containers, *c)
-			}
+			_, s, err := check.PodSpec(read[0])
+			require.NoError(t, err)
+			spec = *s
+			spec.RestartPolicy = corev1.RestartPolicyNever
 		case "ConfigMap":
 			// The execution contract: the pod of an action Job the controller builds from it.
 			var cm corev1.ConfigMap
