@@ -15,11 +15,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/ptr"
 
+	"github.com/jordigilh/kubernaut-execution/execution/jobs"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
@@ -43,45 +42,18 @@ func controllerDynamic(t *testing.T) dynamic.Interface {
 	return d
 }
 
-// chartTask reads an action's Task as the chart installed it.
-func chartTask(t *testing.T, action string) *pipelinev1.Task {
+// runJob is the Job a controller builds for one run of action with package jobs, from the installed
+// release's contract: the legitimate Job the escalation cases change one thing of.
+func runJob(t *testing.T, action, run, sa string) *batchv1.Job {
 	t.Helper()
-	u, err := cluster.Dynamic.Resource(pipelinev1.SchemeGroupVersion.WithResource("tasks")).Namespace(releaseNS).Get(context.Background(), "kubernaut-"+action, metav1.GetOptions{})
+	a := testenv.Action(t, action)
+	params := map[string]string{}
+	for _, p := range a.Parameters {
+		params[p.Name] = testenv.ParamsFor(action)[p.Name]
+	}
+	job, err := jobs.Build(contract(t), a, jobs.Input{Name: runPrefix + run, ServiceAccount: sa, Parameters: params, Target: validTarget, RunLabel: run})
 	require.NoError(t, err)
-	var task pipelinev1.Task
-	require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &task))
-	return &task
-}
-
-// jobFromTask is the Job a controller builds from an action's Task: the gates and the dry-run as init
-// containers, execute as the main one, every container with the gate's environment, the run's
-// identity and labels, the action pods' labels, and the Task's volumes.
-func jobFromTask(task *pipelinev1.Task, action, run, sa string) *batchv1.Job {
-	tpl := task.Spec.StepTemplate
-	var gateEnv []corev1.EnvVar
-	for _, s := range task.Spec.Steps {
-		if s.Name == "policy-gate" {
-			gateEnv = append(append([]corev1.EnvVar{}, tpl.Env...), s.Env...)
-		}
-	}
-	var containers []corev1.Container
-	for _, s := range task.Spec.Steps {
-		containers = append(containers, corev1.Container{Name: s.Name, Image: s.Image, Command: s.Command, Args: s.Args, Env: gateEnv,
-			VolumeMounts: append(append([]corev1.VolumeMount{}, tpl.VolumeMounts...), s.VolumeMounts...), SecurityContext: tpl.SecurityContext})
-	}
-	podLabels := runLabels(run, action)
-	for k, v := range map[string]string{"app.kubernetes.io/name": "kubernaut-execution", "app.kubernetes.io/instance": release, "app.kubernetes.io/component": "action"} {
-		podLabels[k] = v
-	}
-	return &batchv1.Job{
-		ObjectMeta: metav1.ObjectMeta{Name: runPrefix + run, Labels: runLabels(run, action)},
-		Spec: batchv1.JobSpec{BackoffLimit: ptr.To[int32](0), Template: corev1.PodTemplateSpec{
-			ObjectMeta: metav1.ObjectMeta{Labels: podLabels},
-			Spec: corev1.PodSpec{ServiceAccountName: sa, RestartPolicy: corev1.RestartPolicyNever,
-				SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true), SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
-				InitContainers:  containers[:len(containers)-1], Containers: containers[len(containers)-1:], Volumes: task.Spec.Volumes},
-		}},
-	}
+	return job
 }
 
 func taskRun(action, run, sa string, spec map[string]any) *unstructured.Unstructured {
@@ -138,8 +110,7 @@ func TestStolenControllerTokenCannotEscalate(t *testing.T) {
 	run, err := provision(ctx, controller, testenv.Action(t, action), "esc", target)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = run.remove(context.Background(), controller) })
-	task := chartTask(t, action)
-	legitJob := func() *batchv1.Job { return jobFromTask(task, action, "esc", run.ServiceAccount) }
+	legitJob := func() *batchv1.Job { return runJob(t, action, "esc", run.ServiceAccount) }
 	// jobIn tries to create, in ns, the legitimate Job changed by change.
 	jobIn := func(ns string, change func(j *batchv1.Job)) func() error {
 		return func() error {
@@ -405,7 +376,7 @@ func TestWorkloadsPolicyCoversPods(t *testing.T) {
 	run, err := provision(ctx, controller, testenv.Action(t, action), "pods", namespace(t, "pods-target", nil))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = run.remove(context.Background(), controller) })
-	job := jobFromTask(chartTask(t, action), action, "pods", run.ServiceAccount)
+	job := runJob(t, action, "pods", run.ServiceAccount)
 	podOf := func(image string) *corev1.Pod {
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: runPrefix + "pods", Labels: job.Spec.Template.Labels}, Spec: *job.Spec.Template.Spec.DeepCopy()}
 		if image != "" {
