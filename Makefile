@@ -14,6 +14,17 @@ export KUBERNAUT_CACHE := $(CACHE)
 OPA := $(CACHE)/bin/opa
 STATICCHECK := $(CACHE)/bin/staticcheck
 KUBE_SCORE := $(CACHE)/bin/kube-score
+# apt-install installs the Debian packages $(2) that are missing, as root; target $(1) names itself in
+# what it prints. Without root or apt it only says so: the tests that need a package then fail naming
+# it and the target, never skip.
+apt-install = missing=$$(for p in $(2); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -z "$$missing" ]; then echo "$(1): all present ($(2))"; exit 0; fi; \
+	echo "$(1): installing $$missing"; \
+	if [ "$$(id -u)" != 0 ]; then echo "$(1): not root; the tests that need them will fail until installed: $$missing"; exit 0; fi; \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing || \
+	{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; } || \
+	echo "$(1): apt failed; the tests that need them will fail naming what is missing"
+
 # gomod-version is the version go.mod file $(1) requires of module $(2), in a require block or not.
 gomod-version = $(shell awk -v m=$(2) '{ for (i = 1; i < NF; i++) if ($$i == m) { print $$(i+1); exit } }' $(1))
 # The control plane the real-cluster tests start, built from tools/kube (about 10 minutes cold).
@@ -35,6 +46,18 @@ help: ## Show this help.
 .PHONY: generate
 generate: ## Regenerate every generated file from catalogue/actions.yaml and print what was written.
 	$(GO) run ./gen
+	@if command -v dot > /dev/null; then $(MAKE) --no-print-directory docs; else echo "generate: dot is missing, docs/flow.png not redrawn (make doc-deps)"; fi
+
+.PHONY: docs
+docs: ## Draw docs/flow.png from the generated docs/flow.dot with Graphviz (make doc-deps installs it).
+	dot -Tpng docs/flow.dot -o docs/flow.png
+
+# Debian packages the docs need: Graphviz draws the flow picture, and a test redraws it to compare.
+DOC_DEBS := graphviz
+
+.PHONY: doc-deps
+doc-deps: ## Install Graphviz (as root, with apt) when missing.
+	@$(call apt-install,doc-deps,$(DOC_DEBS))
 
 .PHONY: verify
 verify: generate ## Regenerate and fail on any difference from the committed files, printing the fix.
@@ -61,7 +84,7 @@ lint: vet $(STATICCHECK) $(OPA) ## go vet, staticcheck, opa fmt and opa check --
 ##@ Testing
 
 .PHONY: test
-test: lint tools node-deps node-tools ## Run every test layer: unit, golden, render, kustomize, schema, policies, Tekton, gate, conformance, real cluster, real node.
+test: lint tools doc-deps node-deps node-tools ## Run every test layer: unit, golden, render, kustomize, schema, policies, Tekton, gate, conformance, real cluster, real node.
 	$(GO) test ./... -count=1 -timeout 40m
 
 .PHONY: test-fast
@@ -134,13 +157,7 @@ NODE_DEBS := containerd runc containernetworking-plugins iptables ipset conntrac
 
 .PHONY: node-deps
 node-deps: ## Install the Debian packages the real-node layer needs (as root, with apt), when missing.
-	@missing=$$(for p in $(NODE_DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
-	if [ -z "$$missing" ]; then echo "node-deps: all present ($(NODE_DEBS))"; exit 0; fi; \
-	echo "node-deps: installing $$missing"; \
-	if [ "$$(id -u)" != 0 ]; then echo "node-deps: not root; the node layer will fail until these are installed: $$missing"; exit 0; fi; \
-	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing || \
-	{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; } || \
-	echo "node-deps: apt failed; the node layer will fail naming what is missing"
+	@$(call apt-install,node-deps,$(NODE_DEBS))
 
 .PHONY: node-tools
 node-tools: tools $(NODE_HOST_BINS) $(NODE_IMAGE_BINS) $(NODE_IMAGES) ## Build the node layer's binaries and offline images.
