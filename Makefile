@@ -75,7 +75,8 @@ vet: ## Run go vet.
 	$(GO) vet ./...
 
 .PHONY: lint
-lint: vet $(STATICCHECK) $(OPA) ## go vet, staticcheck, opa fmt and opa check --strict on every policy and rule.
+lint: vet $(STATICCHECK) $(OPA) ## gofmt, go vet, staticcheck, opa fmt and opa check --strict on every policy and rule.
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt: not formatted (run make fmt): $$unformatted"; exit 1; fi
 	$(STATICCHECK) ./...
 	$(OPA) fmt --fail -l policies gen/check/rules
 	$(OPA) check --strict policies

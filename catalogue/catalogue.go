@@ -52,16 +52,16 @@ type Catalogue struct {
 
 // Action is one remediation action.
 type Action struct {
-	Name        string      `yaml:"name"`
-	Description string      `yaml:"description"`
-	Scope       Scope       `yaml:"scope"`
-	Approval    bool        `yaml:"approval"`
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+	Scope       Scope  `yaml:"scope"`
+	Approval    bool   `yaml:"approval"`
 	// ApprovalInProduction asks a person to approve every run against a production target; the gate
 	// applies it, so no policy writes it again.
-	ApprovalInProduction bool `yaml:"approvalInProduction"`
-	DryRun      DryRun      `yaml:"dryRun"`
-	Rules       []Rule      `yaml:"rules"`
-	Parameters  []Parameter `yaml:"parameters"`
+	ApprovalInProduction bool        `yaml:"approvalInProduction"`
+	DryRun               DryRun      `yaml:"dryRun"`
+	Rules                []Rule      `yaml:"rules"`
+	Parameters           []Parameter `yaml:"parameters"`
 	// Context is the state of the target that the action's policy reads (current replicas, the pod's
 	// owner kind), supplied by the controller with the run; the gate refuses a run without it.
 	Context []ContextField `yaml:"context"`

@@ -188,6 +188,15 @@ func TemplateMounts() []corev1.VolumeMount {
 	return []corev1.VolumeMount{{Name: TmpVolume, MountPath: TmpDir}}
 }
 
+// PodSecurityContext is the pod-level part of the restricted Pod Security Standard every pod of the
+// bundle carries (the controller's, each Job's); runAsUser and runAsGroup are the release's.
+func PodSecurityContext() *corev1.PodSecurityContext {
+	return &corev1.PodSecurityContext{
+		RunAsNonRoot:   ptr.To(true),
+		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
+}
+
 // SecurityContext is every step's container securityContext: the restricted Pod Security Standard at
 // container level and a read-only root filesystem. runAsUser is left to the release (OpenShift's
 // restricted-v2 SCC assigns one).

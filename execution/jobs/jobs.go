@@ -142,14 +142,9 @@ func Build(c *execution.Contract, a catalogue.Action, in Input) (*batchv1.Job, e
 					ServiceAccountName:           in.ServiceAccount,
 					AutomountServiceAccountToken: ptr.To(true), // kubectl calls the API server with it
 					EnableServiceLinks:           ptr.To(false),
-					SecurityContext: &corev1.PodSecurityContext{
-						RunAsNonRoot:   ptr.To(true),
-						RunAsUser:      c.RunAsUser,
-						RunAsGroup:     c.RunAsGroup,
-						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-					},
-					InitContainers: inits,
-					Containers:     []corev1.Container{main},
+					SecurityContext:              podSecurityContext(c),
+					InitContainers:               inits,
+					Containers:                   []corev1.Container{main},
 					Volumes: []corev1.Volume{
 						{Name: steps.PolicyVolume, VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
 							LocalObjectReference: corev1.LocalObjectReference{Name: c.PolicyConfigMap}}}},
@@ -187,4 +182,11 @@ func OutcomeOf(c *execution.Contract, pod *corev1.Pod) (o Outcome, ok bool) {
 		}
 	}
 	return Outcome{}, false
+}
+
+// podSecurityContext is the restricted pod-level settings with the release's IDs.
+func podSecurityContext(c *execution.Contract) *corev1.PodSecurityContext {
+	sc := steps.PodSecurityContext()
+	sc.RunAsUser, sc.RunAsGroup = c.RunAsUser, c.RunAsGroup
+	return sc
 }

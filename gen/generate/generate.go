@@ -28,16 +28,16 @@ import (
 
 // Repository layout the generator reads from and writes to, relative to the repository root.
 const (
-	ChartDir        = "charts/kubernaut-execution"
-	BaseValuesFile  = "kustomize/base-values.yaml"
-	ChartFilesDir   = "files"               // chart-relative: everything the generator computes for the chart
-	RBACDataFile    = "files/rbac.yaml"     // chart-relative
-	PolicyFilesDir  = "files/policies"      // chart-relative: the policy ConfigMap's data
-	TaskFilesDir    = "files/tasks"         // chart-relative: the Tekton Tasks
-	ContractFile    = "files/contract.yaml" // chart-relative: the static part of the execution contract
-	BaseDir         = "kustomize/base"
+	ChartDir       = "charts/kubernaut-execution"
+	BaseValuesFile = "kustomize/base-values.yaml"
+	ChartFilesDir  = "files"               // chart-relative: everything the generator computes for the chart
+	RBACDataFile   = "files/rbac.yaml"     // chart-relative
+	PolicyFilesDir = "files/policies"      // chart-relative: the policy ConfigMap's data
+	TaskFilesDir   = "files/tasks"         // chart-relative: the Tekton Tasks
+	ContractFile   = "files/contract.yaml" // chart-relative: the static part of the execution contract
+	BaseDir        = "kustomize/base"
 	// HADir is a Kustomize component: two controller replicas and what the chart adds for them.
-	HADir = "kustomize/components/high-availability"
+	HADir           = "kustomize/components/high-availability"
 	NetworkPolicies = "networkpolicies"
 	RBACMatrix      = "docs/rbac-matrix.md"
 	PolicyReference = "docs/policies.md"

@@ -228,13 +228,13 @@ func budget(files map[string][]byte) ([]string, error) {
 // data.kubernaut.catalogue: approval defaults, parameter constraints and context fields.
 func catalogueData(cat *catalogue.Catalogue) ([]byte, error) {
 	type action struct {
-		Scope      catalogue.Scope                   `json:"scope"`
-		Approval   bool                              `json:"approval"`
+		Scope    catalogue.Scope `json:"scope"`
+		Approval bool            `json:"approval"`
 		// ApprovalInProduction: every run against a production target needs a person's approval.
-		ApprovalInProduction bool `json:"approvalInProduction"`
-		DryRun     bool                              `json:"dryRun"`
-		Parameters map[string]catalogue.Parameter    `json:"parameters"`
-		Context    map[string]catalogue.ContextField `json:"context"`
+		ApprovalInProduction bool                              `json:"approvalInProduction"`
+		DryRun               bool                              `json:"dryRun"`
+		Parameters           map[string]catalogue.Parameter    `json:"parameters"`
+		Context              map[string]catalogue.ContextField `json:"context"`
 	}
 	actions := map[string]action{}
 	for _, a := range cat.Actions {

@@ -121,19 +121,25 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- end }}
 
 {{/*
+The restricted pod and container settings and the /tmp volume, generated from package steps
+(files/pod-settings.yaml): the Tasks' steps and the Jobs get the same from the same place.
+*/}}
+{{- define "kubernaut-execution.podSettings" -}}
+{{- .Files.Get "files/pod-settings.yaml" }}
+{{- end }}
+
+{{/*
 Pod-level settings of the restricted Pod Security Standard, shared by the controller and action pods.
 runAsNonRoot is enforced by the kubelet against the image's user even when runAsUser is omitted (OpenShift).
 */}}
 {{- define "kubernaut-execution.podSecurityContext" -}}
-runAsNonRoot: true
+{{- toYaml (include "kubernaut-execution.podSettings" . | fromYaml).pod }}
 {{- with .Values.securityContext.runAsUser }}
 runAsUser: {{ . }}
 {{- end }}
 {{- with .Values.securityContext.runAsGroup }}
 runAsGroup: {{ . }}
 {{- end }}
-seccompProfile:
-  type: RuntimeDefault
 {{- end }}
 
 {{/*
@@ -141,12 +147,7 @@ Container-level restricted settings. allowPrivilegeEscalation is spelled out bec
 standard requires it explicitly false; the root filesystem is read-only, writes go to the /tmp emptyDir.
 */}}
 {{- define "kubernaut-execution.containerSecurityContext" -}}
-allowPrivilegeEscalation: false
-readOnlyRootFilesystem: true
-runAsNonRoot: true
-capabilities:
-  drop:
-    - ALL
+{{- toYaml (include "kubernaut-execution.podSettings" . | fromYaml).container }}
 {{- end }}
 
 {{/* HOME and kubectl's cache point into the /tmp emptyDir: the root filesystem is read-only. */}}
@@ -164,8 +165,7 @@ capabilities:
 
 {{- define "kubernaut-execution.tmpVolume" -}}
 - name: tmp
-  emptyDir:
-    sizeLimit: 64Mi
+  {{- toYaml (include "kubernaut-execution.podSettings" . | fromYaml).tmp | nindent 2 }}
 {{- end }}
 
 {{/*
