@@ -67,6 +67,7 @@ func valuesSchema(source []byte, rows []valueDoc) ([]byte, error) {
 			if documented[key] {
 				continue // documented as a whole: what is below it is the value's own shape
 			}
+			// global is Helm's own key (values passed to subcharts), which values.yaml does not set.
 			if !slices.ContainsFunc(rows, func(r valueDoc) bool { return strings.HasPrefix(r.key, key+".") }) && key != "global" {
 				problems = append(problems, fmt.Sprintf("%s has property %s, which values.yaml does not have", ValuesSchemaSource, key))
 				continue

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"github.com/jordigilh/kubernaut-execution/execution"
 	"github.com/jordigilh/kubernaut-execution/execution/runrbac"
 	"github.com/jordigilh/kubernaut-execution/gen/render"
+	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
 // The shared installation: the chart as release kubernaut-execution in kubernaut-system, installed
@@ -86,18 +86,7 @@ func waitForAdmissionPolicies() error {
 			return err
 		},
 	}
-	for name, probe := range probes {
-		if err := waitFor(context.Background(), 30*time.Second, func() error {
-			err := probe(context.Background())
-			if err != nil && strings.Contains(err.Error(), "ValidatingAdmissionPolicy") {
-				return nil
-			}
-			return fmt.Errorf("admission policy %s not enforced yet (%v)", name, err)
-		}); err != nil {
-			return err
-		}
-	}
-	return nil
+	return testenv.AwaitAdmissionPolicies(context.Background(), 30*time.Second, probes)
 }
 
 // Names the chart gives, for release kubernaut-execution.

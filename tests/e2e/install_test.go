@@ -18,7 +18,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/yaml"
 
 	"github.com/jordigilh/kubernaut-execution/execution"
@@ -50,35 +49,8 @@ func (c *Cluster) apply(ctx context.Context, docs []check.Document, dryRun ...st
 // applyAs server-side applies docs as field manager manager and returns what the API server made of
 // each (with dryRun "All", what it would make, changing nothing).
 func (c *Cluster) applyAs(ctx context.Context, manager string, docs []check.Document, dryRun ...string) ([]*unstructured.Unstructured, error) {
-	mapper := c.mapper()
-	var out []*unstructured.Unstructured
-	for _, d := range docs {
-		gvk := schema.FromAPIVersionAndKind(d.APIVersion(), d.Kind())
-		mapping, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-		if err != nil {
-			return nil, fmt.Errorf("%s %s: %w", d.Kind(), d.Name(), err)
-		}
-		data, err := yaml.YAMLToJSON(d.YAML)
-		if err != nil {
-			return nil, err
-		}
-		ri := c.Dynamic.Resource(mapping.Resource)
-		var target interface {
-			Patch(context.Context, string, types.PatchType, []byte, metav1.PatchOptions, ...string) (*unstructured.Unstructured, error)
-		} = ri
-		if mapping.Scope.Name() == "namespace" {
-			target = ri.Namespace(d.Namespace())
-		}
-		got, err := target.Patch(ctx, d.Name(), types.ApplyPatchType, data, metav1.PatchOptions{FieldManager: manager, Force: ptrTrue(), DryRun: dryRun})
-		if err != nil {
-			return nil, fmt.Errorf("apply %s %s/%s: %w", d.Kind(), d.Namespace(), d.Name(), err)
-		}
-		out = append(out, got)
-	}
-	return out, nil
+	return testenv.ServerSideApply(ctx, c.Dynamic, c.mapper(), manager, docs, dryRun...)
 }
-
-func ptrTrue() *bool { t := true; return &t }
 
 // tektonCRDsInstalled installs Tekton's Task, TaskRun and PipelineRun CRDs from the pinned module into the
 // shared cluster once, remembering the error (a shared fixture returns errors, never calls require).

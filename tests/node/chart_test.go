@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -113,27 +112,16 @@ func waitForAdmissionPolicy(ctx context.Context, rel releaseRef) error {
 	taskRun := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "tekton.dev/v1", "kind": "TaskRun",
 		"metadata": map[string]any{"name": "vap-probe", "namespace": releaseNS},
 		"spec":     map[string]any{"serviceAccountName": "default", "taskRef": map[string]any{"name": "kubernaut-verify-deployment"}}}}
-	for name, probe := range map[string]func() error{
-		"bindings": func() error {
+	return testenv.AwaitAdmissionPolicies(ctx, 60*time.Second, map[string]func(context.Context) error{
+		"bindings": func(ctx context.Context) error {
 			_, err := controller.RbacV1().RoleBindings("default").Create(ctx, binding, dry)
 			return err
 		},
-		"workloads": func() error {
+		"workloads": func(ctx context.Context) error {
 			_, err := controllerDyn.Resource(tektonGVR("taskruns")).Namespace(releaseNS).Create(ctx, taskRun, dry)
 			return err
 		},
-	} {
-		if err := waitFor(ctx, 60*time.Second, func() error {
-			err := probe()
-			if err != nil && strings.Contains(err.Error(), "ValidatingAdmissionPolicy") {
-				return nil
-			}
-			return fmt.Errorf("admission policy on %s not enforced yet (%v)", name, err)
-		}); err != nil {
-			return err
-		}
-	}
-	return nil
+	})
 }
 
 // controllerMayCreateTaskRuns checks that the chart lets the controller's ServiceAccount create

@@ -24,14 +24,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/yaml"
 
 	"github.com/jordigilh/kubernaut-execution/gen/check"
 	"github.com/jordigilh/kubernaut-execution/gen/schemas"
@@ -515,29 +513,8 @@ func (c *Cluster) apply(ctx context.Context, docs []check.Document) error {
 }
 
 func (c *Cluster) applyAs(ctx context.Context, dyn dynamic.Interface, docs []check.Document) error {
-	for _, d := range docs {
-		gvk := schema.FromAPIVersionAndKind(d.APIVersion(), d.Kind())
-		mapping, err := c.mapper().RESTMapping(gvk.GroupKind(), gvk.Version)
-		if err != nil {
-			c.restMapper = nil // a CRD applied just before: rediscover once
-			if mapping, err = c.mapper().RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
-				return fmt.Errorf("%s %s: %w", d.Kind(), d.Name(), err)
-			}
-		}
-		data, err := yaml.YAMLToJSON(d.YAML)
-		if err != nil {
-			return err
-		}
-		ri := dyn.Resource(mapping.Resource)
-		var target dynamic.ResourceInterface = ri
-		if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
-			target = ri.Namespace(d.Namespace())
-		}
-		if _, err := target.Patch(ctx, d.Name(), types.ApplyPatchType, data, metav1.PatchOptions{FieldManager: "node-test", Force: ptr.To(true)}); err != nil {
-			return fmt.Errorf("apply %s %s/%s: %w", d.Kind(), d.Namespace(), d.Name(), err)
-		}
-	}
-	return nil
+	_, err := testenv.ServerSideApply(ctx, dyn, c.mapper(), "node-test", docs)
+	return err
 }
 
 func (c *Cluster) applyYAML(ctx context.Context, name, text string) error {

@@ -18,15 +18,23 @@ import (
 	"helm.sh/helm/v3/pkg/action"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apiserver/pkg/authentication/serviceaccount"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/yaml"
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
+	"github.com/jordigilh/kubernaut-execution/gen/check"
 )
 
 // RequiredVersion is the version a go.mod file requires of a module.
@@ -206,4 +214,53 @@ func KustomizeBuild(dir string) ([]byte, error) {
 		return nil, fmt.Errorf("kustomize build %s: %w", dir, err)
 	}
 	return resources.AsYaml()
+}
+
+// AwaitAdmissionPolicies waits until every probe, a dry-run request that the chart's admission policies
+// must refuse, is refused by a ValidatingAdmissionPolicy: the API server loads policies asynchronously.
+func AwaitAdmissionPolicies(ctx context.Context, timeout time.Duration, probes map[string]func(context.Context) error) error {
+	for name, probe := range probes {
+		if err := WaitFor(ctx, timeout, func() error {
+			err := probe(ctx)
+			if err != nil && strings.Contains(err.Error(), "ValidatingAdmissionPolicy") {
+				return nil
+			}
+			return fmt.Errorf("admission policy %s not enforced yet (%v)", name, err)
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ServerSideApply applies docs as field manager manager with server-side apply, forcing conflicts
+// (`kubectl apply --server-side --force-conflicts`), through dyn, with mapper resolving kinds; a kind
+// the mapper does not know yet (a CRD applied just before) is rediscovered once. With dryRun "All"
+// nothing changes. It returns what the API server made of each document.
+func ServerSideApply(ctx context.Context, dyn dynamic.Interface, mapper meta.ResettableRESTMapper, manager string, docs []check.Document, dryRun ...string) ([]*unstructured.Unstructured, error) {
+	var out []*unstructured.Unstructured
+	for _, d := range docs {
+		gvk := schema.FromAPIVersionAndKind(d.APIVersion(), d.Kind())
+		mapping, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		if err != nil {
+			mapper.Reset()
+			if mapping, err = mapper.RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
+				return nil, fmt.Errorf("%s %s: %w", d.Kind(), d.Name(), err)
+			}
+		}
+		data, err := yaml.YAMLToJSON(d.YAML)
+		if err != nil {
+			return nil, err
+		}
+		var target dynamic.ResourceInterface = dyn.Resource(mapping.Resource)
+		if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
+			target = dyn.Resource(mapping.Resource).Namespace(d.Namespace())
+		}
+		got, err := target.Patch(ctx, d.Name(), types.ApplyPatchType, data, metav1.PatchOptions{FieldManager: manager, Force: ptr.To(true), DryRun: dryRun})
+		if err != nil {
+			return nil, fmt.Errorf("apply %s %s/%s: %w", d.Kind(), d.Namespace(), d.Name(), err)
+		}
+		out = append(out, got)
+	}
+	return out, nil
 }
