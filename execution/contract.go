@@ -42,12 +42,16 @@ const Version = 1
 // images transformer pins them by digest (production) and the OpenShift component removes runAsUser and
 // runAsGroup.
 const (
-	ContractKey     = "contract.yaml"
-	OPAImageKey     = "opaImage"
-	KubectlImageKey = "kubectlImage"
-	RunAsUserKey    = "runAsUser"
-	RunAsGroupKey   = "runAsGroup"
+	ContractKey   = "contract.yaml"
+	RunAsUserKey  = "runAsUser"
+	RunAsGroupKey = "runAsGroup"
 )
+
+// ImageRoles are the step image roles (package steps) whose images the contract carries.
+var ImageRoles = []string{steps.ImageKubectl, steps.ImageOPA}
+
+// ImageKey is the ConfigMap key of a step image role's image: opaImage, kubectlImage.
+func ImageKey(role string) string { return role + "Image" }
 
 // ComponentLabel and ComponentValue select the contract ConfigMap in the release namespace (Discover).
 const (
@@ -89,7 +93,8 @@ type Contract struct {
 	Labels     Labels `json:"labels"`
 	// ActionPodLabels select action pods in the action NetworkPolicy: every run pod carries them.
 	ActionPodLabels map[string]string `json:"actionPodLabels"`
-	Images          Images            `json:"images"`
+	// Images are the chart's images by step image role (ImageRoles).
+	Images map[string]Image `json:"images"`
 	// RunAsUser is the pods' fixed UID, nil where the platform assigns one (OpenShift). From the
 	// ConfigMap key runAsUser.
 	RunAsUser *int64 `json:"-"`
@@ -114,13 +119,7 @@ type Labels struct {
 	Finalizer     string `json:"finalizer"`
 }
 
-// Images are the chart's images, by step role.
-type Images struct {
-	OPA     Image `json:"opa"`
-	Kubectl Image `json:"kubectl"`
-}
-
-// Image is one image reference (from the ConfigMap keys opaImage and kubectlImage) and its pull policy.
+// Image is one image reference (from the ConfigMap key ImageKey(role)) and its pull policy.
 type Image struct {
 	Image      string            `json:"-"`
 	PullPolicy corev1.PullPolicy `json:"pullPolicy"`
@@ -185,7 +184,10 @@ func Parse(data map[string]string) (*Contract, error) {
 	if err := yaml.UnmarshalStrict([]byte(raw), &c); err != nil {
 		return nil, fmt.Errorf("execution contract: %w", err)
 	}
-	c.Images.OPA.Image, c.Images.Kubectl.Image = data[OPAImageKey], data[KubectlImageKey]
+	for role, image := range c.Images {
+		image.Image = data[ImageKey(role)]
+		c.Images[role] = image
+	}
 	for key, id := range map[string]**int64{RunAsUserKey: &c.RunAsUser, RunAsGroupKey: &c.RunAsGroup} {
 		v, ok := data[key]
 		if !ok {
@@ -213,10 +215,15 @@ func (c *Contract) Validate() error {
 	for name, v := range map[string]string{
 		"release": c.Release, "runServiceAccountPrefix": c.RunServiceAccountPrefix,
 		"actionClusterRolePrefix": c.ActionClusterRolePrefix, "policyConfigMap": c.PolicyConfigMap,
-		"taskPrefix": c.TaskPrefix, OPAImageKey: c.Images.OPA.Image, KubectlImageKey: c.Images.Kubectl.Image,
+		"taskPrefix": c.TaskPrefix,
 	} {
 		if v == "" {
 			bad("%s is empty", name)
+		}
+	}
+	for _, role := range ImageRoles {
+		if c.Images[role].Image == "" {
+			bad("%s is empty", ImageKey(role))
 		}
 	}
 	if msgs := validation.IsDNS1123Label(c.Namespace); len(msgs) > 0 {
@@ -269,7 +276,11 @@ func Load(ctx context.Context, client kubernetes.Interface, namespace, name stri
 // key), which needs no RBAC rule at all: the controller's pod template mounts it.
 func LoadDir(dir string) (*Contract, error) {
 	data := map[string]string{}
-	for _, key := range []string{ContractKey, OPAImageKey, KubectlImageKey, RunAsUserKey, RunAsGroupKey} {
+	keys := []string{ContractKey, RunAsUserKey, RunAsGroupKey}
+	for _, role := range ImageRoles {
+		keys = append(keys, ImageKey(role))
+	}
+	for _, key := range keys {
 		content, err := os.ReadFile(filepath.Join(dir, key))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // Parse names the keys that must be there

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
+	"github.com/jordigilh/kubernaut-execution/catalogue/steps"
 	"github.com/jordigilh/kubernaut-execution/execution"
 )
 
@@ -74,7 +75,7 @@ func TestContractRefusesBadInput(t *testing.T) {
 	}
 	_, err := execution.Parse(map[string]string{})
 	require.ErrorContains(t, err, "no key contract.yaml")
-	for key, want := range map[string]string{execution.OPAImageKey: "opaImage is empty", execution.RunAsUserKey: `runAsUser "0" is not a non-root ID`, execution.RunAsGroupKey: `runAsGroup "0" is not a non-root ID`} {
+	for key, want := range map[string]string{execution.ImageKey(steps.ImageOPA): "opaImage is empty", execution.RunAsUserKey: `runAsUser "0" is not a non-root ID`, execution.RunAsGroupKey: `runAsGroup "0" is not a non-root ID`} {
 		data := renderedContract(t)
 		if key == execution.RunAsUserKey || key == execution.RunAsGroupKey {
 			data[key] = "0"
@@ -115,7 +116,7 @@ func TestLoadDir(t *testing.T) {
 	got, err := execution.LoadDir(dir)
 	require.NoError(t, err)
 	require.Equal(t, want, got)
-	require.NoError(t, os.Remove(filepath.Join(dir, execution.KubectlImageKey)))
+	require.NoError(t, os.Remove(filepath.Join(dir, execution.ImageKey(steps.ImageKubectl))))
 	_, err = execution.LoadDir(dir)
 	require.ErrorContains(t, err, "kubectlImage is empty")
 }

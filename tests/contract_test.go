@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
 
+	"github.com/jordigilh/kubernaut-execution/catalogue/steps"
 	"github.com/jordigilh/kubernaut-execution/execution"
 	"github.com/jordigilh/kubernaut-execution/gen/generate"
 	"github.com/jordigilh/kubernaut-execution/gen/render"
@@ -74,4 +75,55 @@ func TestContractNamesComeFromOnePlace(t *testing.T) {
 			require.Contains(t, contract, "actionClusterRolePrefix: kubernaut-execution-verb-")
 		})
 	}
+}
+
+// The generated Tasks name their images by step role and their policy volume by name, and
+// files/task-slots.yaml tells the template which value and which volume: renaming a role or the
+// volume in package steps changes the Tasks and the slots together, and the render still fills every
+// step. A role or a volume the slots do not name fails the render, naming it.
+func TestTasksAreCompletedFromTheirSlots(t *testing.T) {
+	taskFiles, err := filepath.Glob(filepath.Join(chartDir, generate.TaskFilesDir, "*.yaml"))
+	require.NoError(t, err)
+	require.NotEmpty(t, taskFiles)
+	slots := readFile(t, filepath.Join(chartDir, generate.TaskSlotsFile))
+	contract := readFile(t, filepath.Join(chartDir, generate.ContractFile))
+	renamed := func(slots string) map[string][]byte {
+		files := map[string][]byte{generate.TaskSlotsFile: []byte(slots), generate.ContractFile: []byte(contract)}
+		for _, f := range taskFiles {
+			task := strings.ReplaceAll(readFile(t, f), "image: "+steps.ImageOPA+"\n", "image: policy-engine\n")
+			task = strings.ReplaceAll(task, "name: "+steps.PolicyVolume+"\n", "name: gate-policies\n")
+			files[filepath.ToSlash(filepath.Join(generate.TaskFilesDir, filepath.Base(f)))] = []byte(task)
+		}
+		return files
+	}
+	render1 := func(files map[string][]byte) ([]render.Document, error) {
+		ch, err := render.LoadChart(chartDir, files)
+		require.NoError(t, err)
+		return render.Render(ch, render.Options{Release: render.DefaultRelease, Namespace: render.DefaultNamespace,
+			KubeVersion: render.NewestKubernetes, Values: readValues(t, filepath.Join(chartDir, "ci", "default-values.yaml"))})
+	}
+
+	both := strings.ReplaceAll(slots, "  "+steps.ImageOPA+":", "  policy-engine:")
+	both = strings.ReplaceAll(both, "policyVolume: "+steps.PolicyVolume, "policyVolume: gate-policies")
+	docs, err := render1(renamed(both))
+	require.NoError(t, err)
+	values := readValues(t, filepath.Join(chartDir, "values.yaml"))
+	opaImage := get(values, "tekton", "opaImage", "repository").(string)
+	tasks := 0
+	for name, o := range objects(t, docs) {
+		if get(o, "kind") != "Task" {
+			continue
+		}
+		tasks++
+		require.Contains(t, get(o, "spec", "steps", 0, "image"), opaImage, name)
+		require.Equal(t, "gate-policies", get(o, "spec", "volumes", 0, "name"), name)
+		require.NotEmpty(t, get(o, "spec", "volumes", 0, "configMap", "name"), name)
+	}
+	require.Len(t, taskFiles, tasks)
+
+	// Controls: the Tasks renamed and the slots not.
+	_, err = render1(renamed(strings.ReplaceAll(slots, "policyVolume: "+steps.PolicyVolume, "policyVolume: gate-policies")))
+	require.ErrorContains(t, err, `step image role "policy-engine" has no value in files/task-slots.yaml`)
+	_, err = render1(renamed(strings.ReplaceAll(slots, "  "+steps.ImageOPA+":", "  policy-engine:")))
+	require.ErrorContains(t, err, `has no volume "policies" (files/task-slots.yaml)`)
 }

@@ -112,3 +112,10 @@ func wants(t *testing.T, file string) []string {
 	require.NotEmpty(t, out, "%s has no `# want:` header", file)
 	return out
 }
+
+func readFile(t testing.TB, file string) string {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	require.NoError(t, err)
+	return string(data)
+}

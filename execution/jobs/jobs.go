@@ -90,14 +90,13 @@ func Build(c *execution.Contract, a catalogue.Action, in Input) (*batchv1.Job, e
 		return in.Parameters[name]
 	}
 
-	images := map[string]execution.Image{steps.ImageOPA: c.Images.OPA, steps.ImageKubectl: c.Images.Kubectl}
 	all := steps.Build(a, ref)
 	// Every container gets the gate's whole environment (the Task's stepTemplate environment plus the
 	// gate's): the workloads admission policy requires it, so that what the gate decided on is what the
 	// later containers see.
 	env := append(steps.TemplateEnv(), all[0].Env...)
 	container := func(s steps.Step) corev1.Container {
-		img := images[s.Image]
+		img := c.Images[s.Image]
 		sc := steps.SecurityContext()
 		sc.RunAsUser, sc.RunAsGroup = c.RunAsUser, c.RunAsGroup
 		return corev1.Container{

@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
+	"github.com/jordigilh/kubernaut-execution/catalogue/steps"
 	"github.com/jordigilh/kubernaut-execution/execution"
 	"github.com/jordigilh/kubernaut-execution/execution/jobs"
 )
@@ -48,8 +49,8 @@ func TestBuildOrderAndValues(t *testing.T) {
 	}
 	require.Equal(t, "true", env["KUBERNAUT_APPROVED"])
 	require.Equal(t, "--all", env["KUBERNAUT_PARAM_replicas"], "the gate sees the value and refuses it")
-	require.Equal(t, c.Images.OPA.Image, spec.InitContainers[0].Image)
-	require.Equal(t, c.Images.Kubectl.Image, spec.Containers[0].Image)
+	require.Equal(t, c.Images[steps.ImageOPA].Image, spec.InitContainers[0].Image)
+	require.Equal(t, c.Images[steps.ImageKubectl].Image, spec.Containers[0].Image)
 }
 
 func TestOutcomeOf(t *testing.T) {

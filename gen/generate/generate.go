@@ -107,6 +107,9 @@ func Generate(cat *catalogue.Catalogue, sourceRoot, policiesDir string) (writer.
 	if err != nil {
 		return nil, Summary{}, err
 	}
+	if err := checkStepImageValues(rows); err != nil {
+		return nil, Summary{}, err
+	}
 	schemaSource, err := os.ReadFile(filepath.Join(sourceRoot, ValuesSchemaSource))
 	if err != nil {
 		return nil, Summary{}, err

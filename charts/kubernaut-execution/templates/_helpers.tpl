@@ -152,20 +152,38 @@ standard requires it explicitly false; the root filesystem is read-only, writes 
 
 {{/* HOME and kubectl's cache point into the /tmp emptyDir: the root filesystem is read-only. */}}
 {{- define "kubernaut-execution.tmpEnv" -}}
-- name: HOME
-  value: /tmp
-- name: KUBECACHEDIR
-  value: /tmp/.kube/cache
+{{- toYaml (include "kubernaut-execution.podSettings" . | fromYaml).env }}
 {{- end }}
 
 {{- define "kubernaut-execution.tmpVolumeMount" -}}
-- name: tmp
-  mountPath: /tmp
+{{- toYaml (include "kubernaut-execution.podSettings" . | fromYaml).mounts }}
 {{- end }}
 
 {{- define "kubernaut-execution.tmpVolume" -}}
-- name: tmp
-  {{- toYaml (include "kubernaut-execution.podSettings" . | fromYaml).tmp | nindent 2 }}
+{{- toYaml (list (include "kubernaut-execution.podSettings" . | fromYaml).volume) }}
+{{- end }}
+
+{{/*
+How the generated Tasks are completed (files/task-slots.yaml, from package steps and gen): the chart
+value each step image role takes its image from, and the policy volume's name.
+*/}}
+{{- define "kubernaut-execution.taskSlots" -}}
+{{- .Files.Get "files/task-slots.yaml" }}
+{{- end }}
+
+{{/*
+The image values (repository, tag, digest, pullPolicy) of a step image role: (list $ role). An unknown
+role fails the render.
+*/}}
+{{- define "kubernaut-execution.stepImage" -}}
+{{- $root := index . 0 }}
+{{- $role := index . 1 }}
+{{- $path := get (include "kubernaut-execution.taskSlots" $root | fromYaml).images $role | required (printf "step image role %q has no value in files/task-slots.yaml" $role) }}
+{{- $value := $root.Values }}
+{{- range splitList "." $path }}
+{{- $value = get $value . }}
+{{- end }}
+{{- toYaml $value }}
 {{- end }}
 
 {{/*
