@@ -45,8 +45,12 @@ help: ## Show this help.
 
 .PHONY: generate
 generate: ## Regenerate every generated file from catalogue/actions.yaml and print what was written.
-	$(GO) run ./gen
+	$(GO) run ./cmd/kubernaut-execution generate
 	@if command -v dot > /dev/null; then $(MAKE) --no-print-directory docs; else echo "generate: dot is missing, docs/flow.png not redrawn (make doc-deps)"; fi
+
+.PHONY: build
+build: ## Build the kubernaut-execution command (generate, check) into bin/, stamped with git describe.
+	$(GO) build -ldflags "-X main.buildVersion=$$(git describe --tags --always --dirty 2>/dev/null || echo devel)" -o bin/kubernaut-execution ./cmd/kubernaut-execution
 
 .PHONY: docs
 docs: ## Draw docs/flow.png from the generated docs/flow.dot with Graphviz (make doc-deps installs it).
@@ -61,7 +65,7 @@ doc-deps: ## Install Graphviz (as root, with apt) when missing.
 
 .PHONY: verify
 verify: generate ## Regenerate and fail on any difference from the committed files, printing the fix.
-	@owned="$$($(GO) run ./gen owned)"; if [ -n "$$(git status --porcelain -- $$owned)" ]; then \
+	@owned="$$($(GO) run ./cmd/kubernaut-execution generate --owned)"; if [ -n "$$(git status --porcelain -- $$owned)" ]; then \
 		git status --short -- $$owned; \
 		echo "Generated files were stale and are now regenerated (the same as make generate): review and commit them."; exit 1; \
 	fi
@@ -78,9 +82,9 @@ vet: ## Run go vet.
 lint: vet $(STATICCHECK) $(OPA) ## gofmt, go vet, staticcheck, opa fmt and opa check --strict on every policy and rule.
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt: not formatted (run make fmt): $$unformatted"; exit 1; fi
 	$(STATICCHECK) ./...
-	$(OPA) fmt --fail -l policies gen/check/rules
+	$(OPA) fmt --fail -l policies internal/check/rules
 	$(OPA) check --strict policies
-	$(OPA) check --strict gen/check/rules
+	$(OPA) check --strict internal/check/rules
 
 ##@ Testing
 
@@ -94,7 +98,7 @@ test-fast: vet $(OPA) ## Every layer but the real-cluster ones, for the edit-tes
 
 .PHONY: policy-test
 policy-test: tools ## Run the policy tests only: opa test with 100% coverage, schema type-check, the gate steps.
-	$(GO) test ./gen/policy ./tests -count=1 -run 'Polic|TypeCheck|Gate'
+	$(GO) test ./internal/policy ./tests -count=1 -run 'Polic|TypeCheck|Gate'
 
 .PHONY: e2e
 e2e: tools ## Run the real-cluster layer alone (etcd + kube-apiserver + kube-controller-manager on loopback).
@@ -124,11 +128,11 @@ $(CACHE)/bin/kubectl: tools/kube/go.mod tools/kube/go.sum
 
 .PHONY: schemas
 schemas: ## Generate the offline Kubernetes JSON schemas into $(CACHE)/schemas (tests do this on demand).
-	$(GO) run ./gen/schemas/cmd -cache $(CACHE)
+	$(GO) run ./internal/schemas/cmd -cache $(CACHE)
 
 .PHONY: bench
-bench: tools ## Benchmarks: generate + render, gate decisions (in process and CLI step), gen check, per-run RBAC (300 runs, 50 concurrent, sweep of 1,000), redaction.
-	$(GO) test ./gen/generate -run '^$$' -bench . -benchmem -count 5
+bench: tools ## Benchmarks: generate + render, gate decisions (in process and CLI step), kubernaut-execution check, per-run RBAC (300 runs, 50 concurrent, sweep of 1,000), redaction.
+	$(GO) test ./internal/generate -run '^$$' -bench . -benchmem -count 5
 	$(GO) test ./tests -run '^$$' -bench 'Gate|Check' -benchmem -count 5
 	$(GO) test ./execution/gate -run '^$$' -bench Decide -benchtime 5000x -count 3
 	$(GO) test ./redact -run '^$$' -bench Redact10MiB -benchtime 3x -count 3

@@ -5,8 +5,6 @@
 // this package; Default returns the shipped one, embedded at build time.
 package catalogue
 
-//go:generate go run ../gen --catalogue actions.yaml --out ..
-
 import (
 	"bytes"
 	_ "embed"

@@ -59,7 +59,7 @@ const (
 	ComponentValue = "execution-contract"
 )
 
-// Default label keys, written into the chart's generated contract data by gen. A controller uses the
+// Default label keys, written into the chart's generated contract data by the generator. A controller uses the
 // ones its Contract carries.
 const (
 	DefaultRunLabel    = "kubernaut.io/run"
@@ -131,7 +131,7 @@ type StepContract struct {
 	ExitCodes map[string]string `json:"exitCodes,omitempty"`
 }
 
-// Static is the release-independent part of the contract, which gen writes into the chart
+// Static is the release-independent part of the contract, which the generator writes into the chart
 // (files/contract.yaml); the chart's template adds the release's names and images.
 func Static(cat *catalogue.Catalogue) (Contract, error) {
 	digest, err := CatalogueDigest(cat)

@@ -16,7 +16,7 @@ import (
 )
 
 // renderedContract is the contract ConfigMap of the chart rendered with default values (kustomize/base
-// is that render, written by gen).
+// is that render, written by the generator).
 func renderedContract(t testing.TB) map[string]string {
 	t.Helper()
 	data, err := os.ReadFile("../kustomize/base/configmap-kubernaut-execution-execution-contract.yaml")

@@ -11,7 +11,7 @@ import (
 	"k8s.io/apiserver/pkg/cel/environment"
 	"sigs.k8s.io/yaml"
 
-	"github.com/jordigilh/kubernaut-execution/gen/render"
+	"github.com/jordigilh/kubernaut-execution/internal/render"
 )
 
 // admissionPolicies returns the rendered ValidatingAdmissionPolicies by name suffix (bindings,
@@ -110,7 +110,7 @@ func TestAdmissionPolicyCanBeTurnedOff(t *testing.T) {
 	for _, d := range docs {
 		require.NotContains(t, d.Kind, "ValidatingAdmissionPolicy")
 	}
-	// gen check says what is missing, and only that, until the operator says so with --skip.
+	// kubernaut-execution check says what is missing, and only that, until the operator says so with --skip.
 	got := violations(t, checker(t, render.NewestKubernetes, false), documents(t, docs))
 	require.NotEmpty(t, got)
 	for _, v := range got {

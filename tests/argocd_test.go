@@ -7,7 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/jordigilh/kubernaut-execution/gen/render"
+	"github.com/jordigilh/kubernaut-execution/internal/render"
 )
 
 // The Argo CD examples are valid Applications (the CRD schema of the pinned Argo CD module, strict),

@@ -14,8 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
 
-	"github.com/jordigilh/kubernaut-execution/gen/check"
-	"github.com/jordigilh/kubernaut-execution/gen/render"
+	"github.com/jordigilh/kubernaut-execution/internal/check"
+	"github.com/jordigilh/kubernaut-execution/internal/render"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
@@ -44,7 +44,7 @@ func newChecker(t testing.TB, kubeVersion string, requireDigests bool, skip ...s
 	return c
 }
 
-// documents turns a render into check's documents, through the same reader `gen check -f` uses.
+// documents turns a render into check's documents, through the same reader `kubernaut-execution check -f` uses.
 func documents(t testing.TB, docs []render.Document) []check.Document {
 	t.Helper()
 	out, err := check.Read("render", bytes.NewReader(render.Join(docs)))
@@ -87,7 +87,7 @@ func TestConformanceOnShippedRenders(t *testing.T) {
 
 // The embedded rules' own tests pass with every rule file covered.
 func TestConformanceRuleTests(t *testing.T) {
-	require.Equal(t, len(check.Rules())-3+1, requireRegoTests(t, filepath.Join(root, "gen", "check", "rules")), "every Rego rule and the library")
+	require.Equal(t, len(check.Rules())-len(check.GoRules)+1, requireRegoTests(t, filepath.Join(root, "internal", "check", "rules")), "every Rego rule and the library")
 }
 
 // findObject finds a document's object in docs, failing the test if it is absent.
@@ -240,6 +240,31 @@ var mutations = []struct {
 		data := dict(findObject(t, docs, "ConfigMap", "kubernaut-execution-policies")["data"])
 		data["_config.json"] = `{"kubernaut":{"config":{"allowedImageRegistries":[],"protectedNamespaces":["kube-node-lease","kube-public","kube-system"]}}}`
 	}},
+	{"execute before the dry-run", []string{"task-steps"}, func(t *testing.T, docs []check.Document) {
+		spec := dict(findObject(t, docs, "Task", "kubernaut-scale-deployment")["spec"])
+		steps := list(spec["steps"])
+		steps[2], steps[3] = steps[3], steps[2]
+	}},
+	{"drop the approval gate", []string{"task-steps"}, func(t *testing.T, docs []check.Document) {
+		spec := dict(findObject(t, docs, "Task", "kubernaut-scale-deployment")["spec"])
+		spec["steps"] = slices.Delete(list(spec["steps"]), 1, 2)
+	}},
+	{"execute through a shell", []string{"task-steps"}, func(t *testing.T, docs []check.Document) {
+		execute := dict(list(dict(findObject(t, docs, "Task", "kubernaut-delete-pod")["spec"])["steps"])[3])
+		execute["command"] = []any{"sh", "-c"}
+		execute["args"] = []any{"kubectl delete pod $(params.pod) -n $(params.namespace)"}
+	}},
+	{"gate a parameter the action does not run with", []string{"task-steps"}, func(t *testing.T, docs []check.Document) {
+		gate := dict(list(dict(findObject(t, docs, "Task", "kubernaut-scale-deployment")["spec"])["steps"])[0])
+		dict(list(gate["env"])[1])["value"] = "$(params.target)"
+	}},
+	{"remove the workloads admission policy", []string{"admission-policy"}, func(t *testing.T, docs []check.Document) {
+		for i, d := range docs {
+			if d.Kind() == "ValidatingAdmissionPolicy" && d.Name() == "kubernaut-execution-controller-workloads" {
+				docs[i].Object = map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "metadata": map[string]any{"name": "placeholder", "namespace": "kubernaut-system"}}
+			}
+		}
+	}},
 	{"drop a Task's stepTemplate privilege setting", []string{"pod-security"}, func(t *testing.T, docs []check.Document) {
 		tpl := dict(dict(findObject(t, docs, "Task", "kubernaut-drain-node")["spec"])["stepTemplate"])
 		delete(dict(tpl["securityContext"]), "allowPrivilegeEscalation")
@@ -283,8 +308,8 @@ func TestRequireDigests(t *testing.T) {
 
 // The real command: 0 on a clean render, 1 on each mutated one, 2 on input it cannot read.
 func TestCheckCommand(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "gen")
-	build := exec.Command("go", "build", "-o", bin, "./gen")
+	bin := filepath.Join(t.TempDir(), "kubernaut-execution")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/kubernaut-execution")
 	build.Dir = root
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, string(out))
@@ -359,7 +384,7 @@ func TestCheckCommand(t *testing.T) {
 	require.Contains(t, output, `unknown rule "no-such-rule"`)
 }
 
-// BenchmarkCheck measures gen check's work on the full default render (the checker prepared once).
+// BenchmarkCheck measures kubernaut-execution check's work on the full default render (the checker prepared once).
 func BenchmarkCheck(b *testing.B) {
 	docs := documents(b, defaultRender(b))
 	c := checker(b, render.NewestKubernetes, false)

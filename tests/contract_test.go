@@ -11,13 +11,13 @@ import (
 
 	"github.com/jordigilh/kubernaut-execution/catalogue/steps"
 	"github.com/jordigilh/kubernaut-execution/execution"
-	"github.com/jordigilh/kubernaut-execution/gen/generate"
-	"github.com/jordigilh/kubernaut-execution/gen/render"
+	"github.com/jordigilh/kubernaut-execution/internal/generate"
+	"github.com/jordigilh/kubernaut-execution/internal/render"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
 // The names a controller must use (label keys, name parts, the Task prefix, the gate step) live in
-// one place, the Go package execution, which gen writes into files/contract.yaml. A change there
+// one place, the Go package execution, which the generator writes into files/contract.yaml. A change there
 // must change every template and admission policy that uses them, and leave no default behind: this
 // renders the chart with a contract whose every name differs from the default.
 func TestContractNamesComeFromOnePlace(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/jordigilh/kubernaut-execution/catalogue/steps"
 	"github.com/jordigilh/kubernaut-execution/execution/gate"
-	"github.com/jordigilh/kubernaut-execution/gen/tekton"
+	"github.com/jordigilh/kubernaut-execution/internal/tekton"
 )
 
 // gateRun is the run a Task's params describe, as execution/gate takes it.

@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/jordigilh/kubernaut-execution/gen/generate"
+	"github.com/jordigilh/kubernaut-execution/internal/generate"
 )
 
 // The flow picture is what Graphviz draws from its generated source: a picture left stale after the

@@ -14,9 +14,9 @@ import (
 	"helm.sh/helm/v3/pkg/chart"
 	"sigs.k8s.io/yaml"
 
-	"github.com/jordigilh/kubernaut-execution/gen/generate"
-	"github.com/jordigilh/kubernaut-execution/gen/render"
 	"github.com/jordigilh/kubernaut-execution/internal/fixture"
+	"github.com/jordigilh/kubernaut-execution/internal/generate"
+	"github.com/jordigilh/kubernaut-execution/internal/render"
 )
 
 const root = ".."

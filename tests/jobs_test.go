@@ -20,8 +20,8 @@ import (
 	"github.com/jordigilh/kubernaut-execution/execution"
 	"github.com/jordigilh/kubernaut-execution/execution/jobs"
 	"github.com/jordigilh/kubernaut-execution/execution/runrbac"
-	"github.com/jordigilh/kubernaut-execution/gen/render"
-	"github.com/jordigilh/kubernaut-execution/gen/tekton"
+	"github.com/jordigilh/kubernaut-execution/internal/render"
+	"github.com/jordigilh/kubernaut-execution/internal/tekton"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
@@ -133,7 +133,7 @@ func jobDocuments(t testing.TB, jobsToCheck []*batchv1.Job) []render.Document {
 }
 
 // Every action's Job passes Pod Security restricted (the upstream evaluator) and the whole conformance
-// suite of `gen check`, alongside the release it runs in; each check fails on a weakened Job.
+// suite of `kubernaut-execution check`, alongside the release it runs in; each check fails on a weakened Job.
 func TestJobsPassPodSecurityAndCheck(t *testing.T) {
 	docs := defaultRender(t)
 	c := renderedContract(t, docs)
@@ -310,7 +310,7 @@ func buildActionJob(data map[string]string) (object, error) {
 	return o, decodeObject(job, &o)
 }
 
-// withActionJob adds the scale-deployment Job to a render, as `gen check` sees a release with a run.
+// withActionJob adds the scale-deployment Job to a render, as `kubernaut-execution check` sees a release with a run.
 func withActionJob(t testing.TB, docs []render.Document) []render.Document {
 	t.Helper()
 	c := renderedContract(t, docs)

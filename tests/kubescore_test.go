@@ -12,8 +12,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/jordigilh/kubernaut-execution/gen/render"
-	"github.com/jordigilh/kubernaut-execution/gen/schemas"
+	"github.com/jordigilh/kubernaut-execution/internal/render"
+	"github.com/jordigilh/kubernaut-execution/internal/schemas"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 

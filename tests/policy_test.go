@@ -15,7 +15,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/util"
 	"github.com/stretchr/testify/require"
 
-	"github.com/jordigilh/kubernaut-execution/gen/policy"
+	"github.com/jordigilh/kubernaut-execution/internal/policy"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
@@ -33,9 +33,9 @@ func TestOPACommandLine(t *testing.T) {
 	require.NoError(t, err)
 	for _, args := range [][]string{
 		{"test", "--coverage", "--threshold", "100", policy.Dir},
-		{"test", "--coverage", "--threshold", "100", filepath.Join("gen", "check", "rules")},
+		{"test", "--coverage", "--threshold", "100", filepath.Join("internal", "check", "rules")},
 		{"check", "--strict", "--schema", policy.SchemaDir, policy.Dir},
-		{"fmt", "--fail", "--list", policy.Dir, filepath.Join("gen", "check", "rules")},
+		{"fmt", "--fail", "--list", policy.Dir, filepath.Join("internal", "check", "rules")},
 	} {
 		cmd := exec.Command(bin, args...)
 		cmd.Dir = root

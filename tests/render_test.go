@@ -16,7 +16,7 @@ import (
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
 	"github.com/jordigilh/kubernaut-execution/catalogue/steps"
-	"github.com/jordigilh/kubernaut-execution/gen/render"
+	"github.com/jordigilh/kubernaut-execution/internal/render"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
@@ -353,7 +353,7 @@ func TestKubeVersionRangeIsEnforced(t *testing.T) {
 func TestNewestKubernetesIsThePinnedControlPlane(t *testing.T) {
 	control, err := testenv.RequiredVersion(filepath.Join(root, "tools", "kube", "go.mod"), "k8s.io/kubernetes")
 	require.NoError(t, err)
-	require.Equal(t, render.NewestKubernetes, control, "gen/render.NewestKubernetes and tools/kube/go.mod")
+	require.Equal(t, render.NewestKubernetes, control, "internal/render.NewestKubernetes and tools/kube/go.mod")
 	api, err := testenv.RequiredVersion(filepath.Join(root, "go.mod"), "k8s.io/api")
 	require.NoError(t, err)
 	require.Equal(t, strings.Replace(control, "v1.", "v0.", 1), api, "k8s.io/api in go.mod and tools/kube/go.mod")

@@ -11,8 +11,8 @@ import (
 	"github.com/yannh/kubeconform/pkg/resource"
 	"github.com/yannh/kubeconform/pkg/validator"
 
-	"github.com/jordigilh/kubernaut-execution/gen/render"
-	"github.com/jordigilh/kubernaut-execution/gen/schemas"
+	"github.com/jordigilh/kubernaut-execution/internal/render"
+	"github.com/jordigilh/kubernaut-execution/internal/schemas"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 

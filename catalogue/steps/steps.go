@@ -1,6 +1,6 @@
 // Package steps defines, once, the four steps that run a catalogue action: policy gate, approval gate,
 // server-side dry-run and execute, with their argv, environment, mounts and exit codes. The Tekton
-// Task generator (gen/tekton) and the Job builder (execution/jobs) both call Build, so a Task step and
+// Task generator (internal/tekton) and the Job builder (execution/jobs) both call Build, so a Task step and
 // the matching Job container cannot drift apart: they are the same values.
 //
 // It imports only the catalogue and core/v1 types, so a controller can use it without Tekton or OPA.
@@ -57,7 +57,7 @@ const (
 )
 
 // Keys of the policy ConfigMap that cannot clash with an action's `<action>.rego`: action names are DNS
-// labels, which never start with "_". gen/policy writes the ConfigMap under these keys.
+// labels, which never start with "_". internal/policy writes the ConfigMap under these keys.
 const (
 	LibKeyPrefix = "_"
 	LibKey       = LibKeyPrefix + "lib.rego"

@@ -14,7 +14,7 @@ import (
 	"github.com/jordigilh/kubernaut-execution/execution/gate"
 )
 
-// policyData is the policy ConfigMap's data as the chart ships it (gen writes files/policies), with
+// policyData is the policy ConfigMap's data as the chart ships it (the generator writes files/policies), with
 // the configuration the chart renders from its default values.
 func policyData(t testing.TB) map[string]string {
 	t.Helper()

@@ -19,7 +19,7 @@ import (
 	"github.com/jordigilh/kubernaut-execution/catalogue"
 	"github.com/jordigilh/kubernaut-execution/execution"
 	"github.com/jordigilh/kubernaut-execution/execution/runrbac"
-	"github.com/jordigilh/kubernaut-execution/gen/render"
+	"github.com/jordigilh/kubernaut-execution/internal/render"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 

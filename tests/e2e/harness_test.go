@@ -32,7 +32,7 @@ import (
 	"k8s.io/client-go/restmapper"
 	"k8s.io/utils/ptr"
 
-	"github.com/jordigilh/kubernaut-execution/gen/schemas"
+	"github.com/jordigilh/kubernaut-execution/internal/schemas"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 

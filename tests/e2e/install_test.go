@@ -22,10 +22,10 @@ import (
 
 	"github.com/jordigilh/kubernaut-execution/execution"
 	"github.com/jordigilh/kubernaut-execution/execution/jobs"
-	"github.com/jordigilh/kubernaut-execution/gen/check"
-	"github.com/jordigilh/kubernaut-execution/gen/generate"
-	"github.com/jordigilh/kubernaut-execution/gen/render"
-	"github.com/jordigilh/kubernaut-execution/gen/schemas"
+	"github.com/jordigilh/kubernaut-execution/internal/check"
+	"github.com/jordigilh/kubernaut-execution/internal/generate"
+	"github.com/jordigilh/kubernaut-execution/internal/render"
+	"github.com/jordigilh/kubernaut-execution/internal/schemas"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 

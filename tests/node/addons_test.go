@@ -14,7 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/jordigilh/kubernaut-execution/gen/check"
+	"github.com/jordigilh/kubernaut-execution/internal/check"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 

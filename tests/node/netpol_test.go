@@ -16,7 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/utils/ptr"
 
-	"github.com/jordigilh/kubernaut-execution/gen/check"
+	"github.com/jordigilh/kubernaut-execution/internal/check"
 )
 
 // check is one cell of the reachability matrix.

@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jordigilh/kubernaut-execution/gen/schemas"
+	"github.com/jordigilh/kubernaut-execution/internal/schemas"
 )
 
 const (

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jordigilh/kubernaut-execution/gen/tekton"
+	"github.com/jordigilh/kubernaut-execution/internal/tekton"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 

@@ -34,7 +34,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
-	"github.com/jordigilh/kubernaut-execution/gen/check"
+	"github.com/jordigilh/kubernaut-execution/internal/check"
 )
 
 // RequiredVersion is the version a go.mod file requires of a module.

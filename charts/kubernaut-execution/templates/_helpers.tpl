@@ -164,7 +164,7 @@ standard requires it explicitly false; the root filesystem is read-only, writes 
 {{- end }}
 
 {{/*
-How the generated Tasks are completed (files/task-slots.yaml, from package steps and gen): the chart
+How the generated Tasks are completed (files/task-slots.yaml, from package steps, by the generator): the chart
 value each step image role takes its image from, and the policy volume's name.
 */}}
 {{- define "kubernaut-execution.taskSlots" -}}

@@ -2,7 +2,7 @@
 # title: Shared helpers of the conformance rules
 # description: >-
 #   Views over input.documents (every document of the render, checked together so that rules can relate
-#   objects), and data.kubernaut.params: the forbidden grants and the catalogue, given by gen check.
+#   objects), and data.kubernaut.params: the forbidden grants and the catalogue, given by kubernaut-execution check.
 package kubernaut.checks.lib
 
 docs := input.documents
@@ -23,7 +23,7 @@ missing(kind, n, msg) := {"kind": kind, "namespace": "", "name": n, "message": m
 
 component(d) := object.get(labels(d), "app.kubernetes.io/component", "")
 
-# The label that names a ClusterRole's action: the execution contract's key, given by gen check.
+# The label that names a ClusterRole's action: the execution contract's key, given by kubernaut-execution check.
 action_label := params.actionLabel
 
 action_of(d) := labels(d)[action_label]
@@ -63,7 +63,7 @@ triples(rules) := {[g, r, v] |
 }
 
 # Every pod the render makes ({"doc", "spec", "labels"}), from input.pods: the checker extracts them in
-# Go with Kubernetes' types and, for a Task, Tekton's own step merge (gen/check podSpec), so the rules
+# Go with Kubernetes' types and, for a Task, Tekton's own step merge (internal/check podsOf), so the rules
 # see a Task's steps as the containers of its TaskRun pods, and Tekton copies the Task's labels onto them.
 pod_specs contains p if some p in input.pods
 

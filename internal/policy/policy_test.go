@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
-	"github.com/jordigilh/kubernaut-execution/gen/policy"
+	"github.com/jordigilh/kubernaut-execution/internal/policy"
 )
 
 var shipped = filepath.Join("..", "..", policy.Dir)

@@ -8,7 +8,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
-	"github.com/jordigilh/kubernaut-execution/gen/rbac"
+	"github.com/jordigilh/kubernaut-execution/internal/rbac"
 )
 
 func grants(rules []rbacv1.PolicyRule, resource string) bool {

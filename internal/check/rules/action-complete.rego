@@ -34,8 +34,8 @@ violation contains lib.violation(d, sprintf("no key %s.rego: action %q has no po
 }
 
 # Tasks are optional (Jobs only), but when there are any every action has one.
-violation contains lib.missing("Task", sprintf("kubernaut-%s", [a]), sprintf("action %q has no Task", [a])) if {
+violation contains lib.missing("Task", concat("", [lib.params.taskPrefix, a]), sprintf("action %q has no Task", [a])) if {
 	count(tasks) > 0
 	some a in actions
-	not concat("", ["kubernaut-", a]) in tasks
+	not concat("", [lib.params.taskPrefix, a]) in tasks
 }

@@ -1,7 +1,7 @@
 # METADATA
 # title: image-pinning
 # description: >-
-#   Images carry a tag that is not latest, and a digest where the render must be pinned (gen check --require-digests).
+#   Images carry a tag that is not latest, and a digest where the render must be pinned (kubernaut-execution check --require-digests).
 package kubernaut.checks.rules.image_pinning
 
 import data.kubernaut.checks.lib

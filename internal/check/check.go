@@ -1,12 +1,13 @@
 // Package check is the security conformance suite: it proves on any rendered manifests that the
-// security model holds, in four layers run over all documents together.
+// security model holds, in five layers run over all documents together.
 //
 //  1. schema: kubeconform, strict and offline (Kubernetes, Tekton Task and Argo CD Application schemas);
 //  2. conformance rules in Rego (rules/, embedded; one package and one _test.rego per rule);
 //  3. pod-security: k8s.io/pod-security-admission at restricted:latest on every pod spec, each Tekton
 //     Task turned into the containers Tekton would run (steps merged with the stepTemplate);
 //  4. rbac-covers: k8s.io/component-helpers' Covers: each per-action ClusterRole grants what its
-//     catalogue entry needs, and the controller's rules cover none of it.
+//     catalogue entry needs, and the controller's rules cover none of it;
+//  5. task-steps: each action's Task runs package steps' steps for it, in order, with its argv.
 package check
 
 import (
@@ -33,7 +34,7 @@ import (
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
 	"github.com/jordigilh/kubernaut-execution/execution"
-	"github.com/jordigilh/kubernaut-execution/gen/schemas"
+	"github.com/jordigilh/kubernaut-execution/internal/schemas"
 )
 
 //go:embed rules/*.rego
@@ -45,6 +46,9 @@ const (
 	RulePodSecurity = "pod-security"
 	RuleRBACCovers  = "rbac-covers"
 )
+
+// GoRules are the rules implemented in Go; every other rule is a Rego package under rules/.
+var GoRules = []string{RuleSchema, RulePodSecurity, RuleRBACCovers, RuleTaskSteps}
 
 // Violation is one broken rule on one object.
 type Violation struct {
@@ -125,7 +129,7 @@ func New(ctx context.Context, opts Options) (*Checker, error) {
 
 // Rules lists every rule id, sorted.
 func Rules() []string {
-	ids := []string{RuleSchema, RulePodSecurity, RuleRBACCovers}
+	ids := slices.Clone(GoRules)
 	names, _ := fs.Glob(rulesFS, "rules/*.rego")
 	for _, n := range names {
 		base := strings.TrimSuffix(strings.TrimPrefix(n, "rules/"), ".rego")
@@ -158,8 +162,8 @@ func ruleModules() (map[string]string, error) {
 }
 
 // paramsDocument is data.kubernaut.params: the forbidden grants and the catalogue's rules, from the
-// catalogue package (the one place they are written), the label that names an action's ClusterRole,
-// from the execution contract, and the digest switch.
+// catalogue package (the one place they are written), the label that names an action's ClusterRole
+// and the Task name prefix, from the execution contract, and the digest switch.
 func paramsDocument(opts Options) (map[string]any, error) {
 	actions := map[string]any{}
 	for _, a := range opts.Catalogue.Actions {
@@ -170,6 +174,7 @@ func paramsDocument(opts Options) (map[string]any, error) {
 		"forbiddenResources": catalogue.ForbiddenResources(),
 		"requireDigests":     opts.RequireDigests,
 		"actionLabel":        execution.DefaultActionLabel,
+		"taskPrefix":         execution.DefaultTaskPrefix,
 		"catalogue":          map[string]any{"actions": actions},
 	}
 	// Through JSON, so that typed values (PolicyRule) become the plain documents Rego reads.
@@ -195,6 +200,7 @@ func (c *Checker) Check(ctx context.Context, docs []Document) ([]Violation, erro
 	}
 	out = append(out, rv...)
 	out = append(out, c.checkPodSecurity(pods)...)
+	out = append(out, c.checkTaskSteps(docs)...)
 	cv, err := c.checkCovers(docs)
 	if err != nil {
 		return nil, err

@@ -7,7 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/jordigilh/kubernaut-execution/gen/writer"
+	"github.com/jordigilh/kubernaut-execution/internal/writer"
 )
 
 func TestWrite(t *testing.T) {

@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
-	"github.com/jordigilh/kubernaut-execution/gen/generate"
-	"github.com/jordigilh/kubernaut-execution/gen/policy"
+	"github.com/jordigilh/kubernaut-execution/internal/generate"
+	"github.com/jordigilh/kubernaut-execution/internal/policy"
 )
 
 const root = "../.."
