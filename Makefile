@@ -14,6 +14,8 @@ export KUBERNAUT_CACHE := $(CACHE)
 OPA := $(CACHE)/bin/opa
 STATICCHECK := $(CACHE)/bin/staticcheck
 KUBE_SCORE := $(CACHE)/bin/kube-score
+HELM := $(CACHE)/bin/helm
+REGISTRY := $(CACHE)/bin/registry
 # apt-install installs the Debian packages $(2) that are missing, as root; target $(1) names itself in
 # what it prints. Without root or apt it only says so: the tests that need a package then fail naming
 # it and the target, never skip.
@@ -51,6 +53,13 @@ generate: ## Regenerate every generated file from catalogue/actions.yaml and pri
 .PHONY: build
 build: ## Build the kubernaut-execution command (generate, check) into bin/, stamped with git describe.
 	$(GO) build -ldflags "-X main.buildVersion=$$(git describe --tags --always --dirty 2>/dev/null || echo devel)" -o bin/kubernaut-execution ./cmd/kubernaut-execution
+
+CHART_VERSION := $(shell awk '/^version:/ { print $$2 }' charts/kubernaut-execution/Chart.yaml)
+
+.PHONY: package
+package: $(HELM) ## Package the chart into dist/ with helm package (version from Chart.yaml); SIGN_KEY and KEYRING sign it (.prov).
+	$(HELM) package charts/kubernaut-execution --destination dist $(if $(SIGN_KEY),--sign --key "$(SIGN_KEY)" --keyring "$(KEYRING)")
+	@echo "package: dist/kubernaut-execution-$(CHART_VERSION).tgz; publish with: $(HELM) push dist/kubernaut-execution-$(CHART_VERSION).tgz oci://REGISTRY/charts"
 
 .PHONY: docs
 docs: ## Draw docs/flow.png from the generated docs/flow.dot with Graphviz (make doc-deps installs it).
@@ -105,7 +114,7 @@ e2e: tools ## Run the real-cluster layer alone (etcd + kube-apiserver + kube-con
 	$(GO) test ./tests/e2e -count=1 -v -timeout 30m
 
 .PHONY: tools
-tools: $(OPA) $(KUBE_BINS) $(KUBE_SCORE) ## Build the pinned tools the tests run (opa, etcd, kube-apiserver, kube-controller-manager, kubectl, kube-score).
+tools: $(OPA) $(KUBE_BINS) $(KUBE_SCORE) $(HELM) $(REGISTRY) ## Build the pinned tools the tests run (opa, etcd, kube-apiserver, kube-controller-manager, kubectl, kube-score, helm, registry).
 
 $(OPA): tools/go.mod tools/go.sum
 	cd tools && $(GO) build -o $(OPA) github.com/open-policy-agent/opa
@@ -113,6 +122,13 @@ $(OPA): tools/go.mod tools/go.sum
 # kube-score stamps its version as its release build does (goreleaser), so the tests can check the pin.
 $(KUBE_SCORE): tools/kubescore/go.mod tools/kubescore/go.sum
 	cd tools/kubescore && $(GO) build -ldflags "-X main.version=$(call gomod-version,tools/kubescore/go.mod,github.com/zegl/kube-score)" -o $@ github.com/zegl/kube-score/cmd/kube-score
+
+# helm stamps its version as its release build does (Makefile LDFLAGS), so the tests can check the pin.
+$(HELM): tools/helm/go.mod tools/helm/go.sum
+	cd tools/helm && $(GO) build -ldflags "-X helm.sh/helm/v3/internal/version.version=$(call gomod-version,tools/helm/go.mod,helm.sh/helm/v3)" -o $@ helm.sh/helm/v3/cmd/helm
+
+$(REGISTRY): tools/registry/go.mod tools/registry/go.sum
+	cd tools/registry && $(GO) build -o $@ github.com/distribution/distribution/v3/cmd/registry
 
 $(STATICCHECK): tools/lint/go.mod tools/lint/go.sum
 	cd tools/lint && $(GO) build -o $@ honnef.co/go/tools/cmd/staticcheck

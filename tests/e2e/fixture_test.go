@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -19,7 +20,6 @@ import (
 	"github.com/jordigilh/kubernaut-execution/catalogue"
 	"github.com/jordigilh/kubernaut-execution/execution"
 	"github.com/jordigilh/kubernaut-execution/execution/runrbac"
-	"github.com/jordigilh/kubernaut-execution/internal/render"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
@@ -43,10 +43,16 @@ func installShared() error {
 	if err := tektonCRDsInstalled(); err != nil {
 		return err
 	}
-	ch, err := render.LoadChart(chartDir, nil)
+	// The chart as users install it: from an OCI registry, signed, verified on the way.
+	work, err := os.MkdirTemp(cluster.Dir, "oci-")
 	if err != nil {
 		return err
 	}
+	ch, ref, err := testenv.PublishedChart(root, chartDir, work)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("e2e: installing the shared release from %s (signed, verified)\n", ref)
 	cfg, err := helmConfiguration(releaseNS)
 	if err != nil {
 		return err
