@@ -100,12 +100,22 @@ func rewriteArchive(t *testing.T, from, to, name string, change func(string) str
 	require.NoError(t, os.WriteFile(to, buf.Bytes(), 0o644))
 }
 
+// chartMeta is what the tests read of Chart.yaml.
+type chartMeta struct {
+	Name, Version string
+	Annotations   map[string]string `json:"annotations"`
+}
+
+func chartMetadata(t testing.TB) chartMeta {
+	t.Helper()
+	var meta chartMeta
+	require.NoError(t, yaml.Unmarshal([]byte(readFile(t, filepath.Join(chartDir, "Chart.yaml"))), &meta))
+	return meta
+}
+
 // Artifact Hub's image list is what the chart installs by default: each image the values name.
 func TestArtifactHubImagesAreTheDefaults(t *testing.T) {
-	var meta struct {
-		Annotations map[string]string `json:"annotations"`
-	}
-	require.NoError(t, yaml.Unmarshal([]byte(readFile(t, filepath.Join(chartDir, "Chart.yaml"))), &meta))
+	meta := chartMetadata(t)
 	var listed []struct{ Name, Image string }
 	require.NoError(t, yaml.Unmarshal([]byte(meta.Annotations["artifacthub.io/images"]), &listed))
 	values := readValues(t, filepath.Join(chartDir, "values.yaml"))
