@@ -51,8 +51,8 @@ generate: ## Regenerate every generated file from catalogue/actions.yaml and pri
 	@if command -v dot > /dev/null; then $(MAKE) --no-print-directory docs; else echo "generate: dot is missing, docs/flow.png not redrawn (make doc-deps)"; fi
 
 .PHONY: build
-build: ## Build the kubernaut-execution command (generate, check) into bin/, stamped with git describe.
-	$(GO) build -ldflags "-X main.buildVersion=$$(git describe --tags --always --dirty 2>/dev/null || echo devel)" -o bin/kubernaut-execution ./cmd/kubernaut-execution
+build: $(CACHE)/bin/kubernaut-execution ## Build the kubernaut-execution command (generate, check, test-release) into bin/, stamped with git describe.
+	@mkdir -p bin && cp $< bin/kubernaut-execution
 
 CHART_VERSION := $(shell awk '/^version:/ { print $$2 }' charts/kubernaut-execution/Chart.yaml)
 
@@ -169,7 +169,7 @@ COREDNS_VERSION := $(call gomod-version,tools/coredns/go.mod,github.com/coredns/
 # Host processes inside the node's network namespace.
 NODE_HOST_BINS := $(addprefix $(CACHE)/bin/,kube-scheduler kubelet kube-proxy kube-router) $(CACHE)/bin/tekton/controller
 # Binaries that go into images (static: nothing else is in an image to link against).
-NODE_IMAGE_BINS := $(addprefix $(CACHE)/bin/,kubectl opa coredns pause probe) \
+NODE_IMAGE_BINS := $(addprefix $(CACHE)/bin/,kubectl opa coredns pause probe kubernaut-execution) \
 	$(addprefix $(CACHE)/bin/tekton/,entrypoint nop workingdirinit sidecarlogresults)
 NODE_IMAGES := $(CACHE)/images/index.json
 # Debian packages the node layer runs: containerd and runc for pods, the CNI plugins, netfilter tools
@@ -215,4 +215,15 @@ $(CACHE)/bin/imagebuild: tools/node/go.mod tools/node/go.sum $(wildcard tools/no
 	cd tools/node && $(GO) build -o $@ ./imagebuild
 
 $(NODE_IMAGES): $(CACHE)/bin/imagebuild $(NODE_IMAGE_BINS) charts/kubernaut-execution/values.yaml
-	$(CACHE)/bin/imagebuild -bin $(CACHE)/bin -out $(CACHE)/images -tekton $(TEKTON_VERSION) -coredns $(COREDNS_VERSION)
+	$(GO) run ./internal/schemas/cmd -cache $(CACHE)
+	$(CACHE)/bin/imagebuild -bin $(CACHE)/bin -out $(CACHE)/images -tekton $(TEKTON_VERSION) -coredns $(COREDNS_VERSION) -schemas $(CACHE)/schemas
+
+# The command, static like every image's binary, rebuilt when the product's sources change.
+COMMAND_SOURCES := go.mod go.sum $(shell find cmd internal catalogue execution redact -type f -not -name '*_test.go' -not -path '*/testdata/*' 2>/dev/null)
+$(CACHE)/bin/kubernaut-execution: $(COMMAND_SOURCES)
+	$(GO) build -ldflags "-X main.buildVersion=$$(git describe --tags --always --dirty 2>/dev/null || echo devel)" -o $@ ./cmd/kubernaut-execution
+
+.PHONY: image
+image: $(CACHE)/bin/imagebuild $(CACHE)/bin/kubernaut-execution ## Build the kubernaut-execution command's container image offline into dist/ (a docker-archive: docker load, ctr images import).
+	$(GO) run ./internal/schemas/cmd -cache $(CACHE)
+	$(CACHE)/bin/imagebuild -bin $(CACHE)/bin -out dist -only kubernaut-execution -schemas $(CACHE)/schemas

@@ -3,6 +3,7 @@
 //
 //	kubernaut-execution generate [--catalogue FILE] [--policies DIR] [--out DIR] [--owned]
 //	kubernaut-execution check -f FILE [-f FILE ...] [--output text|json] [--require-digests] [--skip RULE ...]
+//	kubernaut-execution test-release [--contract DIR] [--kubeconfig FILE]
 //	kubernaut-execution version
 //
 // Generating validates the whole catalogue first; on any problem it lists every one, exits 1 and writes
@@ -47,6 +48,9 @@ Commands:
              docs from the action catalogue (inside a checkout of the repository)
   check      check rendered manifests against the bundle's security model (anywhere, offline once the
              schemas are cached)
+  test-release
+             check, as the identity it runs with (the chart's helm test runs it as the controller),
+             that a release grants the controller what its contract promises and nothing more
   version    print the version this binary was built from
 
 Run '` + name + ` <command> --help' for a command's flags and examples.
@@ -67,6 +71,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runGenerate(args[1:], stdout, stderr)
 	case "check":
 		return runCheck(args[1:], stdin, stdout, stderr)
+	case "test-release":
+		return runTestRelease(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, name, version())
 		return exitOK

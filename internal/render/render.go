@@ -7,6 +7,7 @@ import (
 	"cmp"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -77,6 +78,10 @@ type Options struct {
 	// Cluster answers the chart's `lookup` calls, as during `helm install`; nil renders offline, as
 	// `helm template` does, where every lookup is empty.
 	Cluster engine.ClientProvider
+	// Tests renders the chart's test hooks (templates/tests/) too, as `helm template` does unless
+	// --skip-tests. An install creates them only when `helm test` runs, so renders of what a release
+	// installs (the Kustomize base, the overlays) leave them out.
+	Tests bool
 }
 
 // Document is one rendered Kubernetes object.
@@ -116,6 +121,9 @@ func Render(ch *chart.Chart, opts Options) ([]Document, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("render: %w", err)
+	}
+	if !opts.Tests {
+		maps.DeleteFunc(rendered, func(name string, _ string) bool { return strings.HasPrefix(name, ch.Name()+"/templates/tests/") })
 	}
 	return Split(rendered)
 }

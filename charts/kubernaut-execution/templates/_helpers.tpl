@@ -64,6 +64,11 @@ Namespaces no action may run in, as a JSON list: rbac.protectedNamespaces plus t
 {{- end }}
 
 {{/* Name of the controller's ServiceAccount, ClusterRole, Role and bindings. */}}
+{{/* The execution contract's ConfigMap, which the controller and the helm test mount. */}}
+{{- define "kubernaut-execution.contractName" -}}
+{{- printf "%s-execution-contract" (include "kubernaut-execution.fullname" .) }}
+{{- end }}
+
 {{- define "kubernaut-execution.controllerName" -}}
 {{- printf "%s-controller" (include "kubernaut-execution.fullname" .) }}
 {{- end }}

@@ -62,19 +62,23 @@ func main() {
 	values := flag.String("values", "charts/kubernaut-execution/values.yaml", "the chart's values.yaml: the kubectl and OPA references are its defaults")
 	tekton := flag.String("tekton", "", "Tekton Pipelines version (tag of its images)")
 	coredns := flag.String("coredns", "", "CoreDNS version (tag of its image)")
+	schemas := flag.String("schemas", "", "directory of the JSON schemas, one subdirectory per Kubernetes version, for the kubernaut-execution image")
+	only := flag.String("only", "", "build this image alone (make image: the kubernaut-execution command's)")
 	flag.Parse()
-	if err := run(*bin, *out, *values, *tekton, *coredns); err != nil {
+	if err := run(*bin, *out, *values, *tekton, *coredns, *schemas, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "imagebuild:", err)
 		os.Exit(1)
 	}
 }
 
-// chartRefs reads the image references the chart uses by default, so that the chart installs with its
+// refs are the image references the chart uses by default, so that the chart installs with its
 // default images unchanged.
-func chartRefs(path string) (kubectl, opa string, err error) {
+type refs struct{ kubectl, opa, command string }
+
+func chartRefs(path string) (refs, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return "", "", err
+		return refs{}, err
 	}
 	type image struct{ Repository, Tag string }
 	var v struct {
@@ -82,14 +86,26 @@ func chartRefs(path string) (kubectl, opa string, err error) {
 		Tekton  struct {
 			OpaImage image `yaml:"opaImage"`
 		}
+		Test struct{ Image image }
 	}
 	if err := yaml.Unmarshal(data, &v); err != nil {
-		return "", "", fmt.Errorf("%s: %w", path, err)
+		return refs{}, fmt.Errorf("%s: %w", path, err)
 	}
-	if v.Actions.Image.Repository == "" || v.Tekton.OpaImage.Repository == "" {
-		return "", "", fmt.Errorf("%s: actions.image or tekton.opaImage has no repository", path)
+	ref := func(key string, i image) (string, error) {
+		if i.Repository == "" || i.Tag == "" {
+			return "", fmt.Errorf("%s: %s has no repository or tag", path, key)
+		}
+		return i.Repository + ":" + i.Tag, nil
 	}
-	return v.Actions.Image.Repository + ":" + v.Actions.Image.Tag, v.Tekton.OpaImage.Repository + ":" + v.Tekton.OpaImage.Tag, nil
+	var r refs
+	if r.kubectl, err = ref("actions.image", v.Actions.Image); err != nil {
+		return refs{}, err
+	}
+	if r.opa, err = ref("tekton.opaImage", v.Tekton.OpaImage); err != nil {
+		return refs{}, err
+	}
+	r.command, err = ref("test.image", v.Test.Image)
+	return r, err
 }
 
 // netBindService is a version-2 file capability (struct vfs_cap_data, linux/capability.h) granting
@@ -101,10 +117,13 @@ func netBindService() string {
 	return string(b)
 }
 
-func specs(bin, kubectlRef, opaRef, tekton, coredns string) ([]spec, error) {
+func specs(bin string, r refs, tekton, coredns, schemas, only string) ([]spec, error) {
 	read := func(p string) ([]byte, error) { return os.ReadFile(filepath.Join(bin, p)) }
 	var list []spec
 	add := func(s spec, binPath, target string, xattrs map[string]string) error {
+		if only != "" && s.name != only {
+			return nil
+		}
 		data, err := read(binPath)
 		if err != nil {
 			return fmt.Errorf("image %s: %w (run make node-tools)", s.name, err)
@@ -136,14 +155,14 @@ func specs(bin, kubectlRef, opaRef, tekton, coredns string) ([]spec, error) {
 	// COPY kubectl /bin/, ENTRYPOINT ["/bin/kubectl"], no USER (the base's root; the chart's pods set
 	// runAsUser), Debian's PATH. The official image also carries bash, grep, sed, gawk, jq and diffutils
 	// from Debian; the chart's steps run kubectl as command + args and need none of them.
-	if err := add(spec{name: "kubectl", ref: kubectlRef,
+	if err := add(spec{name: "kubectl", ref: r.kubectl,
 		config: v1.Config{Entrypoint: []string{"/bin/kubectl"}, Env: []string{"PATH=" + debianPath}}}, "kubectl", "bin/kubectl", nil); err != nil {
 		return nil, err
 	}
 	// OPA static: open-policy-agent/opa Dockerfile with BASE=chainguard/static (Makefile, the -static
 	// tag): USER 1000:1000, COPY opa_linux_amd64_static /opa, ENV PATH=$PATH:/, ENTRYPOINT ["/opa"],
 	// CMD ["run"].
-	if err := add(spec{name: "opa", ref: opaRef,
+	if err := add(spec{name: "opa", ref: r.opa,
 		config: v1.Config{User: "1000:1000", Env: []string{"PATH=" + debianPath + ":/"}, Entrypoint: []string{"/opa"}, Cmd: []string{"run"}}}, "opa", "opa", nil); err != nil {
 		return nil, err
 	}
@@ -168,7 +187,47 @@ func specs(bin, kubectlRef, opaRef, tekton, coredns string) ([]spec, error) {
 			return nil, err
 		}
 	}
+	// The kubernaut-execution command (cmd/kubernaut-execution), for CI pipelines without a Go toolchain
+	// and for the chart's helm test: static, on the distroless-style base, as nonroot, with the JSON
+	// schemas `check` validates against under /schemas (KUBERNAUT_EXECUTION_SCHEMAS, the command's
+	// SchemaDirEnv), so that it runs offline.
+	if only == "" || only == "kubernaut-execution" {
+		files, err := tree(schemas, "schemas")
+		if err != nil {
+			return nil, fmt.Errorf("image kubernaut-execution: %w (run make schemas)", err)
+		}
+		if err := add(spec{name: "kubernaut-execution", ref: r.command, files: files,
+			config: v1.Config{User: "65532:65532", Env: []string{"PATH=" + debianPath + ":/", "KUBERNAUT_EXECUTION_SCHEMAS=/schemas"},
+				Entrypoint: []string{"/kubernaut-execution"}}}, "kubernaut-execution", "kubernaut-execution", nil); err != nil {
+			return nil, err
+		}
+	}
+	if only != "" && len(list) != 1 {
+		return nil, fmt.Errorf("-only %q: no such image", only)
+	}
 	return list, nil
+}
+
+// tree reads every regular file under dir into files under prefix, sorted, so that images are
+// reproducible.
+func tree(dir, prefix string) ([]file, error) {
+	if dir == "" {
+		return nil, fmt.Errorf("no -schemas directory")
+	}
+	var files []file
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		rel, err := filepath.Rel(dir, path)
+		if err != nil {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		files = append(files, file{path: filepath.ToSlash(filepath.Join(prefix, rel)), mode: 0o644, data: data})
+		return err
+	})
+	return files, err
 }
 
 // TektonRef is the local reference of a Tekton helper image.
@@ -183,15 +242,15 @@ func trimV(v string) string {
 	return v
 }
 
-func run(bin, out, values, tekton, coredns string) error {
-	if bin == "" || out == "" || tekton == "" || coredns == "" {
-		return fmt.Errorf("-bin, -out, -tekton and -coredns are required")
+func run(bin, out, values, tekton, coredns, schemas, only string) error {
+	if bin == "" || out == "" || (only == "" && (tekton == "" || coredns == "")) {
+		return fmt.Errorf("-bin and -out are required, and -tekton and -coredns unless -only")
 	}
-	kubectlRef, opaRef, err := chartRefs(values)
+	r, err := chartRefs(values)
 	if err != nil {
 		return err
 	}
-	list, err := specs(bin, kubectlRef, opaRef, tekton, coredns)
+	list, err := specs(bin, r, tekton, coredns, schemas, only)
 	if err != nil {
 		return err
 	}
@@ -218,6 +277,9 @@ func run(bin, out, values, tekton, coredns string) error {
 		}
 		index = append(index, Image{Name: s.name, Ref: s.ref, Tar: s.name + ".tar"})
 		fmt.Printf("imagebuild: %s -> %s\n", s.ref, tarPath)
+	}
+	if only != "" {
+		return nil // one image for its user, not the node layer's set
 	}
 	data, err := json.MarshalIndent(index, "", "  ")
 	if err != nil {
@@ -263,9 +325,13 @@ func layer(files []file) (v1.Layer, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	dirs := map[string]bool{}
-	mkdir := func(p string, mode int64) error {
-		if dirs[p] {
+	var mkdir func(p string, mode int64) error
+	mkdir = func(p string, mode int64) error {
+		if dirs[p] || p == "." {
 			return nil
+		}
+		if err := mkdir(filepath.Dir(p), 0o755); err != nil {
+			return err
 		}
 		dirs[p] = true
 		return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: p + "/", Mode: mode, ModTime: epoch, Format: tar.FormatPAX})
