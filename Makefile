@@ -127,6 +127,10 @@ $(KUBE_SCORE): tools/kubescore/go.mod tools/kubescore/go.sum
 $(HELM): tools/helm/go.mod tools/helm/go.sum
 	cd tools/helm && $(GO) build -ldflags "-X helm.sh/helm/v3/internal/version.version=$(call gomod-version,tools/helm/go.mod,helm.sh/helm/v3)" -o $@ helm.sh/helm/v3/cmd/helm
 
+# kubeconform's command, at the library version go.mod pins: the yardstick of BenchmarkCheckPipeline.
+$(CACHE)/bin/kubeconform: go.mod go.sum
+	$(GO) build -o $@ github.com/yannh/kubeconform/cmd/kubeconform
+
 $(REGISTRY): tools/registry/go.mod tools/registry/go.sum
 	cd tools/registry && $(GO) build -o $@ github.com/distribution/distribution/v3/cmd/registry
 
@@ -147,7 +151,7 @@ schemas: ## Generate the offline Kubernetes JSON schemas into $(CACHE)/schemas (
 	$(GO) run ./internal/schemas/cmd -cache $(CACHE)
 
 .PHONY: bench
-bench: tools ## Benchmarks: generate + render, gate decisions (in process and CLI step), kubernaut-execution check, per-run RBAC (300 runs, 50 concurrent, sweep of 1,000), redaction.
+bench: tools build $(CACHE)/bin/kubeconform ## Benchmarks: generate + render, gate decisions (in process and CLI step), kubernaut-execution check (in process, and helm template | check against helm template | kubeconform), per-run RBAC (300 runs, 50 concurrent, sweep of 1,000), redaction.
 	$(GO) test ./internal/generate -run '^$$' -bench . -benchmem -count 5
 	$(GO) test ./tests -run '^$$' -bench 'Gate|Check' -benchmem -count 5
 	$(GO) test ./execution/gate -run '^$$' -bench Decide -benchtime 5000x -count 3

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -16,6 +18,7 @@ import (
 
 	"github.com/jordigilh/kubernaut-execution/internal/check"
 	"github.com/jordigilh/kubernaut-execution/internal/render"
+	"github.com/jordigilh/kubernaut-execution/internal/schemas"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
@@ -393,5 +396,35 @@ func BenchmarkCheck(b *testing.B) {
 		if v, err := c.Check(ctx, docs); err != nil || len(v) > 0 {
 			b.Fatalf("%v %v", v, err)
 		}
+	}
+}
+
+// BenchmarkCheckPipeline times whole processes, as a CI job runs them: the chart rendered by helm
+// template and piped into `kubernaut-execution check`, against the same render piped into kubeconform
+// with the same schemas (the schema layer alone). Compare the two ns/op; `make bench` builds the
+// binaries it needs (bin/kubernaut-execution, kubeconform from go.mod's pin).
+func BenchmarkCheckPipeline(b *testing.B) {
+	helm, _, err := testenv.HelmAndRegistry(root)
+	require.NoError(b, err)
+	cache := schemas.CacheDir(root)
+	kubeconform := filepath.Join(cache, "bin", "kubeconform")
+	command := filepath.Join(root, "bin", "kubernaut-execution")
+	for _, bin := range []string{kubeconform, command} {
+		require.FileExists(b, bin, "run make bench")
+	}
+	schemaDir := schemaDir(b, render.NewestKubernetes)
+	version := strings.TrimPrefix(render.NewestKubernetes, "v")
+	template := fmt.Sprintf("%s template %s %s -n %s --kube-version %s --set 'networkPolicy.apiServer.cidrs={10.96.0.1/32}'",
+		helm, render.DefaultRelease, chartDir, render.DefaultNamespace, version)
+	for name, consumer := range map[string]string{
+		"check":       command + " check -f -",
+		"kubeconform": fmt.Sprintf("%s -strict -summary -kubernetes-version %s -schema-location '%s'", kubeconform, version, schemas.PathTemplate(schemaDir)),
+	} {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				out, err := exec.Command("sh", "-c", template+" | "+consumer).CombinedOutput()
+				require.NoError(b, err, string(out))
+			}
+		})
 	}
 }

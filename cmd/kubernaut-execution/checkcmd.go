@@ -59,6 +59,28 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return fail(fmt.Errorf("--output %q: want text or json", *output))
 	}
 
+	cat, err := catalogue.Default()
+	if *cataloguePath != "" {
+		cat, err = catalogue.Load(*cataloguePath)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	dir, err := schemasFor(*kubeVersion, *schemaDir)
+	if err != nil {
+		return fail(err)
+	}
+	ctx := context.Background()
+	// The checker compiles its rules while the input is read: in a pipeline, while the renderer writes.
+	type prepared struct {
+		checker *check.Checker
+		err     error
+	}
+	ready := make(chan prepared, 1)
+	go func() {
+		c, err := check.New(ctx, check.Options{Catalogue: cat, SchemaDir: dir, KubernetesVersion: *kubeVersion, RequireDigests: *digests, Skip: skip})
+		ready <- prepared{c, err}
+	}()
 	var docs []check.Document
 	for _, f := range files {
 		var r io.Reader = stdin
@@ -80,22 +102,11 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(docs) == 0 {
 		return fail(errors.New("no documents to check"))
 	}
-	cat, err := catalogue.Default()
-	if *cataloguePath != "" {
-		cat, err = catalogue.Load(*cataloguePath)
+	p := <-ready
+	if p.err != nil {
+		return fail(p.err)
 	}
-	if err != nil {
-		return fail(err)
-	}
-	dir, err := schemasFor(*kubeVersion, *schemaDir)
-	if err != nil {
-		return fail(err)
-	}
-	ctx := context.Background()
-	checker, err := check.New(ctx, check.Options{Catalogue: cat, SchemaDir: dir, KubernetesVersion: *kubeVersion, RequireDigests: *digests, Skip: skip})
-	if err != nil {
-		return fail(err)
-	}
+	checker := p.checker
 	violations, err := checker.Check(ctx, docs)
 	if err != nil {
 		return fail(err)

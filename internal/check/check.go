@@ -188,8 +188,10 @@ func paramsDocument(opts Options) (map[string]any, error) {
 
 // Check runs every layer over docs and returns the violations, sorted.
 func (c *Checker) Check(ctx context.Context, docs []Document) ([]Violation, error) {
+	// The schema layer, the slowest, runs beside the others.
+	schemaViolations := make(chan []Violation, 1)
+	go func() { schemaViolations <- c.checkSchemas(docs) }()
 	var out []Violation
-	out = append(out, c.checkSchemas(docs)...)
 	pods, err := podsOf(docs)
 	if err != nil {
 		return nil, err
@@ -206,6 +208,7 @@ func (c *Checker) Check(ctx context.Context, docs []Document) ([]Violation, erro
 		return nil, err
 	}
 	out = append(out, cv...)
+	out = append(out, <-schemaViolations...)
 
 	out = slices.DeleteFunc(out, func(v Violation) bool { return slices.Contains(c.opts.Skip, v.Rule) })
 	slices.SortFunc(out, func(a, b Violation) int {

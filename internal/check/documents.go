@@ -3,6 +3,7 @@ package check
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -64,7 +65,7 @@ func Read(name string, r io.Reader) ([]Document, error) {
 				if !ok {
 					return nil, fmt.Errorf("%s: item %d is not an object", source, j)
 				}
-				d, err := document(fmt.Sprintf("%s.items[%d]", source, j), o)
+				d, err := document(fmt.Sprintf("%s.items[%d]", source, j), o, nil)
 				if err != nil {
 					return nil, err
 				}
@@ -72,7 +73,7 @@ func Read(name string, r io.Reader) ([]Document, error) {
 			}
 			continue
 		}
-		d, err := document(source, obj)
+		d, err := document(source, obj, raw)
 		if err != nil {
 			return nil, err
 		}
@@ -81,12 +82,17 @@ func Read(name string, r io.Reader) ([]Document, error) {
 	return docs, nil
 }
 
-func document(source string, obj map[string]any) (Document, error) {
-	d := Document{Source: source, Object: obj}
+// document is one object; raw is its text as read, which the schema layer validates, or nil for a
+// List item, whose text is then its JSON (valid YAML, and much cheaper to write than YAML).
+func document(source string, obj map[string]any, raw []byte) (Document, error) {
+	d := Document{Source: source, Object: obj, YAML: raw}
 	if d.APIVersion() == "" || d.Kind() == "" || d.Name() == "" {
 		return Document{}, fmt.Errorf("%s: not a Kubernetes object (apiVersion, kind and metadata.name are required)", source)
 	}
-	data, err := yaml.Marshal(obj)
+	if raw != nil {
+		return d, nil
+	}
+	data, err := json.Marshal(obj)
 	d.YAML = data
 	return d, err
 }
