@@ -113,7 +113,8 @@ func chartMetadata(t testing.TB) chartMeta {
 	return meta
 }
 
-// Artifact Hub's image list is what the chart installs by default: each image the values name.
+// Artifact Hub's image list is what the chart installs by default: each image the values name; its
+// licence is the repository's LICENSE.
 func TestArtifactHubImagesAreTheDefaults(t *testing.T) {
 	meta := chartMetadata(t)
 	var listed []struct{ Name, Image string }
@@ -128,6 +129,9 @@ func TestArtifactHubImagesAreTheDefaults(t *testing.T) {
 		got = append(got, image.Image)
 	}
 	require.ElementsMatch(t, want, got, "artifacthub.io/images in Chart.yaml and the images values.yaml installs")
+	// The licence Artifact Hub shows is the repository's.
+	require.Equal(t, "Apache-2.0", meta.Annotations["artifacthub.io/license"])
+	require.Contains(t, readFile(t, filepath.Join(root, "LICENSE")), "Apache License\n                           Version 2.0, January 2004")
 	for _, key := range []string{"artifacthub.io/links", "artifacthub.io/changes"} {
 		var entries []map[string]string
 		require.NoError(t, yaml.Unmarshal([]byte(meta.Annotations[key]), &entries), key)
