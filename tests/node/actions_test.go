@@ -126,6 +126,16 @@ func imageIs(image string) func(corev1.Pod) error {
 	}
 }
 
+// scenarioFor is an action's scenario; every catalogue action has one, or the test fails naming it.
+func scenarioFor(t *testing.T, action string) scenario {
+	t.Helper()
+	s, ok := scenarios[action]
+	if !ok {
+		t.Fatalf("no scenario for %s", action)
+	}
+	return s
+}
+
 var scenarios = map[string]scenario{
 	"scale-deployment": {
 		params: func(t *testing.T, ns string) map[string]string {
@@ -347,10 +357,7 @@ func TestEveryActionAsTaskRun(t *testing.T) {
 	var rows [][]string
 	for _, a := range cat.Actions {
 		t.Run(a.Name, func(t *testing.T) {
-			s, ok := scenarios[a.Name]
-			if !ok {
-				t.Fatalf("no scenario for %s", a.Name)
-			}
+			s := scenarioFor(t, a.Name)
 			ns := targetNamespace(t, "act-"+a.Name)
 			params := s.params(t, ns)
 			r := runTask(t, a, ns, params)

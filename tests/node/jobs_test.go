@@ -91,10 +91,7 @@ func TestJobsRunOnTheNode(t *testing.T) {
 	// Every action, with the scenario (seed and effect) its TaskRun run uses.
 	for _, a := range testenv.Catalogue(t).Actions {
 		t.Run(a.Name, func(t *testing.T) {
-			s, ok := scenarios[a.Name]
-			if !ok {
-				t.Fatalf("no scenario for %s", a.Name)
-			}
+			s := scenarioFor(t, a.Name)
 			ns := targetNamespace(t, "job-"+a.Name)
 			params := s.params(t, ns)
 			// target and approved are the run's context, not the action's parameters.
