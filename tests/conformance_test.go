@@ -160,6 +160,11 @@ var mutations = []struct {
 		r := findObject(t, docs, "ClusterRole", controllerName)
 		r["rules"] = append(list(r["rules"]), map[string]any{"apiGroups": []any{""}, "resources": []any{"nodes"}, "verbs": []any{"patch"}, "resourceNames": []any{"worker-1"}})
 	}},
+	// A wildcard verb on an action's resource is both a wildcard and an action's permission.
+	{"controller does anything to nodes", []string{"controller-holds-no-action-permission", "no-wildcards"}, func(t *testing.T, docs []check.Document) {
+		r := findObject(t, docs, "ClusterRole", controllerName)
+		r["rules"] = append(list(r["rules"]), map[string]any{"apiGroups": []any{""}, "resources": []any{"nodes"}, "verbs": []any{"*"}})
+	}},
 	{"action role grants one verb more", []string{"action-role-exact"}, func(t *testing.T, docs []check.Document) {
 		rule := dict(list(findObject(t, docs, "ClusterRole", "kubernaut-execution-action-cordon-node")["rules"])[0])
 		rule["verbs"] = append(list(rule["verbs"]), "list")

@@ -6,7 +6,8 @@
 //  3. pod-security: k8s.io/pod-security-admission at restricted:latest on every pod spec, each Tekton
 //     Task turned into the containers Tekton would run (steps merged with the stepTemplate);
 //  4. rbac-covers: k8s.io/component-helpers' Covers: each per-action ClusterRole grants what its
-//     catalogue entry needs, and the controller's rules cover none of it;
+//     catalogue entry needs (that the controller holds none of it is the Rego rule
+//     controller-holds-no-action-permission);
 //  5. task-steps: each action's Task runs package steps' steps for it, in order, with its argv.
 package check
 
@@ -361,60 +362,27 @@ func (c *Checker) checkPodSecurity(pods []pod) []Violation {
 }
 
 func (c *Checker) checkCovers(docs []Document) ([]Violation, error) {
-	var controller []rbacv1.PolicyRule
-	var controllerDocs []Document
 	actionRoles := map[string]Document{}
 	for _, d := range docs {
-		if d.Kind() != "ClusterRole" && d.Kind() != "Role" {
-			continue
-		}
-		labels, _ := meta(d.Object)["labels"].(map[string]any)
-		switch {
-		case labels["app.kubernetes.io/component"] == "controller":
-			var role rbacv1.ClusterRole
-			if err := decode(d.Object, &role); err != nil {
-				return nil, fmt.Errorf("%s: %w", d.Source, err)
-			}
-			controller = append(controller, role.Rules...)
-			controllerDocs = append(controllerDocs, d)
-		case d.Kind() == "ClusterRole" && labels["kubernaut.io/action"] != nil:
-			actionRoles[str(labels["kubernaut.io/action"])] = d
+		if labels, _ := meta(d.Object)["labels"].(map[string]any); d.Kind() == "ClusterRole" && labels[execution.DefaultActionLabel] != nil {
+			actionRoles[str(labels[execution.DefaultActionLabel])] = d
 		}
 	}
 	var out []Violation
 	for _, a := range c.opts.Catalogue.Actions {
-		needed := a.PolicyRules()
-		if d, ok := actionRoles[a.Name]; ok {
-			var role rbacv1.ClusterRole
-			if err := decode(d.Object, &role); err != nil {
-				return nil, fmt.Errorf("%s: %w", d.Source, err)
-			}
-			if covers, missing := rbacvalidation.Covers(role.Rules, needed); !covers {
-				out = append(out, violationOf(RuleRBACCovers, d, fmt.Sprintf("does not grant what the %s command needs: %s", a.Name, rulesString(missing))))
-			}
+		d, ok := actionRoles[a.Name]
+		if !ok {
+			continue // action-complete reports it
 		}
-		for _, rule := range needed {
-			for _, single := range split(rule) {
-				if covers, _ := rbacvalidation.Covers(controller, []rbacv1.PolicyRule{single}); covers && len(controllerDocs) > 0 {
-					out = append(out, violationOf(RuleRBACCovers, controllerDocs[0], fmt.Sprintf("the controller's rules cover %s of action %s", rulesString([]rbacv1.PolicyRule{single}), a.Name)))
-				}
-			}
+		var role rbacv1.ClusterRole
+		if err := decode(d.Object, &role); err != nil {
+			return nil, fmt.Errorf("%s: %w", d.Source, err)
+		}
+		if covers, missing := rbacvalidation.Covers(role.Rules, a.PolicyRules()); !covers {
+			out = append(out, violationOf(RuleRBACCovers, d, fmt.Sprintf("does not grant what the %s command needs: %s", a.Name, rulesString(missing))))
 		}
 	}
 	return out, nil
-}
-
-// split breaks a rule into one rule per (group, resource, verb).
-func split(r rbacv1.PolicyRule) []rbacv1.PolicyRule {
-	var out []rbacv1.PolicyRule
-	for _, g := range r.APIGroups {
-		for _, res := range r.Resources {
-			for _, v := range r.Verbs {
-				out = append(out, rbacv1.PolicyRule{APIGroups: []string{g}, Resources: []string{res}, Verbs: []string{v}})
-			}
-		}
-	}
-	return out
 }
 
 func rulesString(rules []rbacv1.PolicyRule) string {

@@ -1,7 +1,8 @@
 # METADATA
 # title: controller-holds-no-action-permission
 # description: >-
-#   The controller holds none of the actions' permissions itself: it can only bind them to a run.
+#   The controller holds none of the actions' permissions itself, not even narrowed to one object or
+#   through a wildcard: it can only bind them to a run. (The one place this is checked.)
 package kubernaut.checks.rules.controller_holds_no_action_permission
 
 import data.kubernaut.checks.lib
@@ -10,5 +11,13 @@ violation contains lib.violation(c, sprintf("grants %s %s/%s, a permission of ac
 	some c in lib.controller_roles
 	some a in lib.action_roles
 	some t in lib.triples(object.get(c, "rules", []))
-	t in lib.triples(a.rules)
+	some u in lib.triples(a.rules)
+	every i in [0, 1, 2] {
+		grants(t[i], u[i])
+	}
 }
+
+# A controller group, resource or verb grants the action's when it is the same or "*".
+grants(x, x)
+
+grants("*", _)

@@ -11,3 +11,15 @@ test_overlap if {
 }
 
 test_no_overlap if count(rule.violation) == 0 with input as {"documents": [action, controller([{"apiGroups": [""], "resources": ["events"], "verbs": ["create"]}])]} with data.kubernaut.params.actionLabel as "example.org/action"
+
+test_wildcard_verb if {
+	rule.violation == {
+		{"kind": "Role", "namespace": "n", "name": "c", "message": "grants * /nodes, a permission of action \"cordon\""},
+	} with input as {"documents": [action, controller([{"apiGroups": [""], "resources": ["nodes"], "verbs": ["*"]}])]}
+		with data.kubernaut.params.actionLabel as "example.org/action"
+}
+
+test_wildcard_resource if {
+	count(rule.violation) == 1 with input as {"documents": [action, controller([{"apiGroups": [""], "resources": ["*"], "verbs": ["get"]}])]}
+		with data.kubernaut.params.actionLabel as "example.org/action"
+}
