@@ -395,16 +395,18 @@ func TestEveryVerbIsNeeded(t *testing.T) {
 					s.seed(t, e)
 					token := bindRules(t, name, e.NS, a.Scope, without(rules, i, verb))
 					out, err := runAction(t, a, s, e, token, false)
-					// Needed means the server refused the removed verb, or the command ran without its
-					// effect. Any other failure (a timeout, a broken seed) proves nothing: it fails the test.
+					// Needed means the server refused the removed verb (its Forbidden names that verb on
+					// one of the rule's resources), or the command ran without its effect. Any other
+					// failure (a timeout, a broken seed, another verb refused) proves nothing: it fails
+					// the test.
 					var needed bool
 					switch {
 					case err == nil:
 						needed = s.effect(e, out) != nil
-					case strings.Contains(strings.ToLower(out+err.Error()), "forbidden"):
+					case refused(out+err.Error(), verb, rule.Resources):
 						needed = true
 					default:
-						t.Fatalf("failed for a reason other than the missing verb: %v\n%s", err, out)
+						t.Fatalf("failed for a reason other than the missing verb %s: %v\n%s", verb, err, out)
 					}
 					what := fmt.Sprintf("%s %s/%s", verb, strings.Join(rule.APIGroups, ","), strings.Join(rule.Resources, ","))
 					why := otherPath(a, i, verb)
@@ -422,6 +424,18 @@ func TestEveryVerbIsNeeded(t *testing.T) {
 	}
 	tb.print("ACTION", "VERB", "WITHOUT IT", "KUBECTL SAID")
 	require.Empty(t, unneeded, "verbs the commands ran without and the catalogue gives no other path for")
+}
+
+// refused reports whether output carries the API server's Forbidden for verb on one of resources:
+// `... is forbidden: User "..." cannot <verb> resource "<resource>" ...` (subresources as
+// resource/subresource).
+func refused(output, verb string, resources []string) bool {
+	for _, r := range resources {
+		if strings.Contains(output, fmt.Sprintf("cannot %s resource %q", verb, r)) {
+			return true
+		}
+	}
+	return false
 }
 
 // otherPath is the catalogue's reason a verb of rule i is needed on a path this test does not take.
@@ -458,4 +472,13 @@ func bindRules(t *testing.T, name, ns string, scope catalogue.Scope, rules []rba
 	token, err := cluster.Token(ctx, ns, "runner")
 	require.NoError(t, err)
 	return token
+}
+
+// A Forbidden counts for the verb and resource it names only.
+func TestRefusedNamesTheVerb(t *testing.T) {
+	out := `Error from server (Forbidden): pods "web" is forbidden: User "system:serviceaccount:n:s" cannot delete resource "pods" in API group "" in the namespace "n"`
+	require.True(t, refused(out, "delete", []string{"pods"}))
+	require.False(t, refused(out, "get", []string{"pods"}), "another verb")
+	require.False(t, refused(out, "delete", []string{"pods/eviction"}), "another resource")
+	require.False(t, refused("context deadline exceeded", "delete", []string{"pods"}))
 }
