@@ -140,7 +140,7 @@ func PackageChart(helm, home, chartDir, out string, signer *Signer) (*Chart, err
 	}
 	var c struct{ Name, Version string }
 	if err := yaml.Unmarshal(meta, &c); err != nil {
-		return nil, fmt.Errorf("Chart.yaml: %w", err)
+		return nil, fmt.Errorf("chart metadata %s: %w", filepath.Join(chartDir, "Chart.yaml"), err)
 	}
 	if _, err := Helm(helm, home, "package", chartDir, "--destination", out, "--sign", "--key", signer.Name, "--keyring", signer.SecretKeyring); err != nil {
 		return nil, err
