@@ -390,6 +390,38 @@ func TestCheckCommand(t *testing.T) {
 	code, output = runCheck(nil, "-f", cleanFile, "--skip", "no-such-rule")
 	require.Equal(t, 2, code, output)
 	require.Contains(t, output, `unknown rule "no-such-rule"`)
+
+	// The chart's limit on API-server CIDRs: a /24 fails by default and passes with the limit an
+	// operator set in values (networkPolicy.apiServer.minPrefixLength.ipv4: 24).
+	values := readValues(t, filepath.Join(chartDir, "ci", "default-values.yaml"))
+	values["networkPolicy"] = map[string]any{"apiServer": map[string]any{"cidrs": []any{"10.96.0.0/24"}, "minPrefixLength": map[string]any{"ipv4": 24}}}
+	broad, err := renderWith(t, render.NewestKubernetes, values)
+	require.NoError(t, err)
+	broadFile := write("broad.yaml", documents(t, withActionJob(t, broad)))
+	code, output = runCheck(nil, "-f", broadFile)
+	require.Equal(t, 1, code, output)
+	require.Contains(t, output, "ipBlock 10.96.0.0/24 is broader than /32")
+	code, output = runCheck(nil, "-f", broadFile, "--min-prefix-ipv4", "24")
+	require.Equal(t, 0, code, output)
+	code, output = runCheck(nil, "-f", broadFile, "--min-prefix-ipv4", "33")
+	require.Equal(t, 2, code, output)
+
+	// Anywhere: outside a checkout, with an empty cache, the schemas are generated into the user's
+	// cache from the pinned modules, and the check runs as in the checkout.
+	outside, cache := t.TempDir(), t.TempDir()
+	cmd := exec.Command(bin, "check", "-f", cleanFile)
+	cmd.Dir, cmd.Env = outside, append(os.Environ(), "XDG_CACHE_HOME="+cache, "KUBERNAUT_CACHE=")
+	out, err = cmd.CombinedOutput()
+	require.NoError(t, err, string(out))
+	require.Contains(t, string(out), "documents conform")
+	require.DirExists(t, filepath.Join(cache, "kubernaut-execution", "schemas", render.NewestKubernetes))
+}
+
+// check's default limit on API-server CIDRs is the chart's default.
+func TestCheckLimitIsTheChartDefault(t *testing.T) {
+	values := readValues(t, filepath.Join(chartDir, "values.yaml"))
+	require.EqualValues(t, check.DefaultMinPrefixLength.IPv4, get(values, "networkPolicy", "apiServer", "minPrefixLength", "ipv4"))
+	require.EqualValues(t, check.DefaultMinPrefixLength.IPv6, get(values, "networkPolicy", "apiServer", "minPrefixLength", "ipv6"))
 }
 
 // BenchmarkCheck measures kubernaut-execution check's work on the full default render (the checker prepared once).

@@ -47,6 +47,8 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	kubeVersion := fs.String("kubernetes-version", render.NewestKubernetes, "Kubernetes version whose schemas to validate against")
 	schemaDir := fs.String("schemas", "", "directory of the JSON schemas, one subdirectory per Kubernetes version, generated there once from the pinned Go modules when missing (default: $"+SchemaDirEnv+", else the user's cache)")
 	digests := fs.Bool("require-digests", false, "every image must be pinned by digest (production)")
+	minIPv4 := fs.Int("min-prefix-ipv4", check.DefaultMinPrefixLength.IPv4, "broadest IPv4 API-server ipBlock allowed: the chart's networkPolicy.apiServer.minPrefixLength.ipv4")
+	minIPv6 := fs.Int("min-prefix-ipv6", check.DefaultMinPrefixLength.IPv6, "broadest IPv6 API-server ipBlock allowed: the chart's networkPolicy.apiServer.minPrefixLength.ipv6")
 	if status := parse(fs, args); status != nil {
 		return *status
 	}
@@ -57,6 +59,9 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if *output != "text" && *output != "json" {
 		return fail(fmt.Errorf("--output %q: want text or json", *output))
+	}
+	if *minIPv4 < 1 || *minIPv4 > 32 || *minIPv6 < 1 || *minIPv6 > 128 {
+		return fail(fmt.Errorf("--min-prefix-ipv4 %d, --min-prefix-ipv6 %d: want 1 to 32 and 1 to 128", *minIPv4, *minIPv6))
 	}
 
 	cat, err := catalogue.Default()
@@ -78,7 +83,8 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	ready := make(chan prepared, 1)
 	go func() {
-		c, err := check.New(ctx, check.Options{Catalogue: cat, SchemaDir: dir, KubernetesVersion: *kubeVersion, RequireDigests: *digests, Skip: skip})
+		c, err := check.New(ctx, check.Options{Catalogue: cat, SchemaDir: dir, KubernetesVersion: *kubeVersion, RequireDigests: *digests, Skip: skip,
+			MinPrefixLength: check.PrefixLengths{IPv4: *minIPv4, IPv6: *minIPv6}})
 		ready <- prepared{c, err}
 	}()
 	var docs []check.Document

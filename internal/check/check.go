@@ -77,9 +77,22 @@ type Options struct {
 	KubernetesVersion string
 	// RequireDigests makes every image need a digest (production renders).
 	RequireDigests bool
+	// MinPrefixLength is the broadest API-server ipBlock allowed, as the chart's
+	// networkPolicy.apiServer.minPrefixLength; zero values take DefaultMinPrefixLength's.
+	MinPrefixLength PrefixLengths
 	// Skip lists rules not to report, for renders that turn a feature off on purpose.
 	Skip []string
 }
+
+// PrefixLengths bound CIDRs by address family.
+type PrefixLengths struct {
+	IPv4 int `json:"ipv4"`
+	IPv6 int `json:"ipv6"`
+}
+
+// DefaultMinPrefixLength is the chart's default: an API server address is one address. A test holds
+// values.yaml's networkPolicy.apiServer.minPrefixLength equal to it.
+var DefaultMinPrefixLength = PrefixLengths{IPv4: 32, IPv6: 128}
 
 // Checker runs the suite; it is prepared once and reused.
 type Checker struct {
@@ -174,6 +187,7 @@ func paramsDocument(opts Options) (map[string]any, error) {
 		"forbiddenVerbs":     catalogue.ForbiddenVerbs(),
 		"forbiddenResources": catalogue.ForbiddenResources(),
 		"requireDigests":     opts.RequireDigests,
+		"minPrefixLength":    PrefixLengths{IPv4: cmp.Or(opts.MinPrefixLength.IPv4, DefaultMinPrefixLength.IPv4), IPv6: cmp.Or(opts.MinPrefixLength.IPv6, DefaultMinPrefixLength.IPv6)},
 		"actionLabel":        execution.DefaultActionLabel,
 		"taskPrefix":         execution.DefaultTaskPrefix,
 		"catalogue":          map[string]any{"actions": actions},

@@ -1,7 +1,7 @@
 # METADATA
 # title: networkpolicy-action-egress
 # description: >-
-#   Action pods reach only the API server (ipBlocks) and cluster DNS: every egress rule of their policy is one or the other, and every ipBlock is one address (/32, /128), as the chart requires unless told otherwise.
+#   Action pods reach only the API server (ipBlocks) and cluster DNS: every egress rule of their policy is one or the other, and no ipBlock is broader than the chart allows (one address unless told otherwise).
 package kubernaut.checks.rules.networkpolicy_action_egress
 
 import data.kubernaut.checks.lib
@@ -14,11 +14,11 @@ violation contains lib.violation(np, sprintf("egress rule %d goes to %v, which i
 	not peer.ipBlock
 }
 
-# The same limit as the chart's networkPolicy.apiServer.minPrefixLength defaults: an API server
-# address is one address. A broader block opens every address in it on the API server ports.
-min_prefix(cidr) := 128 if contains(cidr, ":")
+# The limit the chart applies (networkPolicy.apiServer.minPrefixLength, by default one address): a
+# broader block opens every address in it on the API server ports. Given by kubernaut-execution check.
+min_prefix(cidr) := lib.params.minPrefixLength.ipv6 if contains(cidr, ":")
 
-min_prefix(cidr) := 32 if not contains(cidr, ":")
+min_prefix(cidr) := lib.params.minPrefixLength.ipv4 if not contains(cidr, ":")
 
 violation contains lib.violation(np, sprintf("ipBlock %s is broader than /%d: list each API server address as /%d", [cidr, min, min])) if {
 	some np in lib.network_policies

@@ -24,8 +24,13 @@ test_only_dns_counts_as_dns if {
 
 np(egress) := {"kind": "NetworkPolicy", "metadata": {"name": "n"}, "spec": {"podSelector": {"matchLabels": {"app.kubernetes.io/component": "action"}}, "egress": egress}}
 
-messages(egress) := m if {
+one_address := {"ipv4": 32, "ipv6": 128}
+
+messages(egress) := messages_within(egress, one_address)
+
+messages_within(egress, limit) := m if {
 	m := {v.message | some v in rule.violation} with input as {"documents": [pods, np(egress)], "pods": [{"doc": pods, "spec": pods.template.spec, "labels": pods.template.metadata.labels}]}
+		with data.kubernaut.params.minPrefixLength as limit
 }
 
 test_api_and_dns_only if count(messages([api, dns])) == 0
@@ -41,4 +46,10 @@ test_broad_blocks if {
 		"ipBlock 10.0.0.0/8 is broader than /32: list each API server address as /32",
 		"ipBlock fd00::/64 is broader than /128: list each API server address as /128",
 	}
+}
+
+# An operator who allows a control-plane subnet (minPrefixLength 24) checks with the same limit.
+test_configured_limit if {
+	count(messages_within([{"to": [{"ipBlock": {"cidr": "10.0.0.0/24"}}]}], {"ipv4": 24, "ipv6": 64})) == 0
+	messages_within([{"to": [{"ipBlock": {"cidr": "10.0.0.0/16"}}]}], {"ipv4": 24, "ipv6": 64}) == {"ipBlock 10.0.0.0/16 is broader than /24: list each API server address as /24"}
 }
