@@ -127,3 +127,33 @@ func TestTasksAreCompletedFromTheirSlots(t *testing.T) {
 	_, err = render1(renamed(strings.ReplaceAll(slots, "  "+steps.ImageOPA+":", "  policy-engine:")))
 	require.ErrorContains(t, err, `has no volume "policies" (files/task-slots.yaml)`)
 }
+
+// The restricted pod and container settings, the /tmp volume and kubectl's environment are package
+// steps', which gen writes into files/pod-settings.yaml (and into the Tasks and Jobs it builds): a
+// change there reaches every pod the chart renders, the controller's and the helm test's.
+func TestPodSettingsComeFromOnePlace(t *testing.T) {
+	settings := readFile(t, filepath.Join(chartDir, generate.PodSettingsFile))
+	changed := strings.ReplaceAll(settings, "sizeLimit: "+steps.TmpSizeLimit, "sizeLimit: 7Mi")
+	changed = strings.ReplaceAll(changed, "value: /tmp/.kube/cache", "value: /tmp/elsewhere")
+	require.NotEqual(t, settings, changed)
+	ch, err := render.LoadChart(chartDir, map[string][]byte{generate.PodSettingsFile: []byte(changed)})
+	require.NoError(t, err)
+	docs, err := render.Render(ch, render.Options{Release: render.DefaultRelease, Namespace: render.DefaultNamespace,
+		KubeVersion: render.NewestKubernetes, Values: readValues(t, filepath.Join(chartDir, "ci", "default-values.yaml")), Tests: true})
+	require.NoError(t, err)
+	pods := 0
+	for _, d := range docs {
+		if d.Kind != "Deployment" && d.Kind != "Pod" {
+			continue
+		}
+		require.Contains(t, string(d.YAML), "allowPrivilegeEscalation: false", d.Kind+"/"+d.Name)
+		if d.Name == render.DefaultRelease+"-test-access" {
+			continue // the access check writes nothing and runs no kubectl: no /tmp
+		}
+		pods++
+		require.Contains(t, string(d.YAML), "sizeLimit: 7Mi", d.Kind+"/"+d.Name)
+		require.NotContains(t, string(d.YAML), "sizeLimit: "+steps.TmpSizeLimit, d.Kind+"/"+d.Name)
+		require.Contains(t, string(d.YAML), "/tmp/elsewhere", d.Kind+"/"+d.Name)
+	}
+	require.Equal(t, 2, pods, "the controller and the helm test's kubectl pod")
+}
