@@ -262,6 +262,16 @@ var mutations = []struct {
 		execute["command"] = []any{"sh", "-c"}
 		execute["args"] = []any{"kubectl delete pod $(params.pod) -n $(params.namespace)"}
 	}},
+	{"execute a script", []string{"task-steps"}, func(t *testing.T, docs []check.Document) {
+		execute := dict(list(dict(findObject(t, docs, "Task", "kubernaut-cordon-node")["spec"])["steps"])[3])
+		delete(execute, "command")
+		delete(execute, "args")
+		execute["script"] = "kubectl cordon $(params.node)"
+	}},
+	// A Task no catalogue action defines: its steps answer to no gate rules, and drain-node has no Task.
+	{"rename a Task to an action the catalogue lacks", []string{"action-complete", "task-steps"}, func(t *testing.T, docs []check.Document) {
+		dict(findObject(t, docs, "Task", "kubernaut-drain-node")["metadata"])["name"] = "kubernaut-reboot-node"
+	}},
 	{"gate a parameter the action does not run with", []string{"task-steps"}, func(t *testing.T, docs []check.Document) {
 		gate := dict(list(dict(findObject(t, docs, "Task", "kubernaut-scale-deployment")["spec"])["steps"])[0])
 		dict(list(gate["env"])[1])["value"] = "$(params.target)"

@@ -49,8 +49,8 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	digests := fs.Bool("require-digests", false, "every image must be pinned by digest (production)")
 	minIPv4 := fs.Int("min-prefix-ipv4", check.DefaultMinPrefixLength.IPv4, "broadest IPv4 API-server ipBlock allowed: the chart's networkPolicy.apiServer.minPrefixLength.ipv4")
 	minIPv6 := fs.Int("min-prefix-ipv6", check.DefaultMinPrefixLength.IPv6, "broadest IPv6 API-server ipBlock allowed: the chart's networkPolicy.apiServer.minPrefixLength.ipv6")
-	if status := parse(fs, args); status != nil {
-		return *status
+	if status, done := parse(fs, args); done {
+		return status
 	}
 	if len(files) == 0 {
 		fmt.Fprintln(stderr, name+" check: at least one -f FILE (- for standard input)")

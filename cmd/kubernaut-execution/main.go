@@ -121,21 +121,21 @@ func flags(command, synopsis, examples string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// parse parses args; a non-nil status means the caller returns it (help printed, or wrong usage).
-func parse(fs *flag.FlagSet, args []string) *int {
-	status := exitError
+// parse parses args. done means the caller returns status at once: help was printed (0) or the usage
+// was wrong (2).
+func parse(fs *flag.FlagSet, args []string) (status int, done bool) {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			status = exitOK
+			return exitOK, true
 		}
-		return &status
+		return exitError, true
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(fs.Output(), "%s: unexpected arguments %q\n", fs.Name(), fs.Args())
 		fs.Usage()
-		return &status
+		return exitError, true
 	}
-	return nil
+	return exitOK, false
 }
 
 const generateExamples = `  # regenerate everything after editing catalogue/actions.yaml or a policy (what 'make generate' runs)
@@ -152,8 +152,8 @@ func runGenerate(args []string, stdout, stderr io.Writer) int {
 	policies := fs.String("policies", "", "the catalogue's policies: <action>.rego and <action>_test.rego for each action, lib/ for the shared ones (default: "+policy.Dir+" in the checkout)")
 	out := fs.String("out", "", "output root (default: the repository root); charts/, kustomize/, networkpolicies/ and docs/ are written under it")
 	owned := fs.Bool("owned", false, "print the paths generation owns (wipes and rewrites), one per line, and exit")
-	if status := parse(fs, args); status != nil {
-		return *status
+	if status, done := parse(fs, args); done {
+		return status
 	}
 	if *owned {
 		fmt.Fprintln(stdout, strings.Join(generate.Owned, "\n"))

@@ -60,8 +60,8 @@ func runTestRelease(args []string, stdout, stderr io.Writer) int {
 	contractDir := fs.String("contract", "/etc/kubernaut/contract", "the release's execution-contract ConfigMap, mounted as a directory")
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig to use (default: the pod's in-cluster ServiceAccount)")
 	timeout := fs.Duration("timeout", time.Minute, "give up after this long")
-	if status := parse(fs, args); status != nil {
-		return *status
+	if status, done := parse(fs, args); done {
+		return status
 	}
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "%s test-release: %v\n", name, err)

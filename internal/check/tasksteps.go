@@ -8,14 +8,14 @@ import (
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 
-	"github.com/jordigilh/kubernaut-execution/catalogue/steps"
 	"github.com/jordigilh/kubernaut-execution/execution"
+	"github.com/jordigilh/kubernaut-execution/internal/tekton"
 )
 
-// RuleTaskSteps: each action's Task runs the steps package steps builds for it, in run order (policy
-// gate, approval gate, dry-run, execute), each with the argv, environment and mounts the catalogue
-// gives: no step can be skipped, reordered, or turned into a shell. Images are the release's and are
-// checked by image-pinning.
+// RuleTaskSteps: each action's Task runs the steps the generator builds for it (tekton.Steps), in run
+// order (policy gate, approval gate, dry-run, execute), each with the argv, environment and mounts the
+// catalogue gives: no step can be skipped, reordered, or turned into a shell. Images are the release's
+// and are checked by image-pinning.
 const RuleTaskSteps = "task-steps"
 
 func (c *Checker) checkTaskSteps(docs []Document) []Violation {
@@ -38,17 +38,8 @@ func (c *Checker) checkTaskSteps(docs []Document) []Violation {
 			bad("not a Tekton Task: %v", err)
 			continue
 		}
-		want := steps.Build(a, steps.TektonRef)
-		names := func(n int, name func(int) string) []string {
-			out := make([]string, n)
-			for i := range n {
-				out[i] = name(i)
-			}
-			return out
-		}
-		got := names(len(task.Spec.Steps), func(i int) string { return task.Spec.Steps[i].Name })
-		wantNames := names(len(want), func(i int) string { return want[i].Name })
-		if !slices.Equal(got, wantNames) {
+		want := tekton.Steps(a)
+		if got, wantNames := stepNames(task.Spec.Steps), stepNames(want); !slices.Equal(got, wantNames) {
 			bad("steps %v, want %v: every run passes the policy gate, then approval, then the dry-run, before it executes", got, wantNames)
 			continue
 		}
@@ -73,6 +64,14 @@ func scriptNote(script string) string {
 		return ""
 	}
 	return " with a script"
+}
+
+func stepNames(steps []pipelinev1.Step) []string {
+	names := make([]string, len(steps))
+	for i, s := range steps {
+		names[i] = s.Name
+	}
+	return names
 }
 
 // nilIfEmpty lets an absent list equal an empty one.

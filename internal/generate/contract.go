@@ -3,7 +3,6 @@ package generate
 import (
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -66,20 +65,17 @@ func contractFiles(cat *catalogue.Catalogue, chartFiles map[string][]byte) error
 	return nil
 }
 
-// checkStepImageValues refuses a step image role whose chart value is not in values.yaml (rows are its
-// documented keys), so that renaming a value cannot leave a Task with a placeholder image.
-func checkStepImageValues(rows []valueDoc) error {
-	has := func(path string) bool {
-		return slices.ContainsFunc(rows, func(r valueDoc) bool { return r.key == path || strings.HasPrefix(r.key, path+".") })
-	}
-	roles := make([]string, 0, len(stepImageValues))
-	for role := range stepImageValues {
-		roles = append(roles, role)
-	}
-	sort.Strings(roles)
-	for _, role := range roles {
-		if !has(stepImageValues[role]) {
-			return fmt.Errorf("%s: the image of step role %q comes from value %q, which values.yaml does not have", TaskSlotsFile, role, stepImageValues[role])
+// checkStepImageValues refuses a step image role (execution.ImageRoles) without a chart value, or whose
+// value is not in values.yaml (rows are its documented keys), so that neither a new role nor a renamed
+// value can leave a Task with a placeholder image.
+func checkStepImageValues(values map[string]string, rows []valueDoc) error {
+	for _, role := range execution.ImageRoles {
+		path, ok := values[role]
+		if !ok {
+			return fmt.Errorf("%s: step image role %q has no chart value", TaskSlotsFile, role)
+		}
+		if !slices.ContainsFunc(rows, func(r valueDoc) bool { return r.key == path || strings.HasPrefix(r.key, path+".") }) {
+			return fmt.Errorf("%s: the image of step role %q comes from value %q, which values.yaml does not have", TaskSlotsFile, role, path)
 		}
 	}
 	return nil

@@ -107,7 +107,7 @@ func Generate(cat *catalogue.Catalogue, sourceRoot, policiesDir string) (writer.
 	if err != nil {
 		return nil, Summary{}, err
 	}
-	if err := checkStepImageValues(rows); err != nil {
+	if err := checkStepImageValues(stepImageValues, rows); err != nil {
 		return nil, Summary{}, err
 	}
 	schemaSource, err := os.ReadFile(filepath.Join(sourceRoot, ValuesSchemaSource))

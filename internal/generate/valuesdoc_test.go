@@ -38,10 +38,12 @@ func TestDocumentValues(t *testing.T) {
 	}
 }
 
-// A step image role must take its image from a value values.yaml has, whole or as a section.
+// Every step image role takes its image from a value values.yaml has, whole or as a section.
 func TestCheckStepImageValues(t *testing.T) {
 	rows := []valueDoc{{key: "tekton.opaImage"}, {key: "actions.image.repository"}, {key: "actions.image.tag"}}
-	require.NoError(t, checkStepImageValues(rows))
-	err := checkStepImageValues(rows[1:])
-	require.ErrorContains(t, err, `the image of step role "opa" comes from value "tekton.opaImage", which values.yaml does not have`)
+	require.NoError(t, checkStepImageValues(stepImageValues, rows))
+	require.ErrorContains(t, checkStepImageValues(stepImageValues, rows[1:]),
+		`the image of step role "opa" comes from value "tekton.opaImage", which values.yaml does not have`)
+	require.ErrorContains(t, checkStepImageValues(map[string]string{"opa": "tekton.opaImage"}, rows),
+		`step image role "kubectl" has no chart value`)
 }

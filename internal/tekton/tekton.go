@@ -65,9 +65,7 @@ func forAction(a catalogue.Action) *pipelinev1.Task {
 		params = append(params, pipelinev1.ParamSpec{Name: p.Name, Type: pipelinev1.ParamTypeString, Description: describe(p)})
 	}
 	params = append(params, contextParams()...)
-	// The steps are package steps' with Tekton param references as values: the same argv, environment
-	// and exit codes as the Jobs execution/jobs builds with literal values.
-	taskSteps := tektonSteps(steps.Build(a, steps.TektonRef))
+	taskSteps := Steps(a)
 
 	description := a.Description
 	if !a.DryRun.Supported {
@@ -84,8 +82,11 @@ func contextParams() pipelinev1.ParamSpecs {
 	}
 }
 
-// tektonSteps turns package steps' steps into Tekton steps, field for field.
-func tektonSteps(in []steps.Step) []pipelinev1.Step {
+// Steps are an action's Task steps: package steps' steps with Tekton param references as values (the
+// same argv, environment and exit codes as the Jobs execution/jobs builds with literal values), field
+// for field; images are roles, which the chart replaces.
+func Steps(a catalogue.Action) []pipelinev1.Step {
+	in := steps.Build(a, steps.TektonRef)
 	out := make([]pipelinev1.Step, 0, len(in))
 	for _, s := range in {
 		out = append(out, pipelinev1.Step{Name: s.Name, Image: s.Image, Command: s.Command, Args: s.Args, Env: s.Env, VolumeMounts: s.VolumeMounts})
