@@ -243,9 +243,8 @@ func merge(dst, src map[string]any) {
 	}
 }
 
-// prepare compiles an action's queries once: the library, the gate, the catalogue data, the chart's
-// configuration and the action's policy, the files its steps load. A missing file or a compile error is kept and
-// returned for every decision of the action, as each step would fail to load it.
+// prepare compiles an action's queries once. A missing file or a compile error is kept and returned for
+// every decision of the action, as each step would fail to load it.
 func (g *Gate) prepare(ctx context.Context, action string) *prepared {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -254,48 +253,56 @@ func (g *Gate) prepare(ctx context.Context, action string) *prepared {
 	}
 	p := &prepared{}
 	g.prepared[action] = p
+	compile, err := g.compiler(action)
+	if err != nil {
+		p.err = err
+		return p
+	}
+	// Not cancelled with the first caller: the result is shared by every later decision.
+	ctx = context.WithoutCancel(ctx)
+	if p.both, err = compile(ctx, bothQuery); err != nil {
+		p.err = err
+		return p
+	}
+	if p.decision, err = compile(ctx, decisionQuery); err != nil {
+		p.err = err
+		return p
+	}
+	if p.approval, err = compile(ctx, approvalQuery); err != nil {
+		p.err = err
+	}
+	return p
+}
+
+// compiler loads what an action's steps load (the library, the gate, the catalogue data, the chart's
+// configuration and the action's policy) and returns a function that prepares a query over it.
+func (g *Gate) compiler(action string) (func(context.Context, string) (rego.PreparedEvalQuery, error), error) {
 	var modules []func(*rego.Rego)
 	store := map[string]any{}
 	for _, key := range steps.PolicyKeys(action) {
 		content, ok := g.files[key]
 		if !ok {
-			p.err = fmt.Errorf("%s: no such file in the policy ConfigMap", key)
-			return p
+			return nil, fmt.Errorf("%s: no such file in the policy ConfigMap", key)
 		}
 		if strings.HasSuffix(key, ".json") {
 			// Each JSON file is a data document rooted at data, as `opa eval --data` loads it; they
 			// merge (the catalogue and the configuration both sit under data.kubernaut).
 			var doc map[string]any
 			if err := json.Unmarshal([]byte(content), &doc); err != nil {
-				p.err = fmt.Errorf("%s: %w", key, err)
-				return p
+				return nil, fmt.Errorf("%s: %w", key, err)
 			}
 			merge(store, doc)
 			continue
 		}
 		modules = append(modules, rego.Module(key, content))
 	}
-	compile := func(query string) (rego.PreparedEvalQuery, error) {
+	return func(ctx context.Context, query string) (rego.PreparedEvalQuery, error) {
 		opts := append([]func(*rego.Rego){
 			// The catalogue data is stored as AST values: read on every decision, it is then not converted
 			// from Go values each time.
 			rego.Query(query), rego.Store(inmem.NewFromObjectWithOpts(store, inmem.OptReturnASTValuesOnRead(true))), rego.StrictBuiltinErrors(true),
 			rego.SetRegoVersion(ast.RegoV1),
 		}, modules...)
-		// Not cancelled with the first caller: the result is shared by every later decision.
-		return rego.New(opts...).PrepareForEval(context.WithoutCancel(ctx))
-	}
-	var err error
-	if p.both, err = compile(bothQuery); err != nil {
-		p.err = err
-		return p
-	}
-	if p.decision, err = compile(decisionQuery); err != nil {
-		p.err = err
-		return p
-	}
-	if p.approval, err = compile(approvalQuery); err != nil {
-		p.err = err
-	}
-	return p
+		return rego.New(opts...).PrepareForEval(ctx)
+	}, nil
 }
