@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chartutil"
 	"sigs.k8s.io/yaml"
 
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
@@ -26,23 +28,23 @@ func TestChartPublishedSignedAndVerified(t *testing.T) {
 	signer, err := testenv.NewSigner(work)
 	require.NoError(t, err)
 
-	chart, err := testenv.PackageChart(helm, home, chartDir, filepath.Join(work, "dist"), signer)
+	packaged, err := testenv.PackageChart(helm, home, chartDir, filepath.Join(work, "dist"), signer)
 	require.NoError(t, err)
-	require.FileExists(t, chart.Provenance)
-	out, err := testenv.Helm(helm, home, "verify", chart.Archive, "--keyring", signer.PublicKeyring)
+	require.FileExists(t, packaged.Provenance)
+	out, err := testenv.Helm(helm, home, "verify", packaged.Archive, "--keyring", signer.PublicKeyring)
 	require.NoError(t, err)
 	require.Contains(t, out, "Signed by: "+signer.Name)
 
 	// One byte of one template changed after signing: the digest in the provenance no longer matches.
 	tamperedDir := filepath.Join(work, "tampered")
 	require.NoError(t, os.MkdirAll(tamperedDir, 0o755))
-	tampered := *chart
-	tampered.Archive = filepath.Join(tamperedDir, filepath.Base(chart.Archive))
+	tampered := *packaged
+	tampered.Archive = filepath.Join(tamperedDir, filepath.Base(packaged.Archive))
 	tampered.Provenance = tampered.Archive + ".prov"
-	rewriteArchive(t, chart.Archive, tampered.Archive, "templates/networkpolicies.yaml", func(s string) string {
+	rewriteArchive(t, packaged.Archive, tampered.Archive, "templates/networkpolicies.yaml", func(s string) string {
 		return strings.Replace(s, "policyTypes", "policyTypes ", 1)
 	})
-	prov, err := os.ReadFile(chart.Provenance)
+	prov, err := os.ReadFile(packaged.Provenance)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(tampered.Provenance, prov, 0o644))
 	_, err = testenv.Helm(helm, home, "verify", tampered.Archive, "--keyring", signer.PublicKeyring)
@@ -51,17 +53,17 @@ func TestChartPublishedSignedAndVerified(t *testing.T) {
 	registry, err := testenv.StartRegistry(registryBin, t.TempDir())
 	require.NoError(t, err)
 	t.Cleanup(registry.Stop)
-	ref, err := chart.Push(helm, home, registry, "charts")
+	ref, err := packaged.Push(helm, home, registry, "charts")
 	require.NoError(t, err)
 	pulled := t.TempDir()
-	out, err = testenv.Helm(helm, home, "pull", ref, "--version", chart.Version, "--plain-http", "--verify", "--keyring", signer.PublicKeyring, "--destination", pulled)
+	out, err = testenv.Helm(helm, home, "pull", ref, "--version", packaged.Version, "--plain-http", "--verify", "--keyring", signer.PublicKeyring, "--destination", pulled)
 	require.NoError(t, err)
 	require.Contains(t, out, "Signed by: "+signer.Name)
-	require.FileExists(t, filepath.Join(pulled, filepath.Base(chart.Archive)))
+	require.FileExists(t, filepath.Join(pulled, filepath.Base(packaged.Archive)))
 
 	tamperedRef, err := tampered.Push(helm, home, registry, "tampered")
 	require.NoError(t, err)
-	_, err = testenv.Helm(helm, home, "pull", tamperedRef, "--version", chart.Version, "--plain-http", "--verify", "--keyring", signer.PublicKeyring, "--destination", t.TempDir())
+	_, err = testenv.Helm(helm, home, "pull", tamperedRef, "--version", packaged.Version, "--plain-http", "--verify", "--keyring", signer.PublicKeyring, "--destination", t.TempDir())
 	require.ErrorContains(t, err, "sha256 sum does not match")
 }
 
@@ -100,16 +102,11 @@ func rewriteArchive(t *testing.T, from, to, name string, change func(string) str
 	require.NoError(t, os.WriteFile(to, buf.Bytes(), 0o644))
 }
 
-// chartMeta is what the tests read of Chart.yaml.
-type chartMeta struct {
-	Name, Version string
-	Annotations   map[string]string `json:"annotations"`
-}
-
-func chartMetadata(t testing.TB) chartMeta {
+// chartMetadata is the chart's Chart.yaml, read as Helm reads it.
+func chartMetadata(t testing.TB) *chart.Metadata {
 	t.Helper()
-	var meta chartMeta
-	require.NoError(t, yaml.Unmarshal([]byte(readFile(t, filepath.Join(chartDir, "Chart.yaml"))), &meta))
+	meta, err := chartutil.LoadChartfile(filepath.Join(chartDir, chartutil.ChartfileName))
+	require.NoError(t, err)
 	return meta
 }
 

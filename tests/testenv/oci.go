@@ -18,9 +18,9 @@ import (
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/cli"
 	"helm.sh/helm/v3/pkg/registry"
-	"sigs.k8s.io/yaml"
 
 	"github.com/jordigilh/kubernaut-execution/internal/schemas"
 )
@@ -134,13 +134,9 @@ type Chart struct {
 
 // PackageChart packages and signs the chart in chartDir into out.
 func PackageChart(helm, home, chartDir, out string, signer *Signer) (*Chart, error) {
-	meta, err := os.ReadFile(filepath.Join(chartDir, "Chart.yaml"))
+	c, err := chartutil.LoadChartfile(filepath.Join(chartDir, chartutil.ChartfileName))
 	if err != nil {
-		return nil, err
-	}
-	var c struct{ Name, Version string }
-	if err := yaml.Unmarshal(meta, &c); err != nil {
-		return nil, fmt.Errorf("chart metadata %s: %w", filepath.Join(chartDir, "Chart.yaml"), err)
+		return nil, fmt.Errorf("chart metadata: %w", err)
 	}
 	if _, err := Helm(helm, home, "package", chartDir, "--destination", out, "--sign", "--key", signer.Name, "--keyring", signer.SecretKeyring); err != nil {
 		return nil, err

@@ -63,14 +63,19 @@ Namespaces no action may run in, as a JSON list: rbac.protectedNamespaces plus t
 {{- dict "kubernaut" (dict "config" $config) | toPrettyJson }}
 {{- end }}
 
-{{/* Name of the controller's ServiceAccount, ClusterRole, Role and bindings. */}}
 {{/* The execution contract's ConfigMap, which the controller and the helm test mount. */}}
 {{- define "kubernaut-execution.contractName" -}}
 {{- printf "%s-execution-contract" (include "kubernaut-execution.fullname" .) }}
 {{- end }}
 
+{{/* Name of the controller's ServiceAccount, ClusterRole, Role, bindings and NetworkPolicy. */}}
 {{- define "kubernaut-execution.controllerName" -}}
 {{- printf "%s-controller" (include "kubernaut-execution.fullname" .) }}
+{{- end }}
+
+{{/* The action pods' NetworkPolicy, which the helm test looks for. */}}
+{{- define "kubernaut-execution.actionPodsPolicyName" -}}
+{{- printf "%s-action-pods" (include "kubernaut-execution.fullname" .) }}
 {{- end }}
 
 {{/* RBAC data computed by the generator from the catalogue. */}}
