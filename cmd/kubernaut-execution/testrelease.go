@@ -44,7 +44,8 @@ func controllerAccess(c *execution.Contract, cat *catalogue.Catalogue) []accessC
 		checks = append(checks, accessCheck{attrs: attrs, why: why})
 	}
 	never(authorizationv1.ResourceAttributes{Verb: "get", Resource: "secrets", Namespace: c.Namespace}, "reads no credentials in its namespace")
-	never(authorizationv1.ResourceAttributes{Verb: "list", Resource: "secrets"}, "reads no credentials anywhere")
+	never(authorizationv1.ResourceAttributes{Verb: "get", Resource: "secrets"}, "reads no credentials in any namespace")
+	never(authorizationv1.ResourceAttributes{Verb: "list", Resource: "secrets"}, "lists no credentials anywhere")
 	never(authorizationv1.ResourceAttributes{Verb: "bind", Group: "rbac.authorization.k8s.io", Resource: "clusterroles", Name: "cluster-admin"}, "binds no role but the action roles")
 	never(authorizationv1.ResourceAttributes{Verb: "escalate", Group: "rbac.authorization.k8s.io", Resource: "clusterroles"}, "cannot write rules it does not hold")
 	never(authorizationv1.ResourceAttributes{Verb: "impersonate", Resource: "serviceaccounts"}, "cannot act as another identity")

@@ -38,8 +38,8 @@ func helmTest(t *testing.T) (string, error) {
 
 // The chart's helm test runs on the node: the access check as the controller's ServiceAccount with
 // the kubernaut-execution image, the NetworkPolicy check with kubectl. Granting the controller one
-// thing it must never hold (reading the secrets of its namespace) makes the same helm test fail,
-// naming it.
+// thing it must never hold (reading secrets, as a stolen token would want) makes the same helm test
+// fail, naming it in its namespace and cluster-wide.
 func TestHelmTest(t *testing.T) {
 	installed(t)
 	logs, err := helmTest(t)
@@ -48,24 +48,26 @@ func TestHelmTest(t *testing.T) {
 	require.Contains(t, logs, "networkpolicy.networking.k8s.io/"+release+"-action-pods")
 
 	name := "test-control-secrets"
-	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: releaseNS},
+	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name},
 		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}}}}
-	binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: releaseNS},
-		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name},
+	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name},
 		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: defaultRelease.controllerSA(), Namespace: releaseNS}}}
-	_, err = cluster.Client.RbacV1().Roles(releaseNS).Create(bg, role, metav1.CreateOptions{})
+	_, err = cluster.Client.RbacV1().ClusterRoles().Create(bg, role, metav1.CreateOptions{})
 	require.NoError(t, err)
-	_, err = cluster.Client.RbacV1().RoleBindings(releaseNS).Create(bg, binding, metav1.CreateOptions{})
+	_, err = cluster.Client.RbacV1().ClusterRoleBindings().Create(bg, binding, metav1.CreateOptions{})
 	require.NoError(t, err)
 	t.Cleanup(func() {
-		_ = cluster.Client.RbacV1().RoleBindings(releaseNS).Delete(bg, name, metav1.DeleteOptions{})
-		_ = cluster.Client.RbacV1().Roles(releaseNS).Delete(bg, name, metav1.DeleteOptions{})
+		_ = cluster.Client.RbacV1().ClusterRoleBindings().Delete(bg, name, metav1.DeleteOptions{})
+		_ = cluster.Client.RbacV1().ClusterRoles().Delete(bg, name, metav1.DeleteOptions{})
 	})
 	require.NoError(t, testenv.AwaitServiceAccountAllowed(bg, cluster.Client, releaseNS, defaultRelease.controllerSA(),
-		authorizationv1.ResourceAttributes{Namespace: releaseNS, Verb: "get", Resource: "secrets"}))
+		authorizationv1.ResourceAttributes{Verb: "get", Resource: "secrets"}))
 	logs, err = helmTest(t)
 	require.Error(t, err, logs)
 	require.Contains(t, logs, "FAIL get secrets in "+releaseNS)
+	require.Contains(t, logs, "FAIL get secrets cluster-wide")
+	require.Contains(t, logs, "ok   list secrets cluster-wide", "a grant of get is not a grant of list")
 }
 
 // The command's image checks a render in a pod, offline (the schemas are in the image): a clean render
