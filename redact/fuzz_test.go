@@ -21,6 +21,10 @@ var plants = []string{
 	"-----BEGIN RSA PRIVATE KEY-----\n%s\n-----END RSA PRIVATE KEY-----",
 	"    token: %s",
 	"Password=%s;",
+	"DB_PASS=%s",
+	"pw: %s",
+	"signing_key = %s",
+	"requirepass %s",
 }
 
 // secretOf makes a secret that every plant can hold: letters and digits, at least 36 of them (the

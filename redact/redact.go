@@ -300,7 +300,7 @@ func (r *Redactor) pass(text, lower []byte, present []bool) ([]byte, bool) {
 		}
 		var matches [][]int
 		if p.anchored != nil {
-			matches = r.keyMatches(p, text, lower)
+			matches = r.keyMatches(p, text, lower, present)
 		} else {
 			matches = p.re.FindAllSubmatchIndex(text, -1)
 		}
@@ -334,10 +334,14 @@ func (r *Redactor) pass(text, lower []byte, present []bool) ([]byte, bool) {
 
 // keyMatches finds a KeyAnchored pattern's matches: at each keyword that ends a key (a separator
 // follows), the anchored regex is tried from the start of that key, one character earlier for the
-// boundary or quote the pattern may start with.
-func (r *Redactor) keyMatches(p *compiled, text, lower []byte) [][]int {
+// boundary or quote the pattern may start with. Keywords the line's scan did not find are not looked
+// for, as pass skips a pattern none of whose keywords it found: a line holds few of a pattern's many.
+func (r *Redactor) keyMatches(p *compiled, text, lower []byte, present []bool) [][]int {
 	var found [][]int
 	for _, k := range p.keywords {
+		if !present[k] {
+			continue
+		}
 		word := r.keywords[k]
 		for from := 0; ; {
 			i := bytes.Index(lower[from:], word)
