@@ -65,6 +65,40 @@ type Action struct {
 	Context []ContextField `yaml:"context"`
 	// Command is the kubectl argv; `$(params.<name>)` is substituted within each element.
 	Command []string `yaml:"command"`
+	// Admission is the action's contract with the API server: every request that changes something
+	// which the action's identity may make, and what each may change. The generator turns it into a
+	// ValidatingAdmissionPolicy on every run identity; a request outside it is refused there, whatever
+	// the caller asked for and whoever holds the token.
+	Admission []Request `yaml:"admission"`
+}
+
+// Request is one kind of changing request an action makes, as the API server's admission sees it.
+type Request struct {
+	APIGroup string `yaml:"apiGroup"`
+	// Resource is the plural resource, with /subresource where the request is on one (pods/eviction).
+	Resource string `yaml:"resource"`
+	// Operations are admission operations: CREATE, UPDATE (a PATCH arrives as UPDATE), DELETE.
+	Operations []string `yaml:"operations"`
+	// MayChange lists, for UPDATE, the only fields that may differ from the object as it was; every
+	// other field of spec (and data), and the labels, annotations, owners and finalizers, must be equal.
+	MayChange []Change `yaml:"mayChange"`
+	// Validations are further CEL rules on the request (see the catalogue's header for the variables).
+	Validations []Validation `yaml:"validations"`
+}
+
+// Change is one field an UPDATE may change. A path is dot-separated keys; `name[]` is a list of
+// named elements (containers, env) matched by their name, so none may be added, removed or renamed.
+type Change struct {
+	Path string `yaml:"path"`
+	// Parameter, when set, names the parameter the field takes its value from: the new value must
+	// meet that parameter's type, bounds, pattern and enum.
+	Parameter string `yaml:"parameter"`
+}
+
+// Validation is a CEL expression that must hold, and the message given when it does not.
+type Validation struct {
+	Expression string `yaml:"expression"`
+	Message    string `yaml:"message"`
 }
 
 // DryRun says whether the action runs `--dry-run=server` before the real run.

@@ -101,7 +101,7 @@ func TestArgv(t *testing.T) {
 	require.True(t, ok)
 	argv, err := scale.Argv(map[string]string{"namespace": "shop", "deployment": "--all", "replicas": "3"})
 	require.NoError(t, err)
-	require.Equal(t, []string{"kubectl", "scale", "deployment/--all", "--namespace=shop", "--replicas=3"}, argv, "a flag-like value stays inside its element")
+	require.Equal(t, []string{"kubectl", "patch", "deployment/--all", "--namespace=shop", "--type=merge", `--patch={"spec":{"replicas":3}}`}, argv, "a flag-like value stays inside its element")
 	_, err = scale.Argv(map[string]string{"namespace": "shop"})
 	require.ErrorContains(t, err, "no value for parameter(s) deployment, replicas")
 }

@@ -106,6 +106,7 @@ func (c *checker) action(path string, a Action) {
 		c.parameter(ppath, a.Name, p)
 	}
 	c.command(at("command"), a, params)
+	c.admission(at("admission"), a, params)
 	seenContext := map[string]bool{}
 	for i, f := range a.Context {
 		fpath := fmt.Sprintf("%s.context[%d]", path, i)
@@ -263,5 +264,111 @@ func (c *checker) command(path string, a Action, params map[string]Parameter) {
 	}
 	if a.Scope == Namespaced && !slices.Contains(a.Command, "--namespace=$(params."+NamespaceParameter+")") {
 		c.add(path, "action %q: a Namespaced action must declare parameter %q and pass --namespace=$(params.%s): its RoleBinding is made in that namespace", a.Name, NamespaceParameter, NamespaceParameter)
+	}
+}
+
+// operationOf is the admission operation a mutating verb arrives as; reading verbs are absent.
+var operationOf = map[string]string{
+	"create": "CREATE", "update": "UPDATE", "patch": "UPDATE", "delete": "DELETE", "deletecollection": "DELETE",
+}
+
+// changePath is a MayChange path: dot-separated keys, each optionally a list of named elements ([]).
+var changePath = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9-]*(\[\])?(\.[a-zA-Z][a-zA-Z0-9-]*(\[\])?)*$`)
+
+// MutatingOperations are the admission operations a rule's verbs grant on each of its resources,
+// keyed RequestKey(group, resource, operation), sorted.
+func (a Action) MutatingOperations() []string {
+	var out []string
+	for _, r := range a.Rules {
+		for _, g := range r.APIGroups {
+			for _, res := range r.Resources {
+				for _, v := range r.Verbs {
+					// A forbidden resource or a wildcard is refused on its own; it needs no contract.
+					if _, forbidden := forbiddenResources[qualified(res, g)]; forbidden || strings.Contains(g+res+v, "*") {
+						continue
+					}
+					if op, ok := operationOf[v]; ok {
+						out = append(out, RequestKey(g, res, op))
+					}
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// RequestKey names one kind of request as the admission policy spells it: group/resource[/sub]/OP.
+func RequestKey(group, resource, operation string) string {
+	return group + "/" + resource + "/" + operation
+}
+
+// Keys are the request keys this entry admits.
+func (r Request) Keys() []string {
+	out := make([]string, 0, len(r.Operations))
+	for _, op := range r.Operations {
+		out = append(out, RequestKey(r.APIGroup, r.Resource, op))
+	}
+	return out
+}
+
+// admission checks that every changing verb the rules grant is covered by exactly what the contract
+// admits, and that each entry is well formed. A mutating action without a contract is refused here, so
+// the generator never ships one that admission would not bound.
+func (c *checker) admission(path string, a Action, params map[string]Parameter) {
+	granted := a.MutatingOperations()
+	admitted := map[string]string{}
+	for i, r := range a.Admission {
+		rpath := fmt.Sprintf("%s[%d]", path, i)
+		if r.Resource == "" || strings.Contains(r.Resource, "*") {
+			c.add(rpath+".resource", "action %q: admission entry needs a resource, without wildcards", a.Name)
+		}
+		if len(r.Operations) == 0 {
+			c.add(rpath+".operations", "action %q: admission entry %s has no operations", a.Name, r.Resource)
+		}
+		for _, op := range r.Operations {
+			key := RequestKey(r.APIGroup, r.Resource, op)
+			if !slices.Contains([]string{"CREATE", "UPDATE", "DELETE"}, op) {
+				c.add(rpath+".operations", "action %q: unknown admission operation %q (want CREATE, UPDATE or DELETE)", a.Name, op)
+			} else if !slices.Contains(granted, key) {
+				c.add(rpath+".operations", "action %q: admission admits %s, which no rule grants", a.Name, key)
+			}
+			if first, dup := admitted[key]; dup {
+				c.add(rpath+".operations", "action %q: %s is admitted twice (first at %s)", a.Name, key, first)
+			}
+			admitted[key] = rpath
+		}
+		if len(r.MayChange) > 0 && !slices.Contains(r.Operations, "UPDATE") {
+			c.add(rpath+".mayChange", "action %q: mayChange applies to UPDATE only", a.Name)
+		}
+		for j, ch := range r.MayChange {
+			cpath := fmt.Sprintf("%s.mayChange[%d]", rpath, j)
+			if !changePath.MatchString(ch.Path) {
+				c.add(cpath+".path", "action %q: mayChange path %q is not dot-separated keys (name[] for a list of named elements)", a.Name, ch.Path)
+			}
+			if ch.Parameter == "" {
+				continue
+			}
+			p, ok := params[ch.Parameter]
+			switch {
+			case !ok:
+				c.add(cpath+".parameter", "action %q: mayChange %s names parameter %q, which is not declared", a.Name, ch.Path, ch.Parameter)
+			case strings.Contains(ch.Path, "[]"):
+				c.add(cpath+".parameter", "action %q: mayChange %s: a parameter binds a single field, not one inside a list", a.Name, ch.Path)
+			case p.Type == TypeBoolean:
+				c.add(cpath+".parameter", "action %q: mayChange %s: parameter %q is boolean; bind a string or integer", a.Name, ch.Path, ch.Parameter)
+			}
+		}
+		for j, v := range r.Validations {
+			vpath := fmt.Sprintf("%s.validations[%d]", rpath, j)
+			if strings.TrimSpace(v.Expression) == "" || strings.TrimSpace(v.Message) == "" {
+				c.add(vpath, "action %q: an admission validation needs an expression and a message", a.Name)
+			}
+		}
+	}
+	for _, key := range granted {
+		if _, ok := admitted[key]; !ok {
+			c.add(path, "action %q: its rules grant %s but its admission contract does not say what that request may change; add an admission entry", a.Name, key)
+		}
 	}
 }

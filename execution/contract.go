@@ -75,6 +75,36 @@ const (
 	DefaultActionInfix            = "-action-"
 )
 
+// Targets: what makes an object a target, and the release's kill switch. The managed label is upstream
+// Kubernaut's, with its meaning: a namespace or node is a target only when labelled "true", and an
+// object labelled "false" is opted out inside a managed namespace.
+const (
+	ManagedLabel     = "kubernaut.ai/managed"
+	EnvironmentLabel = "kubernaut.ai/environment"
+	// PausedLabel on the release namespace ("true") makes admission refuse every new workload of the
+	// controller and every changing request of a run identity.
+	PausedLabel = "kubernaut.io/paused"
+	// What an object's owner allows a run to write, comma-separated, on the object itself.
+	PatchableEnvAnnotation    = "kubernaut.ai/patchable-env"
+	PatchableKeysAnnotation   = "kubernaut.ai/patchable-keys"
+	PatchableImagesAnnotation = "kubernaut.ai/patchable-images"
+)
+
+// ProtectedNamespaces are never targets, labelled or not; the chart adds the release namespace and the
+// operator's rbac.additionalProtectedNamespaces, and no values file can remove these.
+var ProtectedNamespaces = []string{"kube-node-lease", "kube-public", "kube-system"}
+
+// Targets is the targets part of the contract, as the chart's templates read it.
+type Targets struct {
+	ManagedLabel        string   `json:"managedLabel"`
+	EnvironmentLabel    string   `json:"environmentLabel"`
+	PausedLabel         string   `json:"pausedLabel"`
+	ProtectedNamespaces []string `json:"protectedNamespaces"`
+	PatchableEnv        string   `json:"patchableEnv"`
+	PatchableKeys       string   `json:"patchableKeys"`
+	PatchableImages     string   `json:"patchableImages"`
+}
+
 // Contract is what the chart renders for one release.
 type Contract struct {
 	Version int `json:"version"`
@@ -93,6 +123,9 @@ type Contract struct {
 	Labels     Labels `json:"labels"`
 	// ActionPodLabels select action pods in the action NetworkPolicy: every run pod carries them.
 	ActionPodLabels map[string]string `json:"actionPodLabels"`
+	// Targets name the opt-in labels and the kill switch; ProtectedNamespaces there includes the
+	// release's own and its additional ones.
+	Targets Targets `json:"targets"`
 	// Images are the chart's images by step image role (ImageRoles).
 	Images map[string]Image `json:"images"`
 	// RunAsUser is the pods' fixed UID, nil where the platform assigns one (OpenShift). From the
@@ -105,6 +138,10 @@ type Contract struct {
 	// ImagePullSecrets go on every per-run ServiceAccount, so that Kubernetes adds them to the run's
 	// pods (values imagePullSecrets).
 	ImagePullSecrets []corev1.LocalObjectReference `json:"imagePullSecrets"`
+	// RunRetentionSeconds is how long a finished run's Job is kept (its ttlSecondsAfterFinished): the
+	// run budget's window (values budget.windowSeconds). The budget's quota counts the Jobs in the
+	// namespace, so keeping each for the window makes that count the runs of the last window.
+	RunRetentionSeconds int32 `json:"runRetentionSeconds,omitempty"`
 	// Steps are the step names in run order with the meaning of their non-zero exit codes.
 	Steps []StepContract `json:"steps"`
 	// CatalogueSHA256 identifies the catalogue the chart was generated from (see CatalogueDigest).
@@ -150,6 +187,11 @@ func Static(cat *catalogue.Catalogue) (Contract, error) {
 		RunServiceAccountPrefix: DefaultRunServiceAccountInfix,
 		ActionClusterRolePrefix: DefaultActionInfix,
 		Labels:                  Labels{Run: DefaultRunLabel, Action: DefaultActionLabel, RunAnnotation: DefaultRunAnnotation, Finalizer: DefaultFinalizer},
+		Targets: Targets{
+			ManagedLabel: ManagedLabel, EnvironmentLabel: EnvironmentLabel, PausedLabel: PausedLabel,
+			ProtectedNamespaces: slices.Clone(ProtectedNamespaces),
+			PatchableEnv:        PatchableEnvAnnotation, PatchableKeys: PatchableKeysAnnotation, PatchableImages: PatchableImagesAnnotation,
+		},
 		Steps: []StepContract{
 			{Name: steps.PolicyGate, ExitCodes: gateCodes},
 			{Name: steps.ApprovalGate, ExitCodes: map[string]string{
@@ -233,6 +275,9 @@ func (c *Contract) Validate() error {
 		if msgs := validation.IsQualifiedName(key); len(msgs) > 0 {
 			bad("%s %q: %s", name, key, strings.Join(msgs, "; "))
 		}
+	}
+	if c.RunRetentionSeconds < 1 {
+		bad("runRetentionSeconds %d: finished runs must be kept at least a second, or the run budget counts none of them", c.RunRetentionSeconds)
 	}
 	if len(c.ActionPodLabels) == 0 {
 		bad("actionPodLabels is empty: the action NetworkPolicy would select no run pod")

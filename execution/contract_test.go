@@ -66,6 +66,8 @@ func TestContractRefusesBadInput(t *testing.T) {
 		{"bad label key", "run: kubernaut.io/run", "run: kubernaut.io/run/x", "labels.run"},
 		{"unknown field", "taskPrefix: kubernaut-", "taskPrefix: kubernaut-\nextra: 1", `unknown field "extra"`},
 		{"steps reordered", "name: policy-gate", "name: dry-run", "steps [dry-run approval-gate dry-run execute]"},
+		{"no run retention", "runRetentionSeconds: 3600", "runRetentionSeconds: 0", "runRetentionSeconds 0"},
+		{"run retention beyond a Job's TTL", "runRetentionSeconds: 3600", "runRetentionSeconds: 2147483648", "runRetentionSeconds"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			require.Contains(t, good, tc.old)

@@ -15,7 +15,7 @@ import (
 )
 
 // admissionPolicies returns the rendered ValidatingAdmissionPolicies by name suffix (bindings,
-// serviceaccounts, workloads).
+// serviceaccounts, workloads on the controller; runs-contract on every run identity).
 func admissionPolicies(t *testing.T) map[string]*admissionregistrationv1.ValidatingAdmissionPolicy {
 	t.Helper()
 	out := map[string]*admissionregistrationv1.ValidatingAdmissionPolicy{}
@@ -23,10 +23,10 @@ func admissionPolicies(t *testing.T) map[string]*admissionregistrationv1.Validat
 		if d.Kind == "ValidatingAdmissionPolicy" {
 			var p admissionregistrationv1.ValidatingAdmissionPolicy
 			require.NoError(t, yaml.UnmarshalStrict(d.YAML, &p))
-			out[strings.TrimPrefix(p.Name, "kubernaut-execution-controller-")] = &p
+			out[strings.TrimPrefix(strings.TrimPrefix(p.Name, "kubernaut-execution-"), "controller-")] = &p
 		}
 	}
-	require.Len(t, out, 3, "bindings, serviceaccounts and workloads policies")
+	require.Len(t, out, 4, "bindings, serviceaccounts, workloads and runs-contract policies")
 	return out
 }
 
@@ -82,7 +82,7 @@ func TestAdmissionPoliciesCompileAndFailClosed(t *testing.T) {
 func TestAdmissionPolicyCompileCheckCatchesMistakes(t *testing.T) {
 	for name, mutate := range map[string]func(p *admissionregistrationv1.ValidatingAdmissionPolicy){
 		"unknown function": func(p *admissionregistrationv1.ValidatingAdmissionPolicy) {
-			p.Spec.Validations[2].Expression = strings.Replace(p.Spec.Validations[2].Expression, ".startsWith(", ".beginsWith(", 1)
+			p.Spec.Validations[2].Expression = strings.Replace(p.Spec.Validations[2].Expression, "size(", "length(", 1)
 		},
 		"undeclared variable": func(p *admissionregistrationv1.ValidatingAdmissionPolicy) {
 			p.Spec.Validations[0].Expression = strings.Replace(p.Spec.Validations[0].Expression, "variables.actionRoles", "variables.actionRole", 1)

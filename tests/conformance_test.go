@@ -283,6 +283,17 @@ var mutations = []struct {
 			}
 		}
 	}},
+	{"the run contract forgets scale-deployment's patch", []string{"run-contract"}, func(t *testing.T, docs []check.Document) {
+		for _, v := range list(dict(findObject(t, docs, "ValidatingAdmissionPolicy", "kubernaut-execution-runs-contract")["spec"])["variables"]) {
+			if dict(v)["name"] == "requests" {
+				dict(v)["expression"] = strings.Replace(dict(v)["expression"].(string), `"scale-deployment":["apps/deployments/UPDATE"]`, `"scale-deployment":[]`, 1)
+			}
+		}
+	}},
+	{"the run contract matches the controller instead of the runs", []string{"run-contract"}, func(t *testing.T, docs []check.Document) {
+		spec := dict(findObject(t, docs, "ValidatingAdmissionPolicy", "kubernaut-execution-runs-contract")["spec"])
+		spec["matchConditions"] = []any{map[string]any{"name": "controller", "expression": `request.userInfo.username == "system:serviceaccount:kubernaut-system:kubernaut-execution-controller"`}}
+	}},
 	{"drop a Task's stepTemplate privilege setting", []string{"pod-security"}, func(t *testing.T, docs []check.Document) {
 		tpl := dict(dict(findObject(t, docs, "Task", "kubernaut-drain-node")["spec"])["stepTemplate"])
 		delete(dict(tpl["securityContext"]), "allowPrivilegeEscalation")

@@ -35,13 +35,14 @@ func TestContractNamesComeFromOnePlace(t *testing.T) {
 	require.NoError(t, err)
 
 	// The defaults, as whole names: kubernaut.io/run-object and kubernaut.io/run-rbac are other keys,
-	// and <fullname>-action-pods is a NetworkPolicy, not an action's name.
+	// <fullname>-action-pods is a NetworkPolicy, not an action's name, and <fullname>-run-budget the
+	// run budget's ResourceQuota, not a run's ServiceAccount.
 	var actions []string
 	for _, a := range testenv.Catalogue(t).Actions {
 		actions = append(actions, a.Name)
 	}
 	defaults := regexp.MustCompile(`kubernaut\.io/run([^-a-z]|$)|kubernaut\.io/action|-execution-action-(` + strings.Join(actions, "|") +
-		`)?[^a-z]|-execution-run-|"kubernaut-"|policy-gate"`)
+		`)?[^a-z]|-execution-run-([^b]|$)|"kubernaut-"|policy-gate"`)
 	for _, file := range []string{"default-values.yaml", "static-values.yaml"} {
 		t.Run(file, func(t *testing.T) {
 			docs, err := render.Render(ch, render.Options{Release: render.DefaultRelease, Namespace: render.DefaultNamespace,

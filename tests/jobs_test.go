@@ -54,7 +54,7 @@ func jobFor(t testing.TB, c *execution.Contract, a catalogue.Action, params map[
 	t.Helper()
 	name := "run-" + a.Name
 	job, err := jobs.Build(c, a, jobs.Input{
-		Name: name, ServiceAccount: runrbac.ServiceAccountName(c, "Job", name),
+		Name: name, ServiceAccount: runrbac.ServiceAccountName(c, a.Name, "Job", name),
 		Parameters: actionParams(a, params), Target: params["target"], Approved: params["approved"] == "true", RunLabel: "r1",
 	})
 	require.NoError(t, err)
@@ -111,7 +111,7 @@ func TestJobsRunTheTaskSteps(t *testing.T) {
 				require.Equal(t, want.Resources, got.Resources)
 			}
 			require.Equal(t, int32(0), *job.Spec.BackoffLimit)
-			require.NotNil(t, job.Spec.TTLSecondsAfterFinished)
+			require.Equal(t, c.RunRetentionSeconds, *job.Spec.TTLSecondsAfterFinished, "kept for the run budget's window")
 			require.Equal(t, c.Namespace, job.Namespace)
 			require.True(t, strings.HasPrefix(pod.ServiceAccountName, c.RunServiceAccountPrefix))
 			for k, v := range c.ActionPodLabels {
@@ -301,7 +301,7 @@ func buildActionJob(data map[string]string) (object, error) {
 		return nil, err
 	}
 	a, _ := cat.Action("scale-deployment")
-	job, err := jobs.Build(c, a, jobs.Input{Name: actionJobName, ServiceAccount: runrbac.ServiceAccountName(c, "Job", actionJobName),
+	job, err := jobs.Build(c, a, jobs.Input{Name: actionJobName, ServiceAccount: runrbac.ServiceAccountName(c, a.Name, "Job", actionJobName),
 		Parameters: actionParams(a, validParams), Target: validParams["target"]})
 	if err != nil {
 		return nil, err

@@ -26,10 +26,6 @@ import (
 	"github.com/jordigilh/kubernaut-execution/execution"
 )
 
-// DefaultTTL keeps a finished Job (and its pod's logs and exit codes) for an hour: long enough for the
-// controller to read the outcome, short enough not to pile up.
-const DefaultTTL int32 = 3600
-
 // Input is one run of an action.
 type Input struct {
 	// Name of the Job, in the release namespace (a DNS label: the Job controller labels its pods with it).
@@ -46,9 +42,10 @@ type Input struct {
 	// RunLabel is the value of the contract's run label on the Job and its pod (Name when empty): the
 	// workloads admission policy refuses a Job without it.
 	RunLabel string
-	// TTLSecondsAfterFinished (DefaultTTL when nil) and ActiveDeadlineSeconds (none when nil).
-	TTLSecondsAfterFinished *int32
-	ActiveDeadlineSeconds   *int64
+	// ActiveDeadlineSeconds bounds the run (none when nil). There is no TTL here: a finished Job is
+	// kept for the contract's RunRetentionSeconds, the run budget's window, since the budget counts the
+	// Jobs in the namespace as the runs of that window; a shorter TTL would let more runs through.
+	ActiveDeadlineSeconds *int64
 }
 
 // Build returns the Job of one run. It does not check parameter values: the policy gate in the Job
@@ -56,6 +53,9 @@ type Input struct {
 func Build(c *execution.Contract, a catalogue.Action, in Input) (*batchv1.Job, error) {
 	if msgs := validation.IsDNS1123Label(in.Name); len(msgs) > 0 {
 		return nil, fmt.Errorf("job name %q: %s", in.Name, strings.Join(msgs, "; "))
+	}
+	if c.RunRetentionSeconds < 1 {
+		return nil, fmt.Errorf("job %s: the contract keeps finished runs for %d seconds: it needs runRetentionSeconds (the run budget's window)", in.Name, c.RunRetentionSeconds)
 	}
 	if !strings.HasPrefix(in.ServiceAccount, c.RunServiceAccountPrefix) {
 		return nil, fmt.Errorf("job %s: ServiceAccount %q is not a per-run ServiceAccount (%s*)", in.Name, in.ServiceAccount, c.RunServiceAccountPrefix)
@@ -121,10 +121,6 @@ func Build(c *execution.Contract, a catalogue.Action, in Input) (*batchv1.Job, e
 		labels[k] = v
 	}
 	labels[c.Labels.Run] = cmp.Or(in.RunLabel, in.Name)
-	ttl := in.TTLSecondsAfterFinished
-	if ttl == nil {
-		ttl = ptr.To(DefaultTTL)
-	}
 	return &batchv1.Job{
 		TypeMeta:   metav1.TypeMeta{APIVersion: batchv1.SchemeGroupVersion.String(), Kind: "Job"},
 		ObjectMeta: metav1.ObjectMeta{Name: in.Name, Namespace: c.Namespace, Labels: labels},
@@ -132,7 +128,7 @@ func Build(c *execution.Contract, a catalogue.Action, in Input) (*batchv1.Job, e
 			// One attempt: a retried run would repeat a change that may have half-happened, and a refusal
 			// is an answer, not a failure to retry.
 			BackoffLimit:            ptr.To[int32](0),
-			TTLSecondsAfterFinished: ttl,
+			TTLSecondsAfterFinished: ptr.To(c.RunRetentionSeconds),
 			ActiveDeadlineSeconds:   in.ActiveDeadlineSeconds,
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},

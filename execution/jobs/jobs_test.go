@@ -41,7 +41,7 @@ func TestBuildOrderAndValues(t *testing.T) {
 	require.Equal(t, []string{"policy-gate", "approval-gate", "dry-run"}, names)
 	require.Equal(t, "execute", spec.Containers[0].Name)
 	// Values stay argv elements: "--all" is part of one element, never its own flag.
-	require.Equal(t, []string{"scale", "deployment/web", "--namespace=shop", "--replicas=--all", "--dry-run=server"}, spec.InitContainers[2].Args)
+	require.Equal(t, []string{"patch", "deployment/web", "--namespace=shop", "--type=merge", `--patch={"spec":{"replicas":--all}}`, "--dry-run=server"}, spec.InitContainers[2].Args)
 	require.Equal(t, []string{"kubectl"}, spec.Containers[0].Command)
 	env := map[string]string{}
 	for _, e := range spec.InitContainers[0].Env {
@@ -51,6 +51,27 @@ func TestBuildOrderAndValues(t *testing.T) {
 	require.Equal(t, "--all", env["KUBERNAUT_PARAM_replicas"], "the gate sees the value and refuses it")
 	require.Equal(t, c.Images[steps.ImageOPA].Image, spec.InitContainers[0].Image)
 	require.Equal(t, c.Images[steps.ImageKubectl].Image, spec.Containers[0].Image)
+}
+
+// A finished Job is kept for the contract's run retention, the run budget's window: the budget counts
+// the Jobs present as the runs of that window. A contract without one builds no Job.
+func TestBuildKeepsTheJobForTheWindow(t *testing.T) {
+	c := contract(t)
+	cat, err := catalogue.Default()
+	require.NoError(t, err)
+	a, _ := cat.Action("verify-deployment")
+	params := map[string]string{} // Build leaves values to the gate
+	for _, p := range a.Parameters {
+		params[p.Name] = "1"
+	}
+	in := jobs.Input{Name: "run-1", ServiceAccount: c.RunServiceAccountPrefix + "run-1-0123456789", Parameters: params, Target: "{}"}
+	c.RunRetentionSeconds = 600
+	job, err := jobs.Build(c, a, in)
+	require.NoError(t, err)
+	require.Equal(t, int32(600), *job.Spec.TTLSecondsAfterFinished)
+	c.RunRetentionSeconds = 0
+	_, err = jobs.Build(c, a, in)
+	require.ErrorContains(t, err, "runRetentionSeconds")
 }
 
 func TestOutcomeOf(t *testing.T) {

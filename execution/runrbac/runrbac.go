@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"net"
 	"reflect"
+	"strings"
 	"syscall"
 	"time"
 
@@ -71,16 +72,28 @@ type Provisioned struct {
 func (p *Provisioned) ServiceAccountName() string { return p.ServiceAccount.Name }
 
 // ServiceAccountName is the name of a run's ServiceAccount (and of its binding): the contract's prefix,
-// which the admission policy requires, then the run's ID. It is at most 63 characters for any run.
-func (m *Manager) ServiceAccountName(r Run) string {
-	return ServiceAccountName(m.Contract, r.Kind, r.Name)
+// the action, a dot, then the run's ID. The admission policies read the action from the name (the
+// requesting identity is all they see of a run), and the dot cannot occur in an action name or an ID,
+// so the action is never ambiguous.
+func (m *Manager) ServiceAccountName(action string, r Run) string {
+	return ServiceAccountName(m.Contract, action, r.Kind, r.Name)
 }
 
-// ServiceAccountName is the ServiceAccount of the run object of this kind and name in the release
-// namespace, known before the object is created: what its pod spec (Job) or taskRunTemplate
-// (PipelineRun) names.
-func ServiceAccountName(c *execution.Contract, kind, name string) string {
-	return c.RunServiceAccountPrefix + id(kind, c.Namespace, name, c.RunServiceAccountPrefix)
+// ServiceAccountName is the ServiceAccount of a run of action whose object has this kind and name in
+// the release namespace, known before the object is created: what its pod spec (Job) or
+// taskRunTemplate (PipelineRun) names.
+func ServiceAccountName(c *execution.Contract, action, kind, name string) string {
+	return c.RunServiceAccountPrefix + action + "." + id(kind, c.Namespace, name, c.RunServiceAccountPrefix)
+}
+
+// ActionOf is the action a per-run ServiceAccount name was made for, or false if the name is not one.
+func ActionOf(c *execution.Contract, serviceAccount string) (string, bool) {
+	rest, ok := strings.CutPrefix(serviceAccount, c.RunServiceAccountPrefix)
+	if !ok {
+		return "", false
+	}
+	action, _, ok := strings.Cut(rest, ".")
+	return action, ok && action != ""
 }
 
 // ConflictError says that an object of the run's name exists but is not what this run needs (another
@@ -113,7 +126,7 @@ func (m *Manager) Provision(ctx context.Context, a catalogue.Action, r Run, targ
 		}
 	}
 	id := ID(r, m.Contract.RunServiceAccountPrefix)
-	name := m.Contract.RunServiceAccountPrefix + id
+	name := m.ServiceAccountName(a.Name, r)
 	meta := func(namespace string) metav1.ObjectMeta {
 		return metav1.ObjectMeta{
 			Name: name, Namespace: namespace,

@@ -17,7 +17,7 @@ import (
 // Teardown removes what Provision made for one run, by name: the binding, then the ServiceAccount.
 // Objects already gone are fine, so it can be repeated.
 func (m *Manager) Teardown(ctx context.Context, p *Provisioned) error {
-	name := m.ServiceAccountName(p.Run)
+	name := m.ServiceAccountName(p.Action, p.Run)
 	var errs []error
 	if p.ClusterRoleBinding != nil {
 		errs = append(errs, m.remove(ctx, "ClusterRoleBinding", "", name, func(ctx context.Context, o metav1.DeleteOptions) error {
@@ -62,7 +62,15 @@ func (m *Manager) TeardownRun(ctx context.Context, r Run) error {
 			}))
 		}
 	}
-	errs = append(errs, m.removeServiceAccount(ctx, m.ServiceAccountName(r)))
+	// The ServiceAccount's name carries the action, which a restarted controller may not know: found by
+	// the run label in the release namespace, like the bindings.
+	sas, err := m.Client.CoreV1().ServiceAccounts(m.Contract.Namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		return errors.Join(append(errs, fmt.Errorf("teardown %s: list ServiceAccounts: %w", r, err))...)
+	}
+	for _, sa := range sas.Items {
+		errs = append(errs, m.removeServiceAccount(ctx, sa.Name))
+	}
 	return errors.Join(errs...)
 }
 

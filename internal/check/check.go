@@ -184,13 +184,14 @@ func paramsDocument(opts Options) (map[string]any, error) {
 		actions[a.Name] = map[string]any{"scope": a.Scope, "rules": a.PolicyRules()}
 	}
 	doc := map[string]any{
-		"forbiddenVerbs":     catalogue.ForbiddenVerbs(),
-		"forbiddenResources": catalogue.ForbiddenResources(),
-		"requireDigests":     opts.RequireDigests,
-		"minPrefixLength":    PrefixLengths{IPv4: cmp.Or(opts.MinPrefixLength.IPv4, DefaultMinPrefixLength.IPv4), IPv6: cmp.Or(opts.MinPrefixLength.IPv6, DefaultMinPrefixLength.IPv6)},
-		"actionLabel":        execution.DefaultActionLabel,
-		"taskPrefix":         execution.DefaultTaskPrefix,
-		"catalogue":          map[string]any{"actions": actions},
+		"forbiddenVerbs":         catalogue.ForbiddenVerbs(),
+		"forbiddenResources":     catalogue.ForbiddenResources(),
+		"requireDigests":         opts.RequireDigests,
+		"minPrefixLength":        PrefixLengths{IPv4: cmp.Or(opts.MinPrefixLength.IPv4, DefaultMinPrefixLength.IPv4), IPv6: cmp.Or(opts.MinPrefixLength.IPv6, DefaultMinPrefixLength.IPv6)},
+		"actionLabel":            execution.DefaultActionLabel,
+		"runServiceAccountInfix": execution.DefaultRunServiceAccountInfix,
+		"taskPrefix":             execution.DefaultTaskPrefix,
+		"catalogue":              map[string]any{"actions": actions},
 	}
 	// Through JSON, so that typed values (PolicyRule) become the plain documents Rego reads.
 	data, err := json.Marshal(doc)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
 	"github.com/jordigilh/kubernaut-execution/execution"
+	"github.com/jordigilh/kubernaut-execution/internal/admission"
 	"github.com/jordigilh/kubernaut-execution/internal/policy"
 	"github.com/jordigilh/kubernaut-execution/internal/rbac"
 	"github.com/jordigilh/kubernaut-execution/internal/render"
@@ -35,7 +36,9 @@ const (
 	PolicyFilesDir = "files/policies"      // chart-relative: the policy ConfigMap's data
 	TaskFilesDir   = "files/tasks"         // chart-relative: the Tekton Tasks
 	ContractFile   = "files/contract.yaml" // chart-relative: the static part of the execution contract
-	BaseDir        = "kustomize/base"
+	// RunContractFile is the per-action part of the run-contract admission policy.
+	RunContractFile = "files/run-contract.yaml" // chart-relative
+	BaseDir         = "kustomize/base"
 	// HADir is a Kustomize component: two controller replicas and what the chart adds for them.
 	HADir           = "kustomize/components/high-availability"
 	NetworkPolicies = "networkpolicies"
@@ -78,6 +81,11 @@ func Generate(cat *catalogue.Catalogue, sourceRoot, policiesDir string) (writer.
 	if err := contractFiles(cat, chartFiles); err != nil {
 		return nil, Summary{}, err
 	}
+	runContract, err := yaml.Marshal(admission.Compute(cat))
+	if err != nil {
+		return nil, Summary{}, fmt.Errorf("run contract: %w", err)
+	}
+	chartFiles[RunContractFile] = append([]byte(yamlHeader), runContract...)
 
 	policies, err := policy.Build(cat, policiesDir)
 	if err != nil {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
+	"github.com/jordigilh/kubernaut-execution/execution"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
@@ -73,7 +75,8 @@ func seedPod(t *testing.T, ns, name, node string, owner *metav1.OwnerReference) 
 }
 
 func seedNode(t *testing.T, name string) {
-	must(cluster.Client.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})).in(t)
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{execution.ManagedLabel: "true"}}}
+	must(cluster.Client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})).in(t)
 	t.Cleanup(func() { _ = cluster.Client.CoreV1().Nodes().Delete(context.Background(), name, metav1.DeleteOptions{}) })
 }
 
@@ -292,12 +295,42 @@ var scenarios = map[string]scenario{
 		effect: func(_ env, output string) error { return says(output, `deployment "ready" successfully rolled out`) },
 	},
 	"custom-script": {
-		seed: func(t *testing.T, e env) { seedPod(t, e.NS, "web", "", nil) },
+		seed: seedConfigMaps,
 		params: func(e env) map[string]string {
-			return map[string]string{"namespace": e.NS, "resource": "pods", "selector": "app=web"}
+			return map[string]string{"namespace": e.NS, "resource": "configmaps", "selector": "app=web"}
 		},
-		effect: func(_ env, output string) error { return says(output, "name: web") },
+		effect: func(_ env, output string) error { return listsNamesOnly(output) },
 	},
+}
+
+// custom-script reads ConfigMaps labelled app=web: web-config, whose data must not reach the output,
+// and opted-out, whose owner opted it out of Kubernaut.
+const (
+	scriptData     = "s3cr3t-in-configmap-data"
+	scriptOptedOut = "opted-out"
+	managedLabel   = "kubernaut.ai/managed"
+)
+
+func seedConfigMaps(t *testing.T, e env) {
+	for name, extra := range map[string]map[string]string{"web-config": nil, scriptOptedOut: {managedLabel: "false"}} {
+		l := labels("web")
+		maps.Copy(l, extra)
+		must(cluster.Client.CoreV1().ConfigMaps(e.NS).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: l},
+			Data: map[string]string{"API_TOKEN": scriptData}}, metav1.CreateOptions{})).in(t)
+	}
+}
+
+// listsNamesOnly: the opted-in ConfigMap is listed by name, the opted-out one not at all, and no data.
+func listsNamesOnly(output string) error {
+	if err := says(output, "web-config"); err != nil {
+		return err
+	}
+	for _, hidden := range []string{scriptData, scriptOptedOut} {
+		if strings.Contains(output, hidden) {
+			return fmt.Errorf("output shows %q:\n%s", hidden, output)
+		}
+	}
+	return nil
 }
 
 func envFor(t *testing.T, name string) env {
@@ -356,6 +389,31 @@ func TestEveryActionRunsForReal(t *testing.T) {
 		})
 	}
 	tb.print("ACTION", "STEPS", "KUBECTL SAID")
+}
+
+// Controls for custom-script's checks: the identity that runs it reads the ConfigMap's data (the same
+// list as YAML shows it), so only the command's columns keep the data out; and the opted-out ConfigMap
+// is left out by its label alone: once the label is removed, the same command lists it.
+func TestCustomScriptControls(t *testing.T) {
+	a := testenv.Action(t, "custom-script")
+	s := scenarios[a.Name]
+	e := envFor(t, "custom-script-controls")
+	s.seed(t, e)
+	token := bindRules(t, "custom-script-controls", e.NS, a.Scope, a.PolicyRules())
+	out, err := runAction(t, a, s, e, token, false)
+	require.NoError(t, err)
+	require.NoError(t, s.effect(e, out))
+
+	yaml, err := cluster.Kubectl(ctx, t.TempDir(), token, "get", "configmaps", "--namespace="+e.NS, "--selector=app=web", "--output=yaml")
+	require.NoError(t, err)
+	require.Contains(t, yaml, scriptData, "the run's identity can read the data")
+	require.Error(t, s.effect(e, yaml), "the effect check catches data in the output")
+
+	patch := fmt.Sprintf(`{"metadata":{"labels":{%q:null}}}`, managedLabel)
+	must(cluster.Client.CoreV1().ConfigMaps(e.NS).Patch(ctx, scriptOptedOut, types.MergePatchType, []byte(patch), metav1.PatchOptions{})).in(t)
+	out, err = runAction(t, a, s, e, token, false)
+	require.NoError(t, err)
+	require.Contains(t, out, scriptOptedOut, "without its label, the opted-out ConfigMap is listed")
 }
 
 // without returns rules with one verb of one rule removed (and the rule dropped if it had only that).

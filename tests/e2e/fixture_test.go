@@ -92,6 +92,29 @@ func waitForAdmissionPolicies() error {
 			return err
 		},
 	}
+	// The run contract's probe: an identity named as a run's, granted more than any action, asks for
+	// something no contract admits.
+	probeSA := runPrefix + "restart-pod.vap-probe"
+	if _, err := cluster.Client.CoreV1().ServiceAccounts(releaseNS).Create(context.Background(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: probeSA}}, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("run-contract probe: %w", err)
+	}
+	if _, err := cluster.Client.RbacV1().RoleBindings("default").Create(context.Background(), &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "vap-probe"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "edit"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: probeSA, Namespace: releaseNS}}}, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("run-contract probe: %w", err)
+	}
+	token, err := cluster.Token(context.Background(), releaseNS, probeSA)
+	if err != nil {
+		return err
+	}
+	prober, err := cluster.As(token)
+	if err != nil {
+		return err
+	}
+	probes["run-contract"] = func(ctx context.Context) error {
+		_, err := prober.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "vap-probe"}}, dry)
+		return err
+	}
 	return testenv.AwaitAdmissionPolicies(context.Background(), 30*time.Second, probes)
 }
 

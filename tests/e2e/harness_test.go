@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -32,6 +33,7 @@ import (
 	"k8s.io/client-go/restmapper"
 	"k8s.io/utils/ptr"
 
+	"github.com/jordigilh/kubernaut-execution/execution"
 	"github.com/jordigilh/kubernaut-execution/internal/schemas"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
@@ -101,7 +103,9 @@ func freePort() (int, error) {
 // Start starts etcd, kube-apiserver and kube-controller-manager (garbage collector, ServiceAccount,
 // namespace and ClusterRole aggregation controllers only: no kubelet runs, and the tests set the
 // status other controllers would). Without aggregation, admin and edit would have no rules at all.
-func Start(ctx context.Context) (*Cluster, error) {
+// controllerManagerArgs go on kube-controller-manager's command line: a second --controllers adds
+// controllers to these.
+func Start(ctx context.Context, controllerManagerArgs ...string) (*Cluster, error) {
 	dir, err := os.MkdirTemp("", "kubernaut-e2e-")
 	if err != nil {
 		return nil, err
@@ -174,9 +178,9 @@ func Start(ctx context.Context) (*Cluster, error) {
 	if err := os.WriteFile(c.Kubeconfig, []byte(kubeconfig(c.Server, admin)), 0o600); err != nil {
 		return c, err
 	}
-	if err := c.run("kube-controller-manager", "--kubeconfig", c.Kubeconfig, "--service-account-private-key-file", saKey,
+	if err := c.run("kube-controller-manager", append([]string{"--kubeconfig", c.Kubeconfig, "--service-account-private-key-file", saKey,
 		"--controllers", "garbage-collector-controller,serviceaccount-controller,namespace-controller,clusterrole-aggregation-controller",
-		"--bind-address", "127.0.0.1", "--secure-port", "0", "--leader-elect=false"); err != nil {
+		"--bind-address", "127.0.0.1", "--secure-port", "0", "--leader-elect=false"}, controllerManagerArgs...)...); err != nil {
 		return c, err
 	}
 	// Ready when the ServiceAccount controller has made kube-system's default ServiceAccount and the
@@ -303,8 +307,23 @@ func (c *Cluster) Kubectl(ctx context.Context, home, token string, args ...strin
 	return string(out), err
 }
 
-// namespace creates a namespace for one test, with labels, and removes it after.
+// namespace creates a namespace for one test, with labels, and removes it after. It is a target
+// (labelled kubernaut.ai/managed=true) unless labels say otherwise: unmanagedNamespace makes one that
+// is not.
 func namespace(t *testing.T, name string, labels map[string]string) string {
+	t.Helper()
+	all := map[string]string{execution.ManagedLabel: "true"}
+	maps.Copy(all, labels)
+	return createNamespace(t, name, all)
+}
+
+// unmanagedNamespace creates a namespace nobody opted in.
+func unmanagedNamespace(t *testing.T, name string) string {
+	t.Helper()
+	return createNamespace(t, name, nil)
+}
+
+func createNamespace(t *testing.T, name string, labels map[string]string) string {
 	t.Helper()
 	ctx := context.Background()
 	ns := nsObject(name)

@@ -145,7 +145,7 @@ func TestProvisionConvergesAndRefusesConflicts(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			run := ownerJob(t, cluster.Client, "conflict-"+strings.ToLower(strings.ReplaceAll(tc.name, " ", "-")))
-			name := m.ServiceAccountName(run)
+			name := m.ServiceAccountName(scale.Name, run)
 			if tc.prepare != nil {
 				tc.prepare(t, run, name)
 			}
@@ -232,14 +232,18 @@ func TestRunNamesFitAnyRunName(t *testing.T) {
 		run := runrbac.Run{APIVersion: "batch/v1", Kind: "Job", Namespace: releaseNS, Name: name, UID: types.UID(fmt.Sprint(len(name)))}
 		id := runrbac.ID(run, m.Contract.RunServiceAccountPrefix)
 		require.Empty(t, validation.IsValidLabelValue(id), id)
-		require.Empty(t, validation.IsDNS1123Label(m.ServiceAccountName(run)), m.ServiceAccountName(run))
+		sa := m.ServiceAccountName(scale.Name, run)
+		require.Empty(t, validation.IsDNS1123Subdomain(sa), sa)
+		action, ok := runrbac.ActionOf(m.Contract, sa)
+		require.True(t, ok, sa)
+		require.Equal(t, scale.Name, action, "the name tells admission the run's action")
 	}
 	// On the API server, with real owners: a Job name of 63 characters (the longest a Job may have).
 	for _, name := range []string{strings.Repeat("j", 63), "j"} {
 		run := ownerJob(t, cluster.Client, name)
 		p, err := m.Provision(ctx, scale, run, target)
 		require.NoError(t, err)
-		require.LessOrEqual(t, len(p.ServiceAccountName()), 63)
+		require.Empty(t, validation.IsDNS1123Subdomain(p.ServiceAccountName()))
 		require.NoError(t, m.Teardown(ctx, p))
 	}
 }

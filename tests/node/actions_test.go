@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os/exec"
 	"strings"
 	"sync"
@@ -314,19 +315,29 @@ var scenarios = map[string]scenario{
 		},
 	},
 	"custom-script": {
+		// Two ConfigMaps match app=web: web-config, listed by name without its data, and one its owner
+		// opted out of Kubernaut, not listed at all.
 		params: func(t *testing.T, ns string) map[string]string {
-			deploy(t, ns, "web", appImage("v1"), 1)
-			must(waitPods(ns, "app=web", 1, nil))(t)
-			// Custom scripts always need approval (policies/custom-script.rego).
-			return map[string]string{"namespace": ns, "resource": "pods", "selector": "app=web", "approved": "true", "target": target("staging", nil, nil)}
+			for name, extra := range map[string]map[string]string{"web-config": nil, "opted-out": {"kubernaut.ai/managed": "false"}} {
+				labels := map[string]string{"app": "web"}
+				maps.Copy(labels, extra)
+				if _, err := cluster.Client.CoreV1().ConfigMaps(ns).Create(bg, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+					Data: map[string]string{"API_TOKEN": "s3cr3t-in-configmap-data"}}, metav1.CreateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Custom scripts always need approval (the catalogue's approval: true).
+			return map[string]string{"namespace": ns, "resource": "configmaps", "selector": "app=web", "approved": "true", "target": target("staging", nil, nil)}
 		},
 		effect: func(t *testing.T, ns string, r *Result) error {
-			pods, err := running(ns, "app=web")
-			if err != nil || len(pods) != 1 {
-				return fmt.Errorf("pods %v %v", pods, err)
+			out := r.Logs(bg, tekton.StepExecute)
+			if !strings.Contains(out, "web-config") {
+				return fmt.Errorf("execute step did not list ConfigMap web-config: %q", out)
 			}
-			if out := r.Logs(bg, tekton.StepExecute); !strings.Contains(out, "name: "+pods[0].Name) {
-				return fmt.Errorf("execute step did not list pod %s: %q", pods[0].Name, out)
+			for _, hidden := range []string{"s3cr3t-in-configmap-data", "opted-out"} {
+				if strings.Contains(out, hidden) {
+					return fmt.Errorf("execute step shows %q: %q", hidden, out)
+				}
 			}
 			return nil
 		},

@@ -50,11 +50,14 @@ cannot disagree.
 {{- end }}
 
 {{/*
-Namespaces no action may run in, as a JSON list: rbac.protectedNamespaces plus the release namespace
-(its policy ConfigMap holds the gate), sorted. The binding admission policy and the gate both read it.
+Namespaces no action may run in, as a JSON list, sorted: the contract's fixed ones (kube-system,
+kube-public, kube-node-lease), the release namespace (its policy ConfigMap holds the gate) and
+rbac.additionalProtectedNamespaces. Values can add to the list, never remove from it. The admission
+policies and the gate all read it.
 */}}
 {{- define "kubernaut-execution.protectedNamespaces" -}}
-{{- append .Values.rbac.protectedNamespaces .Release.Namespace | uniq | sortAlpha | toJson }}
+{{- $contract := include "kubernaut-execution.staticContract" . | fromYaml }}
+{{- concat $contract.targets.protectedNamespaces .Values.rbac.additionalProtectedNamespaces (list .Release.Namespace) | uniq | sortAlpha | toJson }}
 {{- end }}
 
 {{/* The chart's configuration the policies read at data.kubernaut.config (the _config.json key). */}}
