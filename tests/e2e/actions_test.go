@@ -189,7 +189,8 @@ var scenarios = map[string]scenario{
 	},
 	"patch-configmap": {
 		seed: func(t *testing.T, e env) {
-			must(cluster.Client.CoreV1().ConfigMaps(e.NS).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "web-config"}, Data: map[string]string{"LOG_LEVEL": "info"}}, metav1.CreateOptions{})).in(t)
+			must(cluster.Client.CoreV1().ConfigMaps(e.NS).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "web-config",
+				Annotations: map[string]string{execution.PatchableKeysAnnotation: "LOG_LEVEL"}}, Data: map[string]string{"LOG_LEVEL": "info"}}, metav1.CreateOptions{})).in(t)
 		},
 		params: func(e env) map[string]string {
 			return map[string]string{"namespace": e.NS, "configmap": "web-config", "patch": `{"data":{"LOG_LEVEL":"debug"}}`}

@@ -95,6 +95,16 @@ func TestRunBudget(t *testing.T) {
 	cfg.BearerToken = token
 	controllerDyn, err := dynamic.NewForConfig(cfg)
 	require.NoError(t, err)
+	// The runs admitted below pass the release's admission policies too, once the API server enforces
+	// them: a Job as the namespace's default ServiceAccount is refused by them first.
+	require.NoError(t, testenv.AwaitAdmissionPolicies(ctx, 30*time.Second, map[string]func(context.Context) error{
+		"workloads": func(ctx context.Context) error {
+			_, err := controller.BatchV1().Jobs(ns).Create(ctx, &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "vap-probe"},
+				Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever,
+					Containers: []corev1.Container{{Name: "probe", Image: "probe"}}}}}}, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+			return err
+		},
+	}))
 	m := runrbac.New(controller, c)
 	target := nsObject("budget-target")
 	target.Labels = map[string]string{execution.ManagedLabel: "true"} // opted in: runs may act there

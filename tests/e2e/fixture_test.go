@@ -13,6 +13,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
@@ -95,12 +96,12 @@ func waitForAdmissionPolicies() error {
 	// The run contract's probe: an identity named as a run's, granted more than any action, asks for
 	// something no contract admits.
 	probeSA := runPrefix + "restart-pod.vap-probe"
-	if _, err := cluster.Client.CoreV1().ServiceAccounts(releaseNS).Create(context.Background(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: probeSA}}, metav1.CreateOptions{}); err != nil {
+	if _, err := cluster.Client.CoreV1().ServiceAccounts(releaseNS).Create(context.Background(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: probeSA}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("run-contract probe: %w", err)
 	}
 	if _, err := cluster.Client.RbacV1().RoleBindings("default").Create(context.Background(), &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "vap-probe"},
 		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "edit"},
-		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: probeSA, Namespace: releaseNS}}}, metav1.CreateOptions{}); err != nil {
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: probeSA, Namespace: releaseNS}}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("run-contract probe: %w", err)
 	}
 	token, err := cluster.Token(context.Background(), releaseNS, probeSA)

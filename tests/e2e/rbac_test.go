@@ -169,12 +169,15 @@ func TestAdmissionPolicyOnControllerBindings(t *testing.T) {
 	installed(t)
 	ctx := context.Background()
 	target := namespace(t, "vap-target", nil)
+	unmanaged := unmanagedNamespace(t, "vap-unmanaged")
 	controller := controllerClient(t)
 	binding := func(name, role string, labels map[string]string, subjects ...rbacv1.Subject) *rbacv1.RoleBinding {
 		return &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
 			RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role}, Subjects: subjects}
 	}
-	runSA := rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: runPrefix + "vap", Namespace: releaseNS}
+	runSA := rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: runPrefix + "scale-deployment.vap", Namespace: releaseNS}
+	otherRunSA := rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: runPrefix + "delete-pod.vap", Namespace: releaseNS}
+	const notTheRuns = "the only subject must be the ServiceAccount of the binding's own run and action"
 	// RBAC's escalation check already refuses `edit` to the controller; grant it `bind` on edit so
 	// that only the admission policy stands in the way, which shows the policy as a layer of its own.
 	grant := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "vap-test-bind-edit"},
@@ -199,13 +202,21 @@ func TestAdmissionPolicyOnControllerBindings(t *testing.T) {
 	}{
 		{"bind edit", binding("a", "edit", runLabels("vap", "edit"), runSA), "the controller may only bind the per-action ClusterRoles"},
 		{"a subject that is not a run's", binding("b", actionRole("scale-deployment"), runLabels("vap", "scale-deployment"),
-			rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: "default", Namespace: releaseNS}), "the only subject must be a per-run ServiceAccount"},
-		{"two subjects", binding("c", actionRole("scale-deployment"), runLabels("vap", "scale-deployment"), runSA, runSA), "the only subject must be a per-run ServiceAccount"},
-		{"no run labels", binding("d", actionRole("scale-deployment"), nil, runSA), "must carry the run's labels"},
-		{"labels naming another action", binding("e", actionRole("scale-deployment"), runLabels("vap", "delete-pod"), runSA), "must carry the run's labels"},
+			rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: "default", Namespace: releaseNS}), notTheRuns},
+		{"two subjects", binding("c", actionRole("scale-deployment"), runLabels("vap", "scale-deployment"), runSA, runSA), notTheRuns},
+		{"no run labels", binding("d", actionRole("scale-deployment"), nil, runSA), notTheRuns},
+		// A run's identity is named for one action: it cannot be bound to another.
+		{"another action's run identity", binding("f", actionRole("scale-deployment"), runLabels("vap", "scale-deployment"), otherRunSA), notTheRuns},
+		{"another run's identity", binding("g", actionRole("scale-deployment"), runLabels("other", "scale-deployment"), runSA), notTheRuns},
+		{"labels naming another action", binding("e", actionRole("scale-deployment"), runLabels("vap", "delete-pod"), otherRunSA), "must carry the run's labels"},
+		{"a namespace nobody opted in", binding("h", actionRole("scale-deployment"), runLabels("vap", "scale-deployment"), runSA), "is not a target"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := controller.RbacV1().RoleBindings(target).Create(ctx, tc.rb, metav1.CreateOptions{})
+			ns := target
+			if tc.name == "a namespace nobody opted in" {
+				ns = unmanaged
+			}
+			_, err := controller.RbacV1().RoleBindings(ns).Create(ctx, tc.rb, metav1.CreateOptions{})
 			require.Error(t, err)
 			require.Contains(t, err.Error(), "ValidatingAdmissionPolicy")
 			require.Contains(t, err.Error(), tc.want)

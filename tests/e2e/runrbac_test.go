@@ -130,8 +130,13 @@ func TestProvisionConvergesAndRefusesConflicts(t *testing.T) {
 				Name: name, Labels: map[string]string{c.Labels.Run: "someone-else", c.Labels.Action: scale.Name}}}, metav1.CreateOptions{})
 			require.NoError(t, err)
 		}},
+		// The names carry the action, so another action's run never takes this one's names; a binding
+		// of this name to another role (made by hand) is a conflict.
 		{name: "binding to another action", want: "RoleBinding " + target + "/", prepare: func(t *testing.T, run runrbac.Run, name string) {
-			_, err := m.Provision(ctx, restart, run, target)
+			_, err := cluster.Client.RbacV1().RoleBindings(target).Create(ctx, &rbacv1.RoleBinding{
+				ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{c.Labels.Run: runrbac.ID(run, c.RunServiceAccountPrefix), c.Labels.Action: restart.Name}},
+				RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: c.ClusterRole(restart.Name)},
+				Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: name, Namespace: releaseNS}}}, metav1.CreateOptions{})
 			require.NoError(t, err)
 		}},
 		{name: "binding with a changed subject", want: "subjects are", prepare: func(t *testing.T, run runrbac.Run, name string) {

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/jordigilh/kubernaut-execution/execution"
 	"github.com/jordigilh/kubernaut-execution/internal/generate"
 	"github.com/jordigilh/kubernaut-execution/internal/render"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
@@ -205,12 +207,25 @@ func controllerClientsFor(ctx context.Context, rel releaseRef) (kubernetesClient
 	return cluster.As(token)
 }
 
-// targetNamespace creates a namespace enforcing restricted:latest for one test, with its default
-// ServiceAccount in place.
+// targetNamespace creates a namespace enforcing restricted:latest for one test, opted in as a target
+// (kubernaut.ai/managed=true), with its default ServiceAccount in place.
 func targetNamespace(t *testing.T, name string) string {
 	t.Helper()
+	return createTargetNamespace(t, name, map[string]string{execution.ManagedLabel: "true"})
+}
+
+// unmanagedNamespace is a target namespace nobody opted in.
+func unmanagedNamespace(t *testing.T, name string) string {
+	t.Helper()
+	return createTargetNamespace(t, name, nil)
+}
+
+func createTargetNamespace(t *testing.T, name string, extra map[string]string) string {
+	t.Helper()
 	ctx := context.Background()
-	if _, err := cluster.Client.CoreV1().Namespaces().Create(ctx, namespaceObject(name, restricted), metav1.CreateOptions{}); err != nil {
+	labels := maps.Clone(restricted)
+	maps.Copy(labels, extra)
+	if _, err := cluster.Client.CoreV1().Namespaces().Create(ctx, namespaceObject(name, labels), metav1.CreateOptions{}); err != nil {
 		t.Fatalf("namespace %s: %v", name, err)
 	}
 	t.Cleanup(func() {

@@ -38,7 +38,8 @@ func runLabels(id, action string) map[string]string {
 // provision creates a run's ServiceAccount and binding with the controller's client.
 // With bind false it makes the ServiceAccount only: the control run whose token holds no permission.
 func provision(ctx context.Context, rel releaseRef, controller kubernetesClient, a catalogue.Action, id, targetNS string, bind bool) (*Run, error) {
-	r := &Run{ID: id, ServiceAccount: rel.Name + "-run-" + id, Action: a, Namespace: targetNS, rel: rel, unbound: !bind}
+	// <release>-run-<action>.<run>: the admission policies read the run's action from the name.
+	r := &Run{ID: id, ServiceAccount: rel.Name + "-run-" + a.Name + "." + id, Action: a, Namespace: targetNS, rel: rel, unbound: !bind}
 	releaseNS := rel.NS
 	meta := metav1.ObjectMeta{Name: r.ServiceAccount, Labels: runLabels(id, a.Name)}
 	sa := &corev1.ServiceAccount{ObjectMeta: meta}
