@@ -8,9 +8,13 @@ import (
 	"github.com/google/cel-go/cel"
 	celchecker "github.com/google/cel-go/checker"
 	"github.com/stretchr/testify/require"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	celconfig "k8s.io/apiserver/pkg/apis/cel"
 	"k8s.io/apiserver/pkg/cel/environment"
 	"k8s.io/apiserver/pkg/cel/library"
+	"sigs.k8s.io/yaml"
+
+	"github.com/jordigilh/kubernaut-execution/internal/render"
 )
 
 // maxRequestSize is what the CEL cost estimator assumes of an input it knows nothing about (dyn): a
@@ -120,4 +124,41 @@ func TestRunContractCost(t *testing.T) {
 		}
 	}
 	require.Positive(t, refused, "a changed serviceAccountName must fail a validation")
+}
+
+// values paused=true is the kill switch without a label: in the rendered run contract the paused
+// variable is true with no label on the release namespace, and false in the default render.
+func TestPausedValueIsTheKillSwitch(t *testing.T) {
+	base, err := environment.MustBaseEnvSet(environment.DefaultCompatibilityVersion()).Env(environment.StoredExpressions)
+	require.NoError(t, err)
+	env, err := base.Extend(cel.Variable("params", cel.DynType))
+	require.NoError(t, err)
+	paused := func(docs []render.Document) any {
+		for _, d := range docs {
+			if d.Kind != "ValidatingAdmissionPolicy" || d.Name != "kubernaut-execution-runs-contract" {
+				continue
+			}
+			var p admissionregistrationv1.ValidatingAdmissionPolicy
+			require.NoError(t, yaml.UnmarshalStrict(d.YAML, &p))
+			for _, v := range p.Spec.Variables {
+				if v.Name == "paused" {
+					ast, iss := env.Compile(v.Expression)
+					require.NoError(t, iss.Err())
+					prg, err := env.Program(ast)
+					require.NoError(t, err)
+					out, _, err := prg.Eval(map[string]any{"params": map[string]any{"metadata": map[string]any{"name": "kubernaut-system"}}})
+					require.NoError(t, err)
+					return out.Value()
+				}
+			}
+		}
+		t.Fatal("no paused variable in the run contract")
+		return nil
+	}
+	vals := readValues(t, chartDir+"/ci/default-values.yaml")
+	require.Equal(t, false, paused(defaultRender(t)))
+	vals["paused"] = true
+	docs, err := renderWith(t, render.NewestKubernetes, vals)
+	require.NoError(t, err)
+	require.Equal(t, true, paused(docs))
 }

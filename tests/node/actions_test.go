@@ -211,7 +211,8 @@ var scenarios = map[string]scenario{
 	},
 	"patch-configmap": {
 		params: func(t *testing.T, ns string) map[string]string {
-			if _, err := cluster.Client.CoreV1().ConfigMaps(ns).Create(bg, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "web-config"}, Data: map[string]string{"LOG_LEVEL": "info"}}, metav1.CreateOptions{}); err != nil {
+			if _, err := cluster.Client.CoreV1().ConfigMaps(ns).Create(bg, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "web-config",
+				Annotations: map[string]string{execution.PatchableKeysAnnotation: "LOG_LEVEL"}}, Data: map[string]string{"LOG_LEVEL": "info"}}, metav1.CreateOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			return map[string]string{"namespace": ns, "configmap": "web-config", "patch": `{"data":{"LOG_LEVEL":"debug"}}`, "target": target("staging", nil, nil)}

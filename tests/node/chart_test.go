@@ -83,7 +83,27 @@ func helmInstall(ctx context.Context, name, ns string, values map[string]any, ns
 	if _, err := install.Run(ch, values); err != nil {
 		return fmt.Errorf("helm install %s: %w", name, err)
 	}
-	return nil
+	return waitForQuotasCounted(ctx, ns)
+}
+
+// waitForQuotasCounted waits until the ResourceQuota controller has counted every resource the
+// namespace's quotas (the run budget) limit: until then the API server refuses those creates with
+// "status unknown for quota".
+func waitForQuotasCounted(ctx context.Context, ns string) error {
+	return waitFor(ctx, 90*time.Second, func() error {
+		quotas, err := cluster.Client.CoreV1().ResourceQuotas(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return err
+		}
+		for _, q := range quotas.Items {
+			for r := range q.Spec.Hard {
+				if _, ok := q.Status.Used[r]; !ok {
+					return fmt.Errorf("quota %s/%s has not counted %s yet", ns, q.Name, r)
+				}
+			}
+		}
+		return nil
+	})
 }
 
 func install(ctx context.Context) error {

@@ -215,7 +215,10 @@ func (c *Cluster) startControlPlane(ctx context.Context) error {
 	if err := c.run("kube-controller-manager", c.bin("kube-controller-manager"), nil, "--kubeconfig", c.Kubeconfig,
 		"--service-account-private-key-file", saKey, "--root-ca-file", filepath.Join(c.Dir, "certs", "apiserver.crt"),
 		"--controllers", "*", "--allocate-node-cidrs", "--cluster-cidr", clusterCIDR, "--node-cidr-mask-size", "24",
-		"--service-cluster-ip-range", serviceCIDR, "--bind-address", "127.0.0.1", "--secure-port", "0", "--leader-elect=false"); err != nil {
+		"--service-cluster-ip-range", serviceCIDR, "--bind-address", "127.0.0.1", "--secure-port", "0", "--leader-elect=false",
+		// The run budget's quota counts Tekton's TaskRuns, whose CRDs arrive after the controller
+		// manager starts: a short resync lets it count them within seconds, not five minutes.
+		"--resource-quota-sync-period=10s"); err != nil {
 		return err
 	}
 	if err := c.run("kube-scheduler", c.bin("kube-scheduler"), nil, "--kubeconfig", c.Kubeconfig, "--leader-elect=false",
