@@ -2,8 +2,6 @@ package tests
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -39,15 +37,7 @@ func TestDecideAgreesWithTheGateSteps(t *testing.T) {
 			approval, _ := runStep(t, tc.task, tekton.StepApprovalGate, tc.params, dir)
 			require.Equal(t, tc.policy, policy, "the table still describes the CLI")
 
-			data := map[string]string{}
-			entries, err := os.ReadDir(dir)
-			require.NoError(t, err)
-			for _, e := range entries {
-				content, err := os.ReadFile(filepath.Join(dir, e.Name()))
-				require.NoError(t, err)
-				data[e.Name()] = string(content)
-			}
-			d, err := gate.New(data).Decide(context.Background(), gateRun(t, tc))
+			d, err := gate.New(readPolicyDir(t, dir)).Decide(context.Background(), gateRun(t, tc))
 			require.Equal(t, policy, d.PolicyExit(), "policy gate: Decide %+v, CLI:\n%s", d, policyOut)
 			require.Equal(t, approval, d.ApprovalExit(), "approval gate: Decide %+v", d)
 			want := strings.ReplaceAll(tc.output, `\"`, `"`)

@@ -119,3 +119,17 @@ func readFile(t testing.TB, file string) string {
 	require.NoError(t, err)
 	return string(data)
 }
+
+// readPolicyDir reads a policy ConfigMap's data from a directory of its files, as the gate takes it.
+func readPolicyDir(t testing.TB, dir string) map[string]string {
+	t.Helper()
+	data := map[string]string{}
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, e := range entries {
+		content, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		require.NoError(t, err)
+		data[e.Name()] = string(content)
+	}
+	return data
+}

@@ -2,8 +2,6 @@ package tests
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,16 +14,7 @@ import (
 // a label is allowed, and every other form is refused by both, each naming the parameter. Only the
 // policy bounds a key prefix to 253 characters, which the pattern cannot say.
 func TestGateHoldsCustomScriptToOneLabelEquality(t *testing.T) {
-	dir := policyFiles(t)
-	files := map[string]string{}
-	entries, err := os.ReadDir(dir)
-	require.NoError(t, err)
-	for _, e := range entries {
-		content, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		require.NoError(t, err)
-		files[e.Name()] = string(content)
-	}
-	g := gate.New(files)
+	g := gate.New(readPolicyDir(t, policyFiles(t)))
 	decide := func(selector string) gate.Decision {
 		params := map[string]string{"namespace": "shop", "resource": "configmaps", "selector": selector}
 		d, err := g.Decide(context.Background(), gate.Run{Action: "custom-script", Parameters: params, Target: validParams["target"], Approved: true})

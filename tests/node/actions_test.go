@@ -38,6 +38,16 @@ func restrictedSpec(image string) corev1.PodSpec {
 
 func appImage(tag string) string { return "kubernaut.local/app:" + tag }
 
+// seedWebConfig creates the ConfigMap patch-configmap runs change: its owner lets runs write LOG_LEVEL.
+func seedWebConfig(t *testing.T, ns string) {
+	t.Helper()
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "web-config", Annotations: map[string]string{execution.PatchableKeysAnnotation: "LOG_LEVEL"}},
+		Data: map[string]string{"LOG_LEVEL": "info"}}
+	if _, err := cluster.Client.CoreV1().ConfigMaps(ns).Create(bg, cm, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // deploy creates a Deployment of the app image; mutate, when given, adjusts it before it is created
 // (an update after creation races with the Deployment controller).
 func deploy(t *testing.T, ns, name, image string, replicas int32, mutate ...func(*appsv1.Deployment)) *appsv1.Deployment {
@@ -211,10 +221,7 @@ var scenarios = map[string]scenario{
 	},
 	"patch-configmap": {
 		params: func(t *testing.T, ns string) map[string]string {
-			if _, err := cluster.Client.CoreV1().ConfigMaps(ns).Create(bg, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "web-config",
-				Annotations: map[string]string{execution.PatchableKeysAnnotation: "LOG_LEVEL"}}, Data: map[string]string{"LOG_LEVEL": "info"}}, metav1.CreateOptions{}); err != nil {
-				t.Fatal(err)
-			}
+			seedWebConfig(t, ns)
 			return map[string]string{"namespace": ns, "configmap": "web-config", "patch": `{"data":{"LOG_LEVEL":"debug"}}`, "target": target("staging", nil, nil)}
 		},
 		effect: func(t *testing.T, ns string, _ *Result) error {

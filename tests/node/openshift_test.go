@@ -90,9 +90,7 @@ func TestOpenShiftValuesRunAnAction(t *testing.T) {
 		t.Fatal(err)
 	}
 	ns := targetNamespace(t, "os-target")
-	if _, err := cluster.Client.CoreV1().ConfigMaps(ns).Create(bg, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "web-config"}, Data: map[string]string{"LOG_LEVEL": "info"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	seedWebConfig(t, ns)
 	r := runTaskIn(t, rel, testenv.Action(t, "patch-configmap"), ns,
 		map[string]string{"namespace": ns, "configmap": "web-config", "patch": `{"data":{"LOG_LEVEL":"debug"}}`, "target": target("staging", nil, nil)})
 	if r.Status != "True" {
