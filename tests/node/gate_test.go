@@ -7,7 +7,6 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
@@ -159,9 +158,7 @@ func TestPodSecurityNeedsSetSecurityContext(t *testing.T) {
 	installed(t)
 	a := testenv.Action(t, "patch-configmap")
 	ns := targetNamespace(t, "psa-tekton")
-	if _, err := cluster.Client.CoreV1().ConfigMaps(ns).Create(bg, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "web-config"}, Data: map[string]string{"LOG_LEVEL": "info"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	seedWebConfig(t, ns)
 	params := map[string]string{"namespace": ns, "configmap": "web-config", "patch": `{"data":{"LOG_LEVEL":"debug"}}`, "target": target("staging", nil, nil)}
 	setFlag := func(value string) {
 		patch := fmt.Sprintf(`{"data":{"set-security-context":%q}}`, value)
