@@ -151,13 +151,14 @@ schemas: ## Generate the offline Kubernetes JSON schemas into $(CACHE)/schemas (
 	$(GO) run ./internal/schemas/cmd -cache $(CACHE)
 
 .PHONY: bench
-bench: tools build $(CACHE)/bin/kubeconform ## Benchmarks: generate + render, gate decisions (in process, rule by rule, and CLI step), kubernaut-execution check (in process, and helm template | check against helm template | kubeconform), per-run RBAC (300 runs, 50 concurrent, sweep of 1,000), redaction.
+bench: tools build $(CACHE)/bin/kubeconform ## Benchmarks: generate + render, gate decisions (in process, rule by rule, and CLI step), kubernaut-execution check (in process, and helm template | check against helm template | kubeconform), per-run RBAC (300 runs, 50 concurrent, sweep of 1,000), redaction, the run contract's admission latency.
 	$(GO) test ./internal/generate -run '^$$' -bench . -benchmem -count 5
 	$(GO) test ./tests -run '^$$' -bench 'Gate|Check' -benchmem -count 5
 	$(GO) test ./execution/gate -run '^$$' -bench Decide -benchtime 5000x -count 3
 	$(GO) test ./redact -run '^$$' -bench Redact10MiB -benchtime 3x -count 3
 	$(GO) test ./tests/e2e -run '^$$' -bench 'RunRBAC$$' -benchtime 300x -count 3
 	$(GO) test ./tests/e2e -run '^$$' -bench 'RunRBACConcurrent|Sweep1000' -benchtime 3x -count 1
+	$(GO) test ./tests/e2e -run '^$$' -bench RunContractAdmission -benchtime 300x -count 3
 
 ##@ Real node (layer 6)
 
