@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 
 	"github.com/jordigilh/kubernaut-execution/execution/jobs"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
@@ -146,6 +147,9 @@ func TestStolenControllerTokenCannotEscalate(t *testing.T) {
 			gate.Args = append([]string{}, gate.Args...)
 			gate.Args[len(gate.Args)-2] = "--data=/policies/verify-deployment.rego"
 		}), "a Job must start with the policy-gate init container"},
+		{"Job whose gate is a native sidecar", jobIn(releaseNS, func(j *batchv1.Job) {
+			j.Spec.Template.Spec.InitContainers[0].RestartPolicy = ptr.To(corev1.ContainerRestartPolicyAlways)
+		}), "an init container may not set restartPolicy"},
 		{"Job on the host network", jobIn(releaseNS, func(j *batchv1.Job) {
 			j.Spec.Template.Spec.HostNetwork = true
 		}), "the pod may not set host namespaces"},
@@ -169,6 +173,28 @@ func TestStolenControllerTokenCannotEscalate(t *testing.T) {
 			_, err := dyn.Resource(taskRuns).Namespace(releaseNS).Create(ctx, tr, dryRun)
 			return err
 		}, "a TaskRun must reference the chart's Task"},
+		{"TaskRun whose taskRef has an apiVersion (a Custom Task: the chart's Task never runs)", func() error {
+			tr := taskRun(action, "esc", run.ServiceAccount, map[string]any{"taskRef": map[string]any{"name": "kubernaut-" + action, "kind": "Task", "apiVersion": "example.dev/v1"}})
+			_, err := dyn.Resource(taskRuns).Namespace(releaseNS).Create(ctx, tr, dryRun)
+			return err
+		}, "a TaskRun must reference the chart's Task"},
+		{"PipelineRun whose task has an apiVersion", func() error {
+			pr := pipelineRun(action, "esc", map[string]any{"pipelineSpec": map[string]any{"tasks": []any{map[string]any{"name": "scale",
+				"taskRef": map[string]any{"name": "kubernaut-" + action, "kind": "Task", "apiVersion": "example.dev/v1"}}}},
+				"taskRunTemplate": map[string]any{"serviceAccountName": run.ServiceAccount}})
+			_, err := dyn.Resource(pipelineRuns).Namespace(releaseNS).Create(ctx, pr, dryRun)
+			return err
+		}, "a PipelineRun must carry an inline pipelineSpec"},
+		{"run ServiceAccount naming another team's registry credentials", func() error {
+			_, err := controller.CoreV1().ServiceAccounts(releaseNS).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: runPrefix + action + ".esc-pull",
+				Labels: runLabels("esc-pull", action)}, ImagePullSecrets: []corev1.LocalObjectReference{{Name: "other-team-registry"}}}, dryRun)
+			return err
+		}, "a per-run ServiceAccount names no secrets"},
+		{"run ServiceAccount naming a Secret", func() error {
+			_, err := controller.CoreV1().ServiceAccounts(releaseNS).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: runPrefix + action + ".esc-secret",
+				Labels: runLabels("esc-secret", action)}, Secrets: []corev1.ObjectReference{{Name: "controller-token"}}}, dryRun)
+			return err
+		}, "a per-run ServiceAccount names no secrets"},
 		{"TaskRun with a podTemplate", func() error {
 			tr := taskRun(action, "esc", run.ServiceAccount, map[string]any{"podTemplate": map[string]any{"hostNetwork": true}})
 			_, err := dyn.Resource(taskRuns).Namespace(releaseNS).Create(ctx, tr, dryRun)
