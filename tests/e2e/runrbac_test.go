@@ -376,18 +376,20 @@ func TestSweepRemovesWhatCrashedRunsLeft(t *testing.T) {
 	require.NoError(t, m.TeardownRun(ctx, again))
 }
 
-// The chart's imagePullSecrets (in the contract) reach every per-run ServiceAccount, so that
-// Kubernetes adds them to the run's pods.
-func TestProvisionCarriesImagePullSecrets(t *testing.T) {
-	c := *contract(t)
-	c.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "registry-credentials"}}
-	m := runrbac.New(controllerClient(t), &c)
+// A run's ServiceAccount carries exactly the release's imagePullSecrets (none here): a contract forged
+// to name another team's registry credentials is refused by the API server, and the real one passes.
+// That Provision copies the contract's list is execution/runrbac's unit test.
+func TestProvisionCarriesOnlyTheReleasesPullSecrets(t *testing.T) {
 	ctx := context.Background()
-	run := ownerJob(t, cluster.Client, "run-pull-secrets")
-	p, err := m.Provision(ctx, testenv.Catalogue(t).Actions[0], run, namespace(t, "runrbac-pull", nil))
+	target := namespace(t, "runrbac-pull", nil)
+	forged := *contract(t)
+	forged.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "other-team-registry"}}
+	_, err := runrbac.New(controllerClient(t), &forged).Provision(ctx, testenv.Catalogue(t).Actions[0], ownerJob(t, cluster.Client, "run-pull-forged"), target)
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "a per-run ServiceAccount names no secrets and exactly the release's imagePullSecrets")
+	m := runrbac.New(controllerClient(t), contract(t))
+	p, err := m.Provision(ctx, testenv.Catalogue(t).Actions[0], ownerJob(t, cluster.Client, "run-pull-secrets"), target)
 	require.NoError(t, err)
-	got, err := cluster.Client.CoreV1().ServiceAccounts(releaseNS).Get(ctx, p.ServiceAccountName(), metav1.GetOptions{})
-	require.NoError(t, err)
-	require.Equal(t, c.ImagePullSecrets, got.ImagePullSecrets)
+	require.Empty(t, p.ServiceAccount.ImagePullSecrets)
 	require.NoError(t, m.Teardown(ctx, p))
 }
