@@ -156,12 +156,13 @@ var mutations = []struct {
 		bind := dict(rules[len(rules)-1])
 		bind["resourceNames"] = list(bind["resourceNames"])[1:]
 	}},
-	{"controller holds a node patch for one node", []string{"controller-holds-no-action-permission"}, func(t *testing.T, docs []check.Document) {
+	// A node is both an action's target and what a target's label is on: two rules.
+	{"controller holds a node patch for one node", []string{"controller-holds-no-action-permission", "controller-targets"}, func(t *testing.T, docs []check.Document) {
 		r := findObject(t, docs, "ClusterRole", controllerName)
 		r["rules"] = append(list(r["rules"]), map[string]any{"apiGroups": []any{""}, "resources": []any{"nodes"}, "verbs": []any{"patch"}, "resourceNames": []any{"worker-1"}})
 	}},
 	// A wildcard verb on an action's resource is both a wildcard and an action's permission.
-	{"controller does anything to nodes", []string{"controller-holds-no-action-permission", "no-wildcards"}, func(t *testing.T, docs []check.Document) {
+	{"controller does anything to nodes", []string{"controller-holds-no-action-permission", "controller-targets", "no-wildcards"}, func(t *testing.T, docs []check.Document) {
 		r := findObject(t, docs, "ClusterRole", controllerName)
 		r["rules"] = append(list(r["rules"]), map[string]any{"apiGroups": []any{""}, "resources": []any{"nodes"}, "verbs": []any{"*"}})
 	}},
@@ -293,6 +294,35 @@ var mutations = []struct {
 	{"the run contract matches the controller instead of the runs", []string{"run-contract"}, func(t *testing.T, docs []check.Document) {
 		spec := dict(findObject(t, docs, "ValidatingAdmissionPolicy", "kubernaut-execution-runs-contract")["spec"])
 		spec["matchConditions"] = []any{map[string]any{"name": "controller", "expression": `request.userInfo.username == "system:serviceaccount:kubernaut-system:kubernaut-execution-controller"`}}
+	}},
+	{"the policy gate continues on error", []string{"task-steps"}, func(t *testing.T, docs []check.Document) {
+		steps := list(dict(findObject(t, docs, "Task", "kubernaut-scale-deployment")["spec"])["steps"])
+		dict(steps[0])["onError"] = "continue"
+	}},
+	{"approval defaults to true", []string{"task-steps"}, func(t *testing.T, docs []check.Document) {
+		for _, p := range list(dict(findObject(t, docs, "Task", "kubernaut-scale-deployment")["spec"])["params"]) {
+			if dict(p)["name"] == "approved" {
+				dict(p)["default"] = "true"
+			}
+		}
+	}},
+	{"a Task runs a sidecar", []string{"task-steps"}, func(t *testing.T, docs []check.Document) {
+		spec := dict(findObject(t, docs, "Task", "kubernaut-scale-deployment")["spec"])
+		step := dict(list(spec["steps"])[3])
+		spec["sidecars"] = []any{map[string]any{"name": "helper", "image": step["image"], "command": []any{"kubectl"}, "args": []any{"proxy"},
+			"securityContext": dict(spec["stepTemplate"])["securityContext"]}}
+	}},
+	{"the workloads policy matches another identity", []string{"admission-policy"}, func(t *testing.T, docs []check.Document) {
+		spec := dict(findObject(t, docs, "ValidatingAdmissionPolicy", "kubernaut-execution-controller-workloads")["spec"])
+		dict(list(spec["matchConditions"])[0])["expression"] = `request.userInfo.username == "system:serviceaccount:kubernaut-system:default"`
+	}},
+	{"the bindings policy's binding selects nothing", []string{"admission-policy"}, func(t *testing.T, docs []check.Document) {
+		spec := dict(findObject(t, docs, "ValidatingAdmissionPolicyBinding", "kubernaut-execution-controller-bindings")["spec"])
+		spec["matchResources"] = map[string]any{"namespaceSelector": map[string]any{"matchLabels": map[string]any{"nobody": "sets-this"}}}
+	}},
+	{"the controller may label namespaces", []string{"controller-targets"}, func(t *testing.T, docs []check.Document) {
+		r := findObject(t, docs, "ClusterRole", controllerName)
+		r["rules"] = append(list(r["rules"]), map[string]any{"apiGroups": []any{""}, "resources": []any{"namespaces"}, "verbs": []any{"patch"}})
 	}},
 	{"drop a Task's stepTemplate privilege setting", []string{"pod-security"}, func(t *testing.T, docs []check.Document) {
 		tpl := dict(dict(findObject(t, docs, "Task", "kubernaut-drain-node")["spec"])["stepTemplate"])

@@ -8,14 +8,16 @@ import (
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 
+	"github.com/jordigilh/kubernaut-execution/catalogue/steps"
 	"github.com/jordigilh/kubernaut-execution/execution"
 	"github.com/jordigilh/kubernaut-execution/internal/tekton"
 )
 
 // RuleTaskSteps: each action's Task runs the steps the generator builds for it (tekton.Steps), in run
 // order (policy gate, approval gate, dry-run, execute), each with the argv, environment and mounts the
-// catalogue gives: no step can be skipped, reordered, or turned into a shell. Images are the release's
-// and are checked by image-pinning.
+// catalogue gives: no step can be skipped, reordered, turned into a shell or made to continue on error,
+// no sidecar runs beside them, and no parameter but approved (as "false") has a default that would
+// decide a run. Images are the release's and are checked by image-pinning.
 const RuleTaskSteps = "task-steps"
 
 func (c *Checker) checkTaskSteps(docs []Document) []Violation {
@@ -38,6 +40,17 @@ func (c *Checker) checkTaskSteps(docs []Document) []Violation {
 			bad("not a Tekton Task: %v", err)
 			continue
 		}
+		// Nothing but the contract's steps runs in a run's pod: a sidecar would run beside the gate.
+		if len(task.Spec.Sidecars) > 0 {
+			bad("sidecars %v: nothing but the policy gate, approval, dry-run and execute steps may run in a run's pod", stepNames(stepsOf(task.Spec.Sidecars)))
+		}
+		// A default decides the run of a caller that leaves the parameter out: only "not approved" may be one.
+		for _, p := range task.Spec.Params {
+			if p.Default == nil || p.Name == steps.ApprovedParam && p.Default.StringVal == "false" && p.Default.Type == pipelinev1.ParamTypeString {
+				continue
+			}
+			bad("parameter %s defaults to %q: a run that leaves it out would be decided by the default, not by its caller and the gate", p.Name, p.Default.StringVal)
+		}
 		want := tekton.Steps(a)
 		if got, wantNames := stepNames(task.Spec.Steps), stepNames(want); !slices.Equal(got, wantNames) {
 			bad("steps %v, want %v: every run passes the policy gate, then approval, then the dry-run, before it executes", got, wantNames)
@@ -45,6 +58,10 @@ func (c *Checker) checkTaskSteps(docs []Document) []Violation {
 		}
 		for i, s := range task.Spec.Steps {
 			w := want[i]
+			// A step that continues on error lets a refusal of the gate (or a failed dry-run) run on.
+			if s.OnError != "" && s.OnError != pipelinev1.StopAndFail {
+				bad("step %s sets onError: %s: a failing step must stop the run (a refused gate would not)", s.Name, s.OnError)
+			}
 			if argv, wantArgv := append(slices.Clone(s.Command), s.Args...), append(slices.Clone(w.Command), w.Args...); !slices.Equal(argv, wantArgv) || s.Script != "" {
 				bad("step %s runs %q%s, want %q: argv as the catalogue gives it, never a shell", s.Name, argv, scriptNote(s.Script), wantArgv)
 			}
@@ -64,6 +81,15 @@ func scriptNote(script string) string {
 		return ""
 	}
 	return " with a script"
+}
+
+// stepsOf names sidecars as steps are named.
+func stepsOf(sidecars []pipelinev1.Sidecar) []pipelinev1.Step {
+	out := make([]pipelinev1.Step, len(sidecars))
+	for i, s := range sidecars {
+		out[i] = pipelinev1.Step{Name: s.Name}
+	}
+	return out
 }
 
 func stepNames(steps []pipelinev1.Step) []string {

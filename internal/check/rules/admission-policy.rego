@@ -4,6 +4,8 @@
 #   Every change the controller may make to bindings, ServiceAccounts and workloads passes an admission
 #   policy of the chart that fails closed and denies: for each resource the controller may create or
 #   change, CREATE and UPDATE are matched; for bindings and ServiceAccounts it may delete, DELETE too.
+#   The policy's match conditions name the controller's ServiceAccount, and its Deny binding is not
+#   narrowed by matchResources.
 package kubernaut.checks.rules.admission_policy
 
 import data.kubernaut.checks.lib
@@ -22,12 +24,33 @@ verb_operations(_, verb) := {"CREATE", "UPDATE"} if verb in {"create", "update",
 
 verb_operations(resource, "delete") := {"DELETE"} if resource in {"rolebindings", "clusterrolebindings", "serviceaccounts"}
 
-# A policy denies when some binding of the render names it with the Deny action.
+# A policy denies when some binding of the render names it with the Deny action, for every request it
+# matches: a binding narrowed by matchResources (a namespace or object selector) enforces nothing where
+# it does not select.
 denies(p) if {
 	some b in lib.docs
 	b.kind == "ValidatingAdmissionPolicyBinding"
 	b.spec.policyName == lib.name(p)
 	"Deny" in object.get(b.spec, "validationActions", [])
+	count(object.get(b.spec, "matchResources", {})) == 0
+}
+
+# The controller's username, from its ServiceAccount.
+controller_users contains sprintf("system:serviceaccount:%s:%s", [object.get(d, ["metadata", "namespace"], ""), lib.name(d)]) if {
+	some d in lib.docs
+	d.kind == "ServiceAccount"
+	lib.component(d) == "controller"
+}
+
+# Every match condition names the controller: a policy whose conditions name another identity guards
+# nothing the controller does.
+names_controller(p) if {
+	conditions := object.get(p.spec, "matchConditions", [])
+	count(conditions) > 0
+	some user in controller_users
+	every m in conditions {
+		contains(m.expression, sprintf("%q", [user]))
+	}
 }
 
 fails_closed(p) if object.get(p.spec, "failurePolicy", "Fail") == "Fail"
@@ -49,7 +72,13 @@ guarded_by_a_policy(resource, op) if {
 	some p in lib.controller_admission_policies
 	fails_closed(p)
 	denies(p)
+	names_controller(p)
 	covers(p, resource, op)
+}
+
+violation contains lib.violation(p, "its match conditions do not name the controller's ServiceAccount: it guards another identity") if {
+	some p in lib.controller_admission_policies
+	not names_controller(p)
 }
 
 violation contains lib.violation(p, "fails open (failurePolicy: Ignore): a policy that cannot be evaluated must refuse") if {

@@ -29,11 +29,15 @@ requests(p) := json.unmarshal(v.expression) if {
 	v.name == "requests"
 }
 
+# Bound with Deny for every request it matches (no matchResources narrowing it), and never skipped
+# when its parameter, the release namespace, cannot be found.
 denies(p) if {
 	some b in lib.docs
 	b.kind == "ValidatingAdmissionPolicyBinding"
 	b.spec.policyName == lib.name(p)
 	"Deny" in object.get(b.spec, "validationActions", [])
+	count(object.get(b.spec, "matchResources", {})) == 0
+	object.get(b.spec, ["paramRef", "parameterNotFoundAction"], "Deny") == "Deny"
 }
 
 fails_closed(p) if object.get(p.spec, "failurePolicy", "Fail") == "Fail"

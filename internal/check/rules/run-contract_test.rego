@@ -57,3 +57,13 @@ test_wildcard_operations if {
 	p := json.patch(policy, [{"op": "replace", "path": "/spec/matchConstraints/resourceRules/0/operations", "value": ["*"]}])
 	count(messages([sa, role, p, binding])) == 0
 }
+
+test_binding_narrowed_by_a_selector if {
+	b := json.patch(binding, [{"op": "add", "path": "/spec/matchResources", "value": {"objectSelector": {"matchLabels": {"nobody": "sets-this"}}}}])
+	messages([sa, role, policy, b]) == missing
+}
+
+test_binding_skips_a_missing_parameter if {
+	b := json.patch(binding, [{"op": "add", "path": "/spec/paramRef", "value": {"name": "elsewhere", "parameterNotFoundAction": "Allow"}}])
+	messages([sa, role, policy, b]) == missing
+}
