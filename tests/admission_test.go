@@ -26,7 +26,7 @@ func admissionPolicies(t *testing.T) map[string]*admissionregistrationv1.Validat
 			out[strings.TrimPrefix(strings.TrimPrefix(p.Name, "kubernaut-execution-"), "controller-")] = &p
 		}
 	}
-	require.Len(t, out, 4, "bindings, serviceaccounts, workloads and runs-contract policies")
+	require.Len(t, out, 5, "bindings, serviceaccounts, workloads, records and runs-contract policies")
 	return out
 }
 
@@ -71,8 +71,13 @@ func TestAdmissionPoliciesCompileAndFailClosed(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			require.Empty(t, compileCEL(p))
 			require.Equal(t, admissionregistrationv1.Fail, *p.Spec.FailurePolicy)
+			// Every policy guards creates and updates, except the records policy, which guards deletes.
+			want := []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update}
+			if name == "records" {
+				want = []admissionregistrationv1.OperationType{admissionregistrationv1.Delete}
+			}
 			for _, r := range p.Spec.MatchConstraints.ResourceRules {
-				require.Subset(t, r.Operations, []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update})
+				require.Subset(t, r.Operations, want)
 			}
 		})
 	}

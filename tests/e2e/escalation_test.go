@@ -308,6 +308,44 @@ func TestStolenControllerTokenCannotEscalate(t *testing.T) {
 	tb.print("SUBJECT", "REQUEST", "WANT", "GOT")
 }
 
+// Records survive a stolen controller token: it cannot delete a run's TaskRun or Job before the run
+// has finished; once finished, the controller's clean-up may.
+func TestControllerDeletesOnlyFinishedRuns(t *testing.T) {
+	installed(t)
+	ctx := context.Background()
+	dyn := controllerDynamic(t)
+	for _, tc := range []struct {
+		name     string
+		status   map[string]any
+		finished bool
+	}{
+		{"running", map[string]any{"podName": "p", "conditions": []any{map[string]any{"type": "Succeeded", "status": "Unknown", "reason": "Running"}}}, false},
+		{"never started", nil, false},
+		{"succeeded", map[string]any{"podName": "p", "conditions": []any{map[string]any{"type": "Succeeded", "status": "True", "reason": "Succeeded"}}}, true},
+		{"failed", map[string]any{"podName": "p", "conditions": []any{map[string]any{"type": "Succeeded", "status": "False", "reason": "Failed"}}}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := "records-" + strings.ReplaceAll(tc.name, " ", "-")
+			tr, err := cluster.Dynamic.Resource(taskRuns).Namespace(releaseNS).Create(ctx, taskRun("restart-pod", id, runPrefix+"restart-pod."+id, nil), metav1.CreateOptions{})
+			require.NoError(t, err)
+			t.Cleanup(func() {
+				_ = cluster.Dynamic.Resource(taskRuns).Namespace(releaseNS).Delete(context.Background(), tr.GetName(), metav1.DeleteOptions{})
+			})
+			if tc.status != nil {
+				tr.Object["status"] = tc.status
+				_, err = cluster.Dynamic.Resource(taskRuns).Namespace(releaseNS).UpdateStatus(ctx, tr, metav1.UpdateOptions{})
+				require.NoError(t, err)
+			}
+			err = dyn.Resource(taskRuns).Namespace(releaseNS).Delete(ctx, tr.GetName(), metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}})
+			if tc.finished {
+				require.NoError(t, err)
+			} else {
+				refusedByPolicy(t, err, "the controller deletes only finished runs")
+			}
+		})
+	}
+}
+
 // Nobody the chart creates can change what guards the runs: the policy ConfigMap, the admission
 // policies and their bindings, the action ClusterRoles, the controller's RBAC. Asked of the authorizer
 // for the controller and for a per-run ServiceAccount of every action, bound as a run is. Where RBAC

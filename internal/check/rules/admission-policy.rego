@@ -3,7 +3,8 @@
 # description: >-
 #   Every change the controller may make to bindings, ServiceAccounts and workloads passes an admission
 #   policy of the chart that fails closed and denies: for each resource the controller may create or
-#   change, CREATE and UPDATE are matched; for bindings and ServiceAccounts it may delete, DELETE too.
+#   change, CREATE and UPDATE are matched; for bindings, ServiceAccounts and workloads it may delete,
+#   DELETE too.
 #   The policy's match conditions name the controller's ServiceAccount, and its Deny binding is not
 #   narrowed by matchResources.
 package kubernaut.checks.rules.admission_policy
@@ -12,7 +13,7 @@ import data.kubernaut.checks.lib
 
 guarded := {"rolebindings", "clusterrolebindings", "serviceaccounts", "jobs", "taskruns", "pipelineruns", "pods"}
 
-# (resource, operation) pairs the controller's RBAC allows; deleting workloads is its own cleanup.
+# (resource, operation) pairs the controller's RBAC allows.
 required contains [resource, op] if {
 	some d in lib.controller_roles
 	some [_, resource, verb] in lib.triples(object.get(d, "rules", []))
@@ -22,7 +23,8 @@ required contains [resource, op] if {
 
 verb_operations(_, verb) := {"CREATE", "UPDATE"} if verb in {"create", "update", "patch"}
 
-verb_operations(resource, "delete") := {"DELETE"} if resource in {"rolebindings", "clusterrolebindings", "serviceaccounts"}
+# Deleting a run's workload erases its record: a policy must say when that is allowed (once finished).
+verb_operations(resource, "delete") := {"DELETE"} if resource in {"rolebindings", "clusterrolebindings", "serviceaccounts", "jobs", "taskruns", "pipelineruns"}
 
 # A policy denies when some binding of the render names it with the Deny action, for every request it
 # matches: a binding narrowed by matchResources (a namespace or object selector) enforces nothing where
