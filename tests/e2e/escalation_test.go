@@ -150,6 +150,37 @@ func TestStolenControllerTokenCannotEscalate(t *testing.T) {
 		{"Job whose gate is a native sidecar", jobIn(releaseNS, func(j *batchv1.Job) {
 			j.Spec.Template.Spec.InitContainers[0].RestartPolicy = ptr.To(corev1.ContainerRestartPolicyAlways)
 		}), "an init container may not set restartPolicy"},
+		{"Job with 500 pods at once", jobIn(releaseNS, func(j *batchv1.Job) {
+			j.Spec.Parallelism, j.Spec.Completions = ptr.To[int32](500), ptr.To[int32](500)
+		}), "a Job runs one pod once"},
+		{"Job retried five times", jobIn(releaseNS, func(j *batchv1.Job) {
+			j.Spec.BackoffLimit = ptr.To[int32](5)
+		}), "a Job runs one pod once"},
+		{"Job that leaves the run budget's window at once", jobIn(releaseNS, func(j *batchv1.Job) {
+			j.Spec.TTLSecondsAfterFinished = ptr.To[int32](0)
+		}), "kept for the run budget's window"},
+		{"Job that tolerates everything", jobIn(releaseNS, func(j *batchv1.Job) {
+			j.Spec.Template.Spec.Tolerations = []corev1.Toleration{{Operator: corev1.TolerationOpExists}}
+		}), "a run's pod has no tolerations"},
+		{"Job with another scheduler", jobIn(releaseNS, func(j *batchv1.Job) {
+			j.Spec.Template.Spec.SchedulerName = "my-scheduler"
+		}), "default scheduler"},
+		{"Job running as root", jobIn(releaseNS, func(j *batchv1.Job) {
+			j.Spec.Template.Spec.SecurityContext.RunAsUser = ptr.To[int64](0)
+			j.Spec.Template.Spec.SecurityContext.RunAsNonRoot = ptr.To(false)
+		}), "exactly the chart's restricted security settings"},
+		{"Job with an Unconfined seccomp profile", jobIn(releaseNS, func(j *batchv1.Job) {
+			j.Spec.Template.Spec.Containers[0].SecurityContext.SeccompProfile = &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeUnconfined}
+		}), "exactly the chart's restricted security settings"},
+		{"Job with SELinux spc_t", jobIn(releaseNS, func(j *batchv1.Job) {
+			j.Spec.Template.Spec.SecurityContext.SELinuxOptions = &corev1.SELinuxOptions{Type: "spc_t"}
+		}), "exactly the chart's restricted security settings"},
+		{"Job with sysctls", jobIn(releaseNS, func(j *batchv1.Job) {
+			j.Spec.Template.Spec.SecurityContext.Sysctls = []corev1.Sysctl{{Name: "net.ipv4.ip_unprivileged_port_start", Value: "0"}}
+		}), "exactly the chart's restricted security settings"},
+		{"Job with an Unconfined AppArmor profile", jobIn(releaseNS, func(j *batchv1.Job) {
+			j.Spec.Template.Spec.InitContainers[1].SecurityContext.AppArmorProfile = &corev1.AppArmorProfile{Type: corev1.AppArmorProfileTypeUnconfined}
+		}), "exactly the chart's restricted security settings"},
 		{"Job on the host network", jobIn(releaseNS, func(j *batchv1.Job) {
 			j.Spec.Template.Spec.HostNetwork = true
 		}), "the pod may not set host namespaces"},

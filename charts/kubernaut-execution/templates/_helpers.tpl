@@ -259,3 +259,12 @@ Overlays patch /spec/egress/0, so this rule stays first in both policies.
     - protocol: TCP
       port: {{ $dns.port }}
 {{- end }}
+
+{{/*
+A map as a CEL literal whose values may differ in type: each value wrapped in dyn(), which CEL needs
+for a map of mixed values (JSON alone is a valid CEL literal only when they agree).
+*/}}
+{{- define "kubernaut-execution.celMap" -}}
+{{- $m := . -}}
+{ {{- range $i, $k := keys $m | sortAlpha }}{{ if $i }}, {{ end }}{{ $k | toJson }}: dyn({{ index $m $k | toJson }}){{ end -}} }
+{{- end }}
