@@ -46,6 +46,9 @@ func policyFiles(t testing.TB) string {
 
 var paramRef = regexp.MustCompile(`\$\(params\.([A-Za-z0-9_-]+)\)`)
 
+// envRef is a $(VAR) reference in a Job container's args, as the kubelet expands it.
+var envRef = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
+
 // runStep runs one step of a rendered Task as Tekton would: $(params.x) replaced in args and env
 // values (with the Task's defaults), the stepTemplate's environment plus the step's, and the policy
 // ConfigMap mounted at /policies (here, the directory policies). It returns the exit code and output.

@@ -104,7 +104,13 @@ func TestJobsRunTheTaskSteps(t *testing.T) {
 				require.Equal(t, want.Image, got.Image)
 				require.Equal(t, want.ImagePullPolicy, got.ImagePullPolicy)
 				require.Equal(t, want.Command, got.Command)
-				require.Equal(t, want.Args, got.Args)
+				// The Job's argv refers to its environment, which the kubelet expands: expanded, it is the
+				// Task's argv with Tekton's substitution.
+				expanded := make([]string, len(got.Args))
+				for j, arg := range got.Args {
+					expanded[j] = envRef.ReplaceAllStringFunc(arg, func(ref string) string { return gotEnv[envRef.FindStringSubmatch(ref)[1]] })
+				}
+				require.Equal(t, want.Args, expanded)
 				require.Equal(t, wantEnv, gotEnv)
 				require.ElementsMatch(t, want.VolumeMounts, got.VolumeMounts)
 				require.Equal(t, want.SecurityContext, got.SecurityContext)

@@ -119,10 +119,18 @@ func TektonRef(name string) string { return "$(params." + name + ")" }
 
 var placeholder = regexp.MustCompile(`\$\(params\.([A-Za-z0-9_-]+)\)`)
 
+// EnvRef refers to a parameter's environment variable, which the kubelet expands in a container's
+// command and args (and never expands again within the value): a Job's argv is then the same for every
+// run of an action, and admission can compare it whole.
+func EnvRef(name string) string { return "$(" + EnvParamPrefix + name + ")" }
+
 // Build returns the steps of an action in run order: the gates, the dry-run when the catalogue
 // supports it, then execute. Every value of the run reaches opa as an environment variable and kubectl
 // as argv elements: nothing is joined into a shell string.
-func Build(a catalogue.Action, ref Ref) []Step {
+func Build(a catalogue.Action, ref Ref) []Step { return BuildWith(a, ref, ref) }
+
+// BuildWith is Build with the gate's environment values from ref and kubectl's argv from argvRef.
+func BuildWith(a catalogue.Action, ref, argvRef Ref) []Step {
 	env := []corev1.EnvVar{{Name: EnvAction, Value: a.Name}}
 	for _, p := range a.Parameters {
 		env = append(env, corev1.EnvVar{Name: EnvParamPrefix + p.Name, Value: ref(p.Name)})
@@ -133,7 +141,7 @@ func Build(a catalogue.Action, ref Ref) []Step {
 	argv := make([]string, len(a.Command))
 	for i, arg := range a.Command {
 		argv[i] = placeholder.ReplaceAllStringFunc(arg, func(m string) string {
-			return ref(placeholder.FindStringSubmatch(m)[1])
+			return argvRef(placeholder.FindStringSubmatch(m)[1])
 		})
 	}
 	run := func(name string, extra ...string) Step {

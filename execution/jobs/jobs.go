@@ -90,7 +90,10 @@ func Build(c *execution.Contract, a catalogue.Action, in Input) (*batchv1.Job, e
 		return in.Parameters[name]
 	}
 
-	all := steps.Build(a, ref)
+	// kubectl's argv refers to the parameters' environment variables, which the kubelet expands: the
+	// argv is the action's constant, so admission pins it whole (Argv), and the values are exactly the
+	// ones the gate decided on.
+	all := steps.BuildWith(a, ref, steps.EnvRef)
 	// Every container gets the gate's whole environment (the Task's stepTemplate environment plus the
 	// gate's): the workloads admission policy requires it, so that what the gate decided on is what the
 	// later containers see.
@@ -184,4 +187,15 @@ func podSecurityContext(c *execution.Contract) *corev1.PodSecurityContext {
 	sc := steps.PodSecurityContext()
 	sc.RunAsUser, sc.RunAsGroup = c.RunAsUser, c.RunAsGroup
 	return sc
+}
+
+// Argv is every container of an action's Job in run order, each as its name followed by its command
+// and args: the same for every run of the action, which the workloads admission policy compares whole
+// (generated into the chart from this function).
+func Argv(a catalogue.Action) [][]string {
+	var out [][]string
+	for _, s := range steps.BuildWith(a, func(string) string { return "" }, steps.EnvRef) {
+		out = append(out, append(append([]string{s.Name}, s.Command...), s.Args...))
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -40,8 +41,11 @@ func TestBuildOrderAndValues(t *testing.T) {
 	}
 	require.Equal(t, []string{"policy-gate", "approval-gate", "dry-run"}, names)
 	require.Equal(t, "execute", spec.Containers[0].Name)
-	// Values stay argv elements: "--all" is part of one element, never its own flag.
-	require.Equal(t, []string{"patch", "deployment/web", "--namespace=shop", "--type=merge", `--patch={"spec":{"replicas":--all}}`, "--dry-run=server"}, spec.InitContainers[2].Args)
+	// The argv refers to the parameters' environment variables, which the kubelet expands within each
+	// element: "--all" is part of one element, never its own flag, and the argv is the same for every run.
+	require.Equal(t, []string{"patch", "deployment/$(KUBERNAUT_PARAM_deployment)", "--namespace=$(KUBERNAUT_PARAM_namespace)", "--type=merge",
+		`--patch={"spec":{"replicas":$(KUBERNAUT_PARAM_replicas)}}`, "--dry-run=server"}, spec.InitContainers[2].Args)
+	require.Equal(t, jobs.Argv(a)[2][1:], append(slices.Clone(spec.InitContainers[2].Command), spec.InitContainers[2].Args...), "Argv is what Build runs")
 	require.Equal(t, []string{"kubectl"}, spec.Containers[0].Command)
 	env := map[string]string{}
 	for _, e := range spec.InitContainers[0].Env {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
 	"github.com/jordigilh/kubernaut-execution/execution"
+	"github.com/jordigilh/kubernaut-execution/execution/jobs"
 	"github.com/jordigilh/kubernaut-execution/internal/admission"
 	"github.com/jordigilh/kubernaut-execution/internal/policy"
 	"github.com/jordigilh/kubernaut-execution/internal/rbac"
@@ -38,7 +39,10 @@ const (
 	ContractFile   = "files/contract.yaml" // chart-relative: the static part of the execution contract
 	// RunContractFile is the per-action part of the run-contract admission policy.
 	RunContractFile = "files/run-contract.yaml" // chart-relative
-	BaseDir         = "kustomize/base"
+	// JobArgvFile is every action's Job containers in run order, each its name, command and args, as
+	// execution/jobs builds them: the workloads admission policy compares a Job with it.
+	JobArgvFile = "files/job-argv.yaml" // chart-relative
+	BaseDir     = "kustomize/base"
 	// HADir is a Kustomize component: two controller replicas and what the chart adds for them.
 	HADir           = "kustomize/components/high-availability"
 	NetworkPolicies = "networkpolicies"
@@ -86,6 +90,15 @@ func Generate(cat *catalogue.Catalogue, sourceRoot, policiesDir string) (writer.
 		return nil, Summary{}, fmt.Errorf("run contract: %w", err)
 	}
 	chartFiles[RunContractFile] = append([]byte(yamlHeader), runContract...)
+	argv := map[string][][]string{}
+	for _, a := range cat.Actions {
+		argv[a.Name] = jobs.Argv(a)
+	}
+	jobArgv, err := yaml.Marshal(argv)
+	if err != nil {
+		return nil, Summary{}, fmt.Errorf("job argv: %w", err)
+	}
+	chartFiles[JobArgvFile] = append([]byte(yamlHeader), jobArgv...)
 
 	policies, err := policy.Build(cat, policiesDir)
 	if err != nil {

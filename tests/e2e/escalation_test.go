@@ -141,15 +141,28 @@ func TestStolenControllerTokenCannotEscalate(t *testing.T) {
 		}), "the workload may only run the chart images"},
 		{"Job without the gate", jobIn(releaseNS, func(j *batchv1.Job) {
 			j.Spec.Template.Spec.InitContainers = nil
-		}), "a Job must start with the policy-gate init container"},
+		}), "a Job must run exactly its action's containers"},
 		{"Job whose gate reads another action's policy", jobIn(releaseNS, func(j *batchv1.Job) {
 			gate := &j.Spec.Template.Spec.InitContainers[0]
 			gate.Args = append([]string{}, gate.Args...)
 			gate.Args[len(gate.Args)-2] = "--data=/policies/verify-deployment.rego"
+		}), "a Job must run exactly its action's containers"},
+		{"Job whose gate runs from the kubectl image", jobIn(releaseNS, func(j *batchv1.Job) {
+			j.Spec.Template.Spec.InitContainers[0].Image = j.Spec.Template.Spec.Containers[0].Image
 		}), "a Job must start with the policy-gate init container"},
 		{"Job whose gate is a native sidecar", jobIn(releaseNS, func(j *batchv1.Job) {
 			j.Spec.Template.Spec.InitContainers[0].RestartPolicy = ptr.To(corev1.ContainerRestartPolicyAlways)
 		}), "an init container may not set restartPolicy"},
+		// The three-request cluster-admin of a stolen token: the gate's exact init container, then an
+		// execute step that patches something else.
+		{"Job whose execute args differ from what its gate saw", jobIn(releaseNS, func(j *batchv1.Job) {
+			c := &j.Spec.Template.Spec.Containers[0]
+			c.Args = []string{"patch", "deployment/argocd-server", "--namespace=argocd", "--type=merge",
+				`--patch={"spec":{"template":{"spec":{"serviceAccountName":"argocd-application-controller"}}}}`}
+		}), "a Job must run exactly its action's containers"},
+		{"Job with its dry-run step dropped", jobIn(releaseNS, func(j *batchv1.Job) {
+			j.Spec.Template.Spec.InitContainers = j.Spec.Template.Spec.InitContainers[:2]
+		}), "a Job must run exactly its action's containers"},
 		{"Job with 500 pods at once", jobIn(releaseNS, func(j *batchv1.Job) {
 			j.Spec.Parallelism, j.Spec.Completions = ptr.To[int32](500), ptr.To[int32](500)
 		}), "a Job runs one pod once"},
