@@ -13,8 +13,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -163,6 +165,16 @@ func TestStolenControllerTokenCannotEscalate(t *testing.T) {
 		{"Job with its dry-run step dropped", jobIn(releaseNS, func(j *batchv1.Job) {
 			j.Spec.Template.Spec.InitContainers = j.Spec.Template.Spec.InitContainers[:2]
 		}), "a Job must run exactly its action's containers"},
+		{"Job asking for 10Ti of memory and 1000 CPUs", jobIn(releaseNS, func(j *batchv1.Job) {
+			huge := corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("10Ti"), corev1.ResourceCPU: resource.MustParse("1000")}
+			j.Spec.Template.Spec.Containers[0].Resources.Requests, j.Spec.Template.Spec.Containers[0].Resources.Limits = huge, huge
+		}), "asks for exactly the release's resources"},
+		{"Job whose pods carry an AppArmor annotation", jobIn(releaseNS, func(j *batchv1.Job) {
+			j.Spec.Template.Annotations = map[string]string{"container.apparmor.security.beta.kubernetes.io/execute": "unconfined"}
+		}), "carry only the run's labels"},
+		{"Job whose pods carry another label", jobIn(releaseNS, func(j *batchv1.Job) {
+			j.Spec.Template.Labels["team"] = "payments"
+		}), "carry only the run's labels"},
 		{"Job with 500 pods at once", jobIn(releaseNS, func(j *batchv1.Job) {
 			j.Spec.Parallelism, j.Spec.Completions = ptr.To[int32](500), ptr.To[int32](500)
 		}), "a Job runs one pod once"},
@@ -388,6 +400,43 @@ func TestControllerDeletesOnlyFinishedRuns(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A run in flight is not the controller's to stop or reshape: no cancelling a TaskRun, no suspending a
+// Job; its metadata (the run-RBAC finalizer) may change.
+func TestControllerCannotStopRunsInFlight(t *testing.T) {
+	installed(t)
+	ctx := context.Background()
+	controller := controllerClient(t)
+	dyn := controllerDynamic(t)
+	dry := metav1.PatchOptions{DryRun: []string{metav1.DryRunAll}}
+
+	tr, err := cluster.Dynamic.Resource(taskRuns).Namespace(releaseNS).Create(ctx, taskRun("restart-pod", "inflight", runPrefix+"restart-pod.inflight", nil), metav1.CreateOptions{})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_ = cluster.Dynamic.Resource(taskRuns).Namespace(releaseNS).Delete(context.Background(), tr.GetName(), metav1.DeleteOptions{})
+	})
+	_, err = dyn.Resource(taskRuns).Namespace(releaseNS).Patch(ctx, tr.GetName(), types.MergePatchType, []byte(`{"spec":{"status":"TaskRunCancelled"}}`), dry)
+	refusedByPolicy(t, err, "may not change a run's spec once created")
+	_, err = dyn.Resource(taskRuns).Namespace(releaseNS).Patch(ctx, tr.GetName(), types.MergePatchType, []byte(`{"metadata":{"annotations":{"note":"seen"}}}`), dry)
+	require.NoError(t, err, "the control: metadata may change")
+
+	job := runJob(t, "restart-pod", "inflight-job", runPrefix+"restart-pod.inflight-job")
+	created, err := cluster.Client.BatchV1().Jobs(releaseNS).Create(ctx, job, metav1.CreateOptions{})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_ = cluster.Client.BatchV1().Jobs(releaseNS).Delete(context.Background(), created.Name, metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground)})
+	})
+	// The controller updates Jobs (it removes the run finalizer); it holds no patch on them.
+	dryUpdate := metav1.UpdateOptions{DryRun: []string{metav1.DryRunAll}}
+	suspended := created.DeepCopy()
+	suspended.Spec.Suspend = ptr.To(true)
+	_, err = controller.BatchV1().Jobs(releaseNS).Update(ctx, suspended, dryUpdate)
+	refusedByPolicy(t, err, "may not change a run's spec once created")
+	annotated := created.DeepCopy()
+	annotated.Annotations = map[string]string{"note": "seen"}
+	_, err = controller.BatchV1().Jobs(releaseNS).Update(ctx, annotated, dryUpdate)
+	require.NoError(t, err, "the control: metadata may change")
 }
 
 // Nobody the chart creates can change what guards the runs: the policy ConfigMap, the admission
