@@ -71,7 +71,7 @@ func TestRunContractCost(t *testing.T) {
 		"request": map[string]any{"operation": "UPDATE", "namespace": "shop", "name": "web",
 			"kind":     map[string]any{"group": "apps", "version": "v1", "kind": "Deployment"},
 			"resource": map[string]any{"group": "apps", "version": "v1", "resource": "deployments"},
-			"userInfo": map[string]any{"username": "system:serviceaccount:kubernaut-system:kubernaut-execution-run-patch-deployment.r1-0123456789"}},
+			"userInfo": map[string]any{"username": "system:serviceaccount:kubernaut-system:kubernaut-execution-run-patch-deployment.shop.r1-0123456789"}},
 		"namespaceObject": map[string]any{"metadata": map[string]any{"name": "shop", "labels": map[string]any{"kubernaut.ai/managed": "true"}}},
 		"params":          map[string]any{"metadata": map[string]any{"name": "kubernaut-system", "labels": map[string]any{}}},
 	}

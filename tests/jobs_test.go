@@ -54,7 +54,7 @@ func jobFor(t testing.TB, c *execution.Contract, a catalogue.Action, params map[
 	t.Helper()
 	name := "run-" + a.Name
 	job, err := jobs.Build(c, a, jobs.Input{
-		Name: name, ServiceAccount: runrbac.ServiceAccountName(c, a.Name, "Job", name),
+		Name: name, ServiceAccount: runrbac.ServiceAccountName(c, a, params["namespace"], "Job", name),
 		Parameters: actionParams(a, params), Target: params["target"], Approved: params["approved"] == "true", RunLabel: "r1",
 	})
 	require.NoError(t, err)
@@ -307,7 +307,7 @@ func buildActionJob(data map[string]string) (object, error) {
 		return nil, err
 	}
 	a, _ := cat.Action("scale-deployment")
-	job, err := jobs.Build(c, a, jobs.Input{Name: actionJobName, ServiceAccount: runrbac.ServiceAccountName(c, a.Name, "Job", actionJobName),
+	job, err := jobs.Build(c, a, jobs.Input{Name: actionJobName, ServiceAccount: runrbac.ServiceAccountName(c, a, "shop", "Job", actionJobName),
 		Parameters: actionParams(a, validParams), Target: validParams["target"]})
 	if err != nil {
 		return nil, err

@@ -72,18 +72,25 @@ type Provisioned struct {
 func (p *Provisioned) ServiceAccountName() string { return p.ServiceAccount.Name }
 
 // ServiceAccountName is the name of a run's ServiceAccount (and of its binding): the contract's prefix,
-// the action, a dot, then the run's ID. The admission policies read the action from the name (the
-// requesting identity is all they see of a run), and the dot cannot occur in an action name or an ID,
-// so the action is never ambiguous.
-func (m *Manager) ServiceAccountName(action string, r Run) string {
-	return ServiceAccountName(m.Contract, action, r.Kind, r.Name)
+// the action, for a Namespaced action the target namespace, then the run's ID, joined by dots. The
+// admission policies read the action and the namespace from the name (the requesting identity is all
+// they see of a run): a run identity acts only for its action, and binds and acts only in its
+// namespace. A dot cannot occur in an action name, a namespace or an ID, so the parts are never
+// ambiguous.
+func (m *Manager) ServiceAccountName(a catalogue.Action, targetNamespace string, r Run) string {
+	return ServiceAccountName(m.Contract, a, targetNamespace, r.Kind, r.Name)
 }
 
-// ServiceAccountName is the ServiceAccount of a run of action whose object has this kind and name in
-// the release namespace, known before the object is created: what its pod spec (Job) or
-// taskRunTemplate (PipelineRun) names.
-func ServiceAccountName(c *execution.Contract, action, kind, name string) string {
-	return c.RunServiceAccountPrefix + action + "." + id(kind, c.Namespace, name, c.RunServiceAccountPrefix)
+// ServiceAccountName is the ServiceAccount of a run of action a on targetNamespace ("" for a Cluster
+// action) whose object has this kind and name in the release namespace, known before the object is
+// created: what its pod spec (Job) or taskRunTemplate (PipelineRun) names.
+func ServiceAccountName(c *execution.Contract, a catalogue.Action, targetNamespace, kind, name string) string {
+	parts := []string{a.Name}
+	if a.Scope != catalogue.Cluster {
+		parts = append(parts, targetNamespace)
+	}
+	parts = append(parts, id(kind, c.Namespace, name, c.RunServiceAccountPrefix))
+	return c.RunServiceAccountPrefix + strings.Join(parts, ".")
 }
 
 // ActionOf is the action a per-run ServiceAccount name was made for, or false if the name is not one.
@@ -126,7 +133,7 @@ func (m *Manager) Provision(ctx context.Context, a catalogue.Action, r Run, targ
 		}
 	}
 	id := ID(r, m.Contract.RunServiceAccountPrefix)
-	name := m.ServiceAccountName(a.Name, r)
+	name := m.ServiceAccountName(a, targetNamespace, r)
 	meta := func(namespace string) metav1.ObjectMeta {
 		return metav1.ObjectMeta{
 			Name: name, Namespace: namespace,

@@ -20,7 +20,8 @@ func contract() *execution.Contract {
 		ImagePullSecrets: []corev1.LocalObjectReference{{Name: "registry-credentials"}}}
 }
 
-// The run's ServiceAccount is named for its action and carries the contract's pull secrets; the
+// The run's ServiceAccount is named for its action and target namespace and carries the contract's
+// pull secrets; the
 // binding's subject is that ServiceAccount. (The API server's side, that nothing else is admitted, is
 // tests/e2e.)
 func TestProvisionNamesTheActionAndCarriesPullSecrets(t *testing.T) {
@@ -33,8 +34,10 @@ func TestProvisionNamesTheActionAndCarriesPullSecrets(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, c.ImagePullSecrets, p.ServiceAccount.ImagePullSecrets)
 	require.Empty(t, p.ServiceAccount.Secrets)
-	require.Equal(t, runrbac.ServiceAccountName(c, a.Name, "Job", "r1"), p.ServiceAccountName())
-	require.Equal(t, "kx-run-scale-deployment."+p.ID, p.ServiceAccountName())
+	require.Equal(t, runrbac.ServiceAccountName(c, a, "shop", "Job", "r1"), p.ServiceAccountName())
+	require.Equal(t, "kx-run-scale-deployment.shop."+p.ID, p.ServiceAccountName(), "the action and the target namespace are in the name")
+	cordon := catalogue.Action{Name: "cordon-node", Scope: catalogue.Cluster}
+	require.Equal(t, "kx-run-cordon-node."+p.ID, runrbac.ServiceAccountName(c, cordon, "", "Job", "r1"), "a cluster-wide action has no namespace")
 	require.Equal(t, p.ServiceAccountName(), p.RoleBinding.Subjects[0].Name)
 	action, ok := runrbac.ActionOf(c, p.ServiceAccountName())
 	require.True(t, ok)

@@ -17,7 +17,7 @@ import (
 // Teardown removes what Provision made for one run, by name: the binding, then the ServiceAccount.
 // Objects already gone are fine, so it can be repeated.
 func (m *Manager) Teardown(ctx context.Context, p *Provisioned) error {
-	name := m.ServiceAccountName(p.Action, p.Run)
+	name := p.ServiceAccount.Name
 	var errs []error
 	if p.ClusterRoleBinding != nil {
 		errs = append(errs, m.remove(ctx, "ClusterRoleBinding", "", name, func(ctx context.Context, o metav1.DeleteOptions) error {

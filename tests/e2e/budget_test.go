@@ -119,7 +119,7 @@ func TestRunBudget(t *testing.T) {
 	}
 	job := func(i int) *batchv1.Job {
 		name := fmt.Sprintf("budget-%d", i)
-		j, err := jobs.Build(c, a, jobs.Input{Name: name, ServiceAccount: runrbac.ServiceAccountName(c, action, "Job", name),
+		j, err := jobs.Build(c, a, jobs.Input{Name: name, ServiceAccount: runrbac.ServiceAccountName(c, a, target.Name, "Job", name),
 			Parameters: params, Target: validTarget, RunLabel: name})
 		require.NoError(t, err)
 		require.EqualValues(t, window, *j.Spec.TTLSecondsAfterFinished, "a finished Job is kept for the window")
@@ -183,7 +183,7 @@ func TestRunBudget(t *testing.T) {
 	refused(fmt.Sprintf("controller: Job %d", perWindow+2), err, fmt.Sprintf("count/jobs.batch=%d", perWindow))
 
 	// Runs per window: TaskRuns and PipelineRuns, as legitimate as the chart's admission policies want.
-	sa := runrbac.ServiceAccountName(c, action, "PipelineRun", "budget")
+	sa := runrbac.ServiceAccountName(c, a, target.Name, "PipelineRun", "budget")
 	for _, kind := range []struct {
 		gvr  schema.GroupVersionResource
 		name string

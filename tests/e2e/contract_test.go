@@ -235,6 +235,18 @@ func TestRunContractTargets(t *testing.T) {
 	_, err = restart.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "planted"}}, dryRun)
 	refusedByPolicy(t, err, "a restart-pod run may not make the request /configmaps/CREATE")
 	tb.add("restart-pod granted configmaps create by mistake", "refused", "may not make the request /configmaps/CREATE")
+
+	// One run, one target: the same identity bound (by an administrator, or a forged binding) in a second
+	// opted-in namespace still acts only in its own.
+	second := namespace(t, "contract-second", nil)
+	seedPod(t, second, "web", "", nil)
+	must(cluster.Client.RbacV1().RoleBindings(second).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "second"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: actionRole("restart-pod")},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: r.ServiceAccount, Namespace: releaseNS}}}, metav1.CreateOptions{})).in(t)
+	awaitAuthorized(t, releaseNS, r.ServiceAccount, testenv.Action(t, "restart-pod").PolicyRules(), second)
+	err = restart.CoreV1().Pods(second).Delete(ctx, "web", metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}})
+	refusedByPolicy(t, err, "acts only in the namespace its identity was made for")
+	tb.add("restart-pod bound in a second namespace", "refused", "acts only in the namespace its identity was made for")
 	tb.print("ATTACK", "RESULT", "REFUSED WITH")
 }
 

@@ -42,7 +42,7 @@ func TestJobsModeOnTheAPIServer(t *testing.T) {
 			require.True(t, d.Allowed, "%+v", d)
 
 			name := "job-" + a.Name
-			job, err := jobs.Build(c, a, jobs.Input{Name: name, ServiceAccount: runrbac.ServiceAccountName(c, a.Name, "Job", name),
+			job, err := jobs.Build(c, a, jobs.Input{Name: name, ServiceAccount: runrbac.ServiceAccountName(c, a, target, "Job", name),
 				Parameters: params, Target: validTarget,
 				Approved: !d.ApprovalSatisfied}) // as if a person approved what the gate says needs it (custom-script)
 			require.NoError(t, err)

@@ -175,9 +175,10 @@ func TestAdmissionPolicyOnControllerBindings(t *testing.T) {
 		return &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
 			RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role}, Subjects: subjects}
 	}
-	runSA := rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: runPrefix + "scale-deployment.vap", Namespace: releaseNS}
-	otherRunSA := rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: runPrefix + "delete-pod.vap", Namespace: releaseNS}
-	const notTheRuns = "the only subject must be the ServiceAccount of the binding's own run and action"
+	runSA := rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: runPrefix + "scale-deployment." + target + ".vap", Namespace: releaseNS}
+	otherRunSA := rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: runPrefix + "delete-pod." + target + ".vap", Namespace: releaseNS}
+	elsewhereSA := rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: runPrefix + "scale-deployment." + unmanaged + ".vap", Namespace: releaseNS}
+	const notTheRuns = "the only subject must be the ServiceAccount of the binding's own run, action and namespace"
 	// RBAC's escalation check already refuses `edit` to the controller; grant it `bind` on edit so
 	// that only the admission policy stands in the way, which shows the policy as a layer of its own.
 	grant := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "vap-test-bind-edit"},
@@ -209,7 +210,9 @@ func TestAdmissionPolicyOnControllerBindings(t *testing.T) {
 		{"another action's run identity", binding("f", actionRole("scale-deployment"), runLabels("vap", "scale-deployment"), otherRunSA), notTheRuns},
 		{"another run's identity", binding("g", actionRole("scale-deployment"), runLabels("other", "scale-deployment"), runSA), notTheRuns},
 		{"labels naming another action", binding("e", actionRole("scale-deployment"), runLabels("vap", "delete-pod"), otherRunSA), "must carry the run's labels"},
-		{"a namespace nobody opted in", binding("h", actionRole("scale-deployment"), runLabels("vap", "scale-deployment"), runSA), "is not a target"},
+		// One run, one target: a run identity made for one namespace is not bound in another.
+		{"another namespace's run identity", binding("i", actionRole("scale-deployment"), runLabels("vap", "scale-deployment"), elsewhereSA), notTheRuns},
+		{"a namespace nobody opted in", binding("h", actionRole("scale-deployment"), runLabels("vap", "scale-deployment"), elsewhereSA), "is not a target"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ns := target

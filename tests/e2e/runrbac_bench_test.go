@@ -154,7 +154,7 @@ func sweep1000(b *testing.B, byAge bool) {
 			wg.Go(func() {
 				for j := range work {
 					run := runrbac.Run{APIVersion: "batch/v1", Kind: "Job", Namespace: releaseNS, Name: fmt.Sprintf("gone-%d-%d", i, j), UID: "00000000-0000-0000-0000-000000000000"}
-					name := m.ServiceAccountName("scale-deployment", run)
+					name := m.ServiceAccountName(testenv.Action(b, "scale-deployment"), target, run)
 					rb := &rbacv1.RoleBinding{
 						ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: target,
 							Labels:      map[string]string{c.Labels.Run: runrbac.ID(run, c.RunServiceAccountPrefix), c.Labels.Action: "scale-deployment"},

@@ -150,7 +150,7 @@ func TestProvisionConvergesAndRefusesConflicts(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			run := ownerJob(t, cluster.Client, "conflict-"+strings.ToLower(strings.ReplaceAll(tc.name, " ", "-")))
-			name := m.ServiceAccountName(scale.Name, run)
+			name := m.ServiceAccountName(scale, target, run)
 			if tc.prepare != nil {
 				tc.prepare(t, run, name)
 			}
@@ -237,7 +237,7 @@ func TestRunNamesFitAnyRunName(t *testing.T) {
 		run := runrbac.Run{APIVersion: "batch/v1", Kind: "Job", Namespace: releaseNS, Name: name, UID: types.UID(fmt.Sprint(len(name)))}
 		id := runrbac.ID(run, m.Contract.RunServiceAccountPrefix)
 		require.Empty(t, validation.IsValidLabelValue(id), id)
-		sa := m.ServiceAccountName(scale.Name, run)
+		sa := m.ServiceAccountName(scale, target, run)
 		require.Empty(t, validation.IsDNS1123Subdomain(sa), sa)
 		action, ok := runrbac.ActionOf(m.Contract, sa)
 		require.True(t, ok, sa)

@@ -36,7 +36,7 @@ func runJob(t *testing.T, action, targetNS, name string, params map[string]strin
 	}
 	a := testenv.Action(t, action)
 	m := runrbac.New(controller, c)
-	job, err := jobs.Build(c, a, jobs.Input{Name: name, ServiceAccount: runrbac.ServiceAccountName(c, a.Name, "Job", name), Parameters: params, Target: target, Approved: approved})
+	job, err := jobs.Build(c, a, jobs.Input{Name: name, ServiceAccount: runrbac.ServiceAccountName(c, a, targetNS, "Job", name), Parameters: params, Target: target, Approved: approved})
 	if err != nil {
 		t.Fatal(err)
 	}

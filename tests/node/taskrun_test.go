@@ -35,11 +35,21 @@ func runLabels(id, action string) map[string]string {
 	return map[string]string{"kubernaut.io/run": id, "kubernaut.io/action": action}
 }
 
+// runServiceAccount is a run's ServiceAccount name as package runrbac makes it:
+// <release>-run-<action>.<target namespace>.<run>, without the namespace for a Cluster action. The
+// admission policies read the action and the namespace from it.
+func runServiceAccount(rel releaseRef, a catalogue.Action, targetNS, id string) string {
+	if a.Scope == catalogue.Cluster {
+		return rel.Name + "-run-" + a.Name + "." + id
+	}
+	return rel.Name + "-run-" + a.Name + "." + targetNS + "." + id
+}
+
 // provision creates a run's ServiceAccount and binding with the controller's client.
 // With bind false it makes the ServiceAccount only: the control run whose token holds no permission.
 func provision(ctx context.Context, rel releaseRef, controller kubernetesClient, a catalogue.Action, id, targetNS string, bind bool) (*Run, error) {
 	// <release>-run-<action>.<run>: the admission policies read the run's action from the name.
-	r := &Run{ID: id, ServiceAccount: rel.Name + "-run-" + a.Name + "." + id, Action: a, Namespace: targetNS, rel: rel, unbound: !bind}
+	r := &Run{ID: id, ServiceAccount: runServiceAccount(rel, a, targetNS, id), Action: a, Namespace: targetNS, rel: rel, unbound: !bind}
 	releaseNS := rel.NS
 	meta := metav1.ObjectMeta{Name: r.ServiceAccount, Labels: runLabels(id, a.Name)}
 	sa := &corev1.ServiceAccount{ObjectMeta: meta}
