@@ -38,9 +38,22 @@ func TestKustomizeBaseEqualsHelmDefaultRender(t *testing.T) {
 	requireSameObjects(t, objects(t, docs), objects(t, build(t, filepath.Join(root, generate.BaseDir))))
 }
 
+// The base owns its namespace, enforcing the restricted Pod Security Standard; the Helm default render
+// does not (helm install needs the namespace first, and the chart checks its label then).
+func TestKustomizeBaseOwnsARestrictedNamespace(t *testing.T) {
+	ns, ok := objects(t, build(t, filepath.Join(root, generate.BaseDir)))["Namespace//"+render.DefaultNamespace]
+	require.True(t, ok, "the base renders the release Namespace")
+	require.Equal(t, "restricted", get(ns, "metadata", "labels", "pod-security.kubernetes.io/enforce"))
+	for key := range objects(t, defaultRender(t)) {
+		require.NotEqual(t, "Namespace//"+render.DefaultNamespace, key)
+	}
+}
+
 // OpenShift through Helm values and through the overlay gives the same objects.
 func TestOpenShiftOverlayEqualsHelmOpenShiftValues(t *testing.T) {
-	docs, err := renderWith(t, render.NewestKubernetes, readValues(t, filepath.Join(chartDir, "ci", "openshift-values.yaml")))
+	vals := readValues(t, filepath.Join(chartDir, "ci", "openshift-values.yaml"))
+	vals["releaseNamespace"] = map[string]any{"create": true} // as the base, which owns its Namespace
+	docs, err := renderWith(t, render.NewestKubernetes, vals)
 	require.NoError(t, err)
 	requireSameObjects(t, objects(t, docs), objects(t, build(t, overlayDir("openshift"))))
 }

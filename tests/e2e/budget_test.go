@@ -49,8 +49,9 @@ func TestRunBudget(t *testing.T) {
 	quotaName := fullname + "-run-budget"
 	helm, err := testenv.HelmConfiguration(own.Kubeconfig, ns)
 	require.NoError(t, err)
+	require.NoError(t, restrictedNamespace(own.Client, ns))
 	install := action.NewInstall(helm)
-	install.ReleaseName, install.Namespace, install.CreateNamespace = name, ns, true
+	install.ReleaseName, install.Namespace = name, ns
 	// NetworkPolicies off: no helm test ServiceAccount, whose slot would otherwise stay free until
 	// `helm test` first runs, so the namespace holds exactly default and the controller's.
 	_, err = install.Run(loadChart(t), map[string]any{

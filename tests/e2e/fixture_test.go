@@ -58,8 +58,11 @@ func installShared() error {
 	if err != nil {
 		return err
 	}
+	if err := restrictedNamespace(cluster.Client, releaseNS); err != nil {
+		return err
+	}
 	install := action.NewInstall(cfg)
-	install.ReleaseName, install.Namespace, install.CreateNamespace = release, releaseNS, true
+	install.ReleaseName, install.Namespace = release, releaseNS
 	if _, err := install.Run(ch, values(nil)); err != nil {
 		return fmt.Errorf("helm install: %w", err)
 	}

@@ -15,9 +15,12 @@ import (
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
 	"github.com/jordigilh/kubernaut-execution/execution"
@@ -123,9 +126,22 @@ func values(extra map[string]any) map[string]any {
 }
 
 func newInstall(t testing.TB, name, ns string) *action.Install {
+	require.NoError(t, restrictedNamespace(cluster.Client, ns))
 	install := action.NewInstall(helmConfig(t, ns))
-	install.ReleaseName, install.Namespace, install.CreateNamespace = name, ns, true
+	install.ReleaseName, install.Namespace = name, ns
 	return install
+}
+
+// restrictedNamespace creates a release namespace as an operator does before installing: enforcing the
+// restricted Pod Security Standard, which the chart requires of it.
+func restrictedNamespace(client kubernetes.Interface, ns string) error {
+	obj := nsObject(ns)
+	obj.Labels = map[string]string{"pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest"}
+	_, err := client.CoreV1().Namespaces().Create(context.Background(), obj, metaCreate)
+	if apierrors.IsAlreadyExists(err) {
+		return nil
+	}
+	return err
 }
 
 // clusterScoped lists the release's cluster-scoped objects left in the cluster.
@@ -147,6 +163,26 @@ func clusterScoped(t *testing.T, name string) []string {
 		}
 	}
 	return left
+}
+
+// The release namespace enforces restricted Pod Security: an install into one that does not is refused
+// with what to do, and the same install passes once the namespace is labelled.
+func TestReleaseNamespaceIsRestricted(t *testing.T) {
+	require.NoError(t, tektonCRDsInstalled())
+	ctx := context.Background()
+	plain := createNamespace(t, "helm-plain", nil)
+	install := func() error {
+		i := action.NewInstall(helmConfig(t, plain))
+		i.ReleaseName, i.Namespace = "plain", plain
+		_, err := i.Run(loadChart(t), values(nil))
+		return err
+	}
+	require.ErrorContains(t, install(), "namespace helm-plain must enforce the restricted Pod Security Standard")
+	_, err := cluster.Client.CoreV1().Namespaces().Patch(ctx, plain, types.MergePatchType,
+		[]byte(`{"metadata":{"labels":{"pod-security.kubernetes.io/enforce":"restricted"}}}`), metav1.PatchOptions{})
+	require.NoError(t, err)
+	require.NoError(t, install(), "the control: labelled, it installs")
+	t.Cleanup(func() { _, _ = action.NewUninstall(helmConfig(t, plain)).Run("plain") })
 }
 
 func TestHelmInstallUpgradeUninstall(t *testing.T) {
