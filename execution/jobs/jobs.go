@@ -189,6 +189,18 @@ func podSecurityContext(c *execution.Contract) *corev1.PodSecurityContext {
 	return sc
 }
 
+// EnvNames are the names, in order, of the environment every container of an action's Job gets (the
+// values are the run's): the workloads admission policy compares them, so no variable (a proxy, a
+// kubeconfig) is added and none is left out.
+func EnvNames(a catalogue.Action) []string {
+	all := steps.BuildWith(a, func(string) string { return "" }, steps.EnvRef)
+	var names []string
+	for _, e := range append(steps.TemplateEnv(), all[0].Env...) {
+		names = append(names, e.Name)
+	}
+	return names
+}
+
 // Argv is every container of an action's Job in run order, each as its name followed by its command
 // and args: the same for every run of the action, which the workloads admission policy compares whole
 // (generated into the chart from this function).

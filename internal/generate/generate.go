@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
+	"github.com/jordigilh/kubernaut-execution/catalogue/steps"
 	"github.com/jordigilh/kubernaut-execution/execution"
 	"github.com/jordigilh/kubernaut-execution/execution/jobs"
 	"github.com/jordigilh/kubernaut-execution/internal/admission"
@@ -39,8 +40,9 @@ const (
 	ContractFile   = "files/contract.yaml" // chart-relative: the static part of the execution contract
 	// RunContractFile is the per-action part of the run-contract admission policy.
 	RunContractFile = "files/run-contract.yaml" // chart-relative
-	// JobArgvFile is every action's Job containers in run order, each its name, command and args, as
-	// execution/jobs builds them: the workloads admission policy compares a Job with it.
+	// JobArgvFile is, per action, its Job's containers in run order (each its name, command and args) and
+	// the names of their environment, as execution/jobs builds them: the workloads admission policy
+	// compares a Job with it.
 	JobArgvFile = "files/job-argv.yaml" // chart-relative
 	BaseDir     = "kustomize/base"
 	// HADir is a Kustomize component: two controller replicas and what the chart adds for them.
@@ -90,11 +92,17 @@ func Generate(cat *catalogue.Catalogue, sourceRoot, policiesDir string) (writer.
 		return nil, Summary{}, fmt.Errorf("run contract: %w", err)
 	}
 	chartFiles[RunContractFile] = append([]byte(yamlHeader), runContract...)
-	argv := map[string][][]string{}
-	for _, a := range cat.Actions {
-		argv[a.Name] = jobs.Argv(a)
+	type jobShape struct {
+		Argv [][]string `json:"argv"`
+		Env  []string   `json:"env"`
+		// ActionEnv is the variable that names the action to the gate.
+		ActionEnv string `json:"actionEnv"`
 	}
-	jobArgv, err := yaml.Marshal(argv)
+	shapes := map[string]jobShape{}
+	for _, a := range cat.Actions {
+		shapes[a.Name] = jobShape{Argv: jobs.Argv(a), Env: jobs.EnvNames(a), ActionEnv: steps.EnvAction}
+	}
+	jobArgv, err := yaml.Marshal(shapes)
 	if err != nil {
 		return nil, Summary{}, fmt.Errorf("job argv: %w", err)
 	}

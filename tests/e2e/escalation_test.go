@@ -175,6 +175,27 @@ func TestStolenControllerTokenCannotEscalate(t *testing.T) {
 		{"Job whose pods carry another label", jobIn(releaseNS, func(j *batchv1.Job) {
 			j.Spec.Template.Labels["team"] = "payments"
 		}), "carry only the run's labels"},
+		{"Job whose containers all route through a proxy", jobIn(releaseNS, func(j *batchv1.Job) {
+			for _, cs := range [][]corev1.Container{j.Spec.Template.Spec.InitContainers, j.Spec.Template.Spec.Containers} {
+				for i := range cs {
+					cs[i].Env = append(cs[i].Env, corev1.EnvVar{Name: "HTTPS_PROXY", Value: "http://collector.example:8080"})
+				}
+			}
+		}), "exactly its action's environment variables"},
+		{"Job whose gate decides for another action", jobIn(releaseNS, func(j *batchv1.Job) {
+			for _, cs := range [][]corev1.Container{j.Spec.Template.Spec.InitContainers, j.Spec.Template.Spec.Containers} {
+				for i := range cs {
+					for k := range cs[i].Env {
+						if cs[i].Env[k].Name == "KUBERNAUT_ACTION" {
+							cs[i].Env[k].Value = "verify-deployment"
+						}
+					}
+				}
+			}
+		}), "exactly its action's environment variables"},
+		{"Job with another DNS policy", jobIn(releaseNS, func(j *batchv1.Job) {
+			j.Spec.Template.Spec.DNSPolicy = corev1.DNSDefault
+		}), "default scheduler and DNS policy"},
 		{"Job with 500 pods at once", jobIn(releaseNS, func(j *batchv1.Job) {
 			j.Spec.Parallelism, j.Spec.Completions = ptr.To[int32](500), ptr.To[int32](500)
 		}), "a Job runs one pod once"},
@@ -216,7 +237,12 @@ func TestStolenControllerTokenCannotEscalate(t *testing.T) {
 		// what the gate never saw.
 		{"Job whose execute step sees other parameters than the gate", jobIn(releaseNS, func(j *batchv1.Job) {
 			c := &j.Spec.Template.Spec.Containers[0]
-			c.Env = append(append([]corev1.EnvVar{}, c.Env...), corev1.EnvVar{Name: "KUBERNAUT_PARAM_replicas", Value: "0"})
+			c.Env = append([]corev1.EnvVar{}, c.Env...)
+			for i := range c.Env {
+				if c.Env[i].Name == "KUBERNAUT_PARAM_replicas" {
+					c.Env[i].Value = "0"
+				}
+			}
 		}), "every container must see the gate's environment"},
 		{"TaskRun with an inline taskSpec", func() error {
 			tr := taskRun(action, "esc", run.ServiceAccount, map[string]any{"taskSpec": map[string]any{"steps": []any{map[string]any{"name": "x", "image": "docker.io/library/busybox:1.36"}}}})

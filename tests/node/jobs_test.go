@@ -8,6 +8,7 @@ import (
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -111,6 +112,45 @@ func TestJobsRunOnTheNode(t *testing.T) {
 			}
 		})
 	}
+
+	// What a stolen controller token would send instead of the Job it is given: refused by the API server
+	// on this cluster, before any pod exists.
+	t.Run("a Job whose execute args differ from what its gate saw, or whose gate is a sidecar", func(t *testing.T) {
+		controller, _, err := controllerClientsFor(ctx, defaultRelease)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := execution.Discover(ctx, cluster.Client, releaseNS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := testenv.Action(t, "scale-deployment")
+		params := map[string]string{"namespace": "shop", "deployment": "web", "replicas": "2"}
+		for name, mutate := range map[string]func(*batchv1.Job){
+			"execute args": func(j *batchv1.Job) {
+				j.Spec.Template.Spec.Containers[0].Args = []string{"patch", "deployment/argocd-server", "--namespace=argocd", "--type=merge",
+					`--patch={"spec":{"template":{"spec":{"serviceAccountName":"argocd-application-controller"}}}}`}
+			},
+			"sidecar gate": func(j *batchv1.Job) {
+				j.Spec.Template.Spec.InitContainers[0].RestartPolicy = ptr.To(corev1.ContainerRestartPolicyAlways)
+			},
+		} {
+			job, err := jobs.Build(c, a, jobs.Input{Name: "job-forged", ServiceAccount: runrbac.ServiceAccountName(c, a, "shop", "Job", "job-forged"),
+				Parameters: params, Target: target("staging", nil, map[string]any{"currentReplicas": 1})})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := controller.BatchV1().Jobs(releaseNS).Create(ctx, job, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
+				t.Fatalf("the control, the Job as built: %v", err)
+			}
+			mutate(job)
+			_, err = controller.BatchV1().Jobs(releaseNS).Create(ctx, job, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+			if err == nil || !strings.Contains(err.Error(), "ValidatingAdmissionPolicy") {
+				t.Fatalf("%s: want a refusal by the workloads admission policy, got %v", name, err)
+			}
+			t.Logf("%s: %s", name, firstLine(err.Error()))
+		}
+	})
 
 	t.Run("a refused run stops before its dry-run", func(t *testing.T) {
 		ns := targetNamespace(t, "job-refused")

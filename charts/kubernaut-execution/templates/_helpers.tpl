@@ -268,3 +268,9 @@ for a map of mixed values (JSON alone is a valid CEL literal only when they agre
 {{- $m := . -}}
 { {{- range $i, $k := keys $m | sortAlpha }}{{ if $i }}, {{ end }}{{ $k | toJson }}: dyn({{ index $m $k | toJson }}){{ end -}} }
 {{- end }}
+
+{{/* A map of maps as a CEL literal, each inner map through kubernaut-execution.celMap. */}}
+{{- define "kubernaut-execution.celMapOfMaps" -}}
+{{- $m := . -}}
+{ {{- range $i, $k := keys $m | sortAlpha }}{{ if $i }}, {{ end }}{{ $k | toJson }}: {{ include "kubernaut-execution.celMap" (index $m $k) }}{{ end -}} }
+{{- end }}
