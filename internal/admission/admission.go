@@ -168,7 +168,7 @@ func Unchanged(paths []string) string {
 		if key == "finalizers" || key == "ownerReferences" {
 			empty = "[]"
 		}
-		parts = append(parts, g.value(field("variables.new.metadata", key, empty), field("variables.old.metadata", key, empty), meta.children[key], empty))
+		parts = append(parts, g.value(field("variables.new.metadata", key, empty), field("variables.old.metadata", key, empty), meta.children[key]))
 	}
 	return strings.Join(parts, " &&\n")
 }
@@ -181,7 +181,7 @@ func (g *gen) fresh(prefix string) string {
 }
 
 // value compares two values under n (nil: must be equal).
-func (g *gen) value(a, b string, n *node, empty string) string {
+func (g *gen) value(a, b string, n *node) string {
 	switch {
 	case n == nil:
 		return fmt.Sprintf("%s == %s", a, b)
@@ -218,7 +218,7 @@ func (g *gen) object(a, b string, children map[string]*node) string {
 		// not with the square of it.
 		x, y := g.fresh("a"), g.fresh("b")
 		parts = append(parts, fmt.Sprintf("[%s].all(%s, [%s].all(%s, %s))",
-			field(a, key, empty), x, field(b, key, empty), y, g.value(x, y, child, empty)))
+			field(a, key, empty), x, field(b, key, empty), y, g.value(x, y, child)))
 	}
 	return "(" + strings.Join(parts, " && ") + ")"
 }

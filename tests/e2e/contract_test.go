@@ -101,7 +101,6 @@ func ownedDeployment(t *testing.T, ns, name string, labels map[string]string) {
 // server beside what the action is for.
 func TestRunContractDeployments(t *testing.T) {
 	installed(t)
-	awaitRunContract(t)
 	ns := namespace(t, "contract-deploy", nil)
 	ownedDeployment(t, ns, "web", nil)
 	ownedDeployment(t, ns, "kept", map[string]string{execution.ManagedLabel: "false"})
@@ -163,7 +162,6 @@ func TestRunContractDeployments(t *testing.T) {
 // ConfigMaps, nodes, evictions and requests outside any contract.
 func TestRunContractTargets(t *testing.T) {
 	installed(t)
-	awaitRunContract(t)
 	tb := &table{t: t}
 	ns := namespace(t, "contract-targets", nil)
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "app", Annotations: map[string]string{execution.PatchableKeysAnnotation: "LOG_LEVEL"}},
@@ -279,7 +277,6 @@ func TestRunsOnlyOnOptedInNamespaces(t *testing.T) {
 // changing request of a run identity; removing it resumes.
 func TestPauseAndResume(t *testing.T) {
 	installed(t)
-	awaitRunContract(t)
 	ns := namespace(t, "pause", nil)
 	seedPod(t, ns, "web", "", nil)
 	restart := runAs(t, "restart-pod", "pause", ns)
@@ -331,7 +328,3 @@ func runrbacName(t *testing.T, action, job string) string {
 
 // contractTimeout bounds the wait for the API server to load a label change of the policy's parameter.
 const contractTimeout = 30 * time.Second
-
-// awaitRunContract is a no-op once installed(t) has returned: the shared install waits for every
-// policy, the run contract included (waitForAdmissionPolicies).
-func awaitRunContract(t *testing.T) { t.Helper() }
