@@ -15,6 +15,9 @@ OPA := $(CACHE)/bin/opa
 STATICCHECK := $(CACHE)/bin/staticcheck
 KUBE_SCORE := $(CACHE)/bin/kube-score
 HELM := $(CACHE)/bin/helm
+CONTROLLER_GEN := $(CACHE)/bin/controller-gen
+# Written by controller-gen from api/v1alpha1's types; committed, checked by make verify.
+DEEPCOPY := api/v1alpha1/zz_generated.deepcopy.go
 REGISTRY := $(CACHE)/bin/registry
 # apt-install installs the Debian packages $(2) that are missing, as root; target $(1) names itself in
 # what it prints. Without root or apt it only says so: the tests that need a package then fail naming
@@ -46,7 +49,8 @@ help: ## Show this help.
 ##@ Development
 
 .PHONY: generate
-generate: ## Regenerate every generated file from catalogue/actions.yaml and print what was written.
+generate: $(CONTROLLER_GEN) ## Regenerate every generated file from catalogue/actions.yaml (and the API's DeepCopy methods) and print what was written.
+	$(CONTROLLER_GEN) object paths=./api/...
 	$(GO) run ./cmd/kubernaut-execution generate
 	@if command -v dot > /dev/null; then $(MAKE) --no-print-directory docs; else echo "generate: dot is missing, docs/flow.png not redrawn (make doc-deps)"; fi
 
@@ -74,7 +78,7 @@ doc-deps: ## Install Graphviz (as root, with apt) when missing.
 
 .PHONY: verify
 verify: generate ## Regenerate and fail on any difference from the committed files, printing the fix.
-	@owned="$$($(GO) run ./cmd/kubernaut-execution generate --owned)"; if [ -n "$$(git status --porcelain -- $$owned)" ]; then \
+	@owned="$$($(GO) run ./cmd/kubernaut-execution generate --owned) $(DEEPCOPY)"; if [ -n "$$(git status --porcelain -- $$owned)" ]; then \
 		git status --short -- $$owned; \
 		echo "Generated files were stale and are now regenerated (the same as make generate): review and commit them."; exit 1; \
 	fi
@@ -115,6 +119,9 @@ e2e: tools ## Run the real-cluster layer alone (etcd + kube-apiserver + kube-con
 
 .PHONY: tools
 tools: $(OPA) $(KUBE_BINS) $(KUBE_SCORE) $(HELM) $(REGISTRY) ## Build the pinned tools the tests run (opa, etcd, kube-apiserver, kube-controller-manager, kubectl, kube-score, helm, registry).
+
+$(CONTROLLER_GEN): tools/controllergen/go.mod tools/controllergen/go.sum
+	cd tools/controllergen && $(GO) build -o $@ sigs.k8s.io/controller-tools/cmd/controller-gen
 
 $(OPA): tools/go.mod tools/go.sum
 	cd tools && $(GO) build -o $(OPA) github.com/open-policy-agent/opa

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -259,3 +260,45 @@ func (a Action) Argv(values map[string]string) ([]string, error) {
 // ClusterScopedResources are the built-in cluster-scoped resources (<plural> or <plural>.<group>) the
 // catalogue refuses in a Namespaced action, generated from the Kubernetes OpenAPI spec.
 func ClusterScopedResources() []string { return slices.Clone(clusterScopedResources) }
+
+// Target is the object an action's command addresses, as <kind>/$(params.<parameter>).
+type Target struct {
+	// Kind is kubectl's name for it (pod, deployment, ...); Group and Resource its API resource.
+	Kind, Group, Resource string
+	// Parameter names the object.
+	Parameter string
+}
+
+// targetKinds are the kinds a command may address by name, with their API resources.
+var targetKinds = map[string][2]string{
+	"configmap":   {"", "configmaps"},
+	"daemonset":   {"apps", "daemonsets"},
+	"deployment":  {"apps", "deployments"},
+	"node":        {"", "nodes"},
+	"pod":         {"", "pods"},
+	"statefulset": {"apps", "statefulsets"},
+}
+
+var targetArg = regexp.MustCompile(`^([a-z]+)/\$\(params\.([A-Za-z0-9_]+)\)$`)
+
+// Target is the object a's command acts on, when it names one (custom-script lists by selector).
+func (a Action) Target() (Target, bool) {
+	for _, arg := range a.Command {
+		m := targetArg.FindStringSubmatch(arg)
+		if m == nil {
+			continue
+		}
+		if gr, ok := targetKinds[m[1]]; ok {
+			return Target{Kind: m[1], Group: gr[0], Resource: gr[1], Parameter: m[2]}, true
+		}
+	}
+	return Target{}, false
+}
+
+// ReadsTarget reports whether a run's controller reads the target object for the gate's target
+// context: for the action's context fields, or for a cluster-scoped target's labels (a node's role).
+// Others are only the namespace's business: the run contract checks the object's own opt-out.
+func (a Action) ReadsTarget() bool {
+	_, ok := a.Target()
+	return ok && (len(a.Context) > 0 || a.Scope == Cluster)
+}

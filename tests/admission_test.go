@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -26,7 +28,7 @@ func admissionPolicies(t *testing.T) map[string]*admissionregistrationv1.Validat
 			out[strings.TrimPrefix(strings.TrimPrefix(p.Name, "kubernaut-execution-"), "controller-")] = &p
 		}
 	}
-	require.Len(t, out, 5, "bindings, serviceaccounts, workloads, records and runs-contract policies")
+	require.ElementsMatch(t, []string{"bindings", "serviceaccounts", "workloads", "records", "runs-contract", "action-runs", "action-approvals"}, slices.Collect(maps.Keys(out)))
 	return out
 }
 
@@ -71,10 +73,15 @@ func TestAdmissionPoliciesCompileAndFailClosed(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			require.Empty(t, compileCEL(p))
 			require.Equal(t, admissionregistrationv1.Fail, *p.Spec.FailurePolicy)
-			// Every policy guards creates and updates, except the records policy, which guards deletes.
+			// Every policy guards creates and updates, except the records policy, which guards deletes, and
+			// the API's, which guard creates: the CRDs keep a spec immutable, and the controller updates
+			// its runs' finalizers.
 			want := []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update}
-			if name == "records" {
+			switch name {
+			case "records":
 				want = []admissionregistrationv1.OperationType{admissionregistrationv1.Delete}
+			case "action-runs", "action-approvals":
+				want = []admissionregistrationv1.OperationType{admissionregistrationv1.Create}
 			}
 			for _, r := range p.Spec.MatchConstraints.ResourceRules {
 				require.Subset(t, r.Operations, want)

@@ -21,6 +21,7 @@ import (
 	"github.com/jordigilh/kubernaut-execution/execution"
 	"github.com/jordigilh/kubernaut-execution/execution/jobs"
 	"github.com/jordigilh/kubernaut-execution/internal/admission"
+	"github.com/jordigilh/kubernaut-execution/internal/crd"
 	"github.com/jordigilh/kubernaut-execution/internal/policy"
 	"github.com/jordigilh/kubernaut-execution/internal/rbac"
 	"github.com/jordigilh/kubernaut-execution/internal/render"
@@ -44,7 +45,9 @@ const (
 	// the names of their environment, as execution/jobs builds them: the workloads admission policy
 	// compares a Job with it.
 	JobArgvFile = "files/job-argv.yaml" // chart-relative
-	BaseDir     = "kustomize/base"
+	// CRDDir holds the execution.kubernaut.io CustomResourceDefinitions, one file each.
+	CRDDir  = "files/crds" // chart-relative
+	BaseDir = "kustomize/base"
 	// HADir is a Kustomize component: two controller replicas and what the chart adds for them.
 	HADir           = "kustomize/components/high-availability"
 	NetworkPolicies = "networkpolicies"
@@ -107,6 +110,24 @@ func Generate(cat *catalogue.Catalogue, sourceRoot, policiesDir string) (writer.
 		return nil, Summary{}, fmt.Errorf("job argv: %w", err)
 	}
 	chartFiles[JobArgvFile] = append([]byte(yamlHeader), jobArgv...)
+
+	actionRun, err := crd.ActionRun(cat)
+	if err != nil {
+		return nil, Summary{}, fmt.Errorf("ActionRun CRD: %w", err)
+	}
+	for _, d := range []any{actionRun, crd.ActionApproval()} {
+		data, err := marshalObject(d)
+		if err != nil {
+			return nil, Summary{}, fmt.Errorf("CRD: %w", err)
+		}
+		var meta struct {
+			Metadata struct{ Name string } `json:"metadata"`
+		}
+		if err := yaml.Unmarshal(data, &meta); err != nil {
+			return nil, Summary{}, err
+		}
+		chartFiles[path.Join(CRDDir, meta.Metadata.Name+".yaml")] = append([]byte(yamlHeader), data...)
+	}
 
 	policies, err := policy.Build(cat, policiesDir)
 	if err != nil {
@@ -279,6 +300,8 @@ func marshalObject(obj any) ([]byte, error) {
 	if meta, ok := m["metadata"].(map[string]any); ok {
 		delete(meta, "creationTimestamp")
 	}
+	// A generated object has no status: the API server writes it (a CRD's would be an invalid null list).
+	delete(m, "status")
 	return yaml.Marshal(m)
 }
 

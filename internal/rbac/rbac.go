@@ -5,6 +5,8 @@ package rbac
 
 import (
 	"cmp"
+	v1alpha1 "github.com/jordigilh/kubernaut-execution/api/v1alpha1"
+	"maps"
 	"slices"
 
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -55,13 +57,22 @@ var (
 // Compute derives the chart's RBAC data from a validated catalogue.
 func Compute(c *catalogue.Catalogue) Data {
 	cluster := []rbacv1.PolicyRule{
-		// The seed's execution CRD: the controller owns its status and finalizers.
-		rule("kubernetesexecution.kubernaut.io", []string{"kubernetesexecutions"}, "get", "list", "patch", "update", "watch"),
-		rule("kubernetesexecution.kubernaut.io", []string{"kubernetesexecutions/status"}, "get", "patch", "update"),
-		rule("kubernetesexecution.kubernaut.io", []string{"kubernetesexecutions/finalizers"}, "update"),
-		// The parent WorkflowExecution is only read.
-		rule("workflowexecution.kubernaut.io", []string{"workflowexecutions"}, read...),
-		rule("workflowexecution.kubernaut.io", []string{"workflowexecutions/status"}, "get"),
+		// The execution API: the controller runs ActionRuns and owns their status and finalizer. It only
+		// reads approvals: a stolen controller token cannot approve (the API's admission policy refuses
+		// it too), nor ask for a run.
+		rule(v1alpha1.Group, []string{v1alpha1.ActionRunResource}, "get", "list", "patch", "update", "watch"),
+		rule(v1alpha1.Group, []string{v1alpha1.ActionRunResource + "/status"}, "get", "patch", "update"),
+		rule(v1alpha1.Group, []string{v1alpha1.ActionRunResource + "/finalizers"}, "update"),
+		rule(v1alpha1.Group, []string{v1alpha1.ActionApprovalResource}, read...),
+		// The target context the gate decides on is read from the live objects, never from the request:
+		// the namespace's environment label, a node's labels, the context fields of the catalogue.
+		rule("", contextResources(c, ""), "get"),
+		// Events on an ActionRun go to its namespace.
+		rule("", []string{"events"}, createPatch...),
+		rule("events.k8s.io", []string{"events"}, createPatch...),
+	}
+	if apps := contextResources(c, "apps"); len(apps) > 0 {
+		cluster = append(cluster, rule("apps", apps, "get"))
 	}
 	ephemeralCluster := []rbacv1.PolicyRule{
 		// Per-run bindings in target namespaces. Creating one only succeeds for a role the controller may
@@ -77,8 +88,9 @@ func Compute(c *catalogue.Catalogue) Data {
 		rule("tekton.dev", []string{"pipelineruns", "taskruns"}, "create", "delete", "get", "list", "patch", "watch"),
 		// update: removing the run finalizer (execution/runrbac) from a finished Job.
 		rule("batch", []string{"jobs"}, "create", "delete", "get", "list", "update", "watch"),
-		rule("", []string{"events"}, createPatch...),
-		rule("events.k8s.io", []string{"events"}, createPatch...),
+		// A Job run's pod: its steps' exit codes and the tail of their logs (redacted into status).
+		rule("", []string{"pods"}, read...),
+		rule("", []string{"pods/log"}, "get"),
 		rule("coordination.k8s.io", []string{"leases"}, "create", "get", "update"),
 	}
 
@@ -93,4 +105,19 @@ func Compute(c *catalogue.Catalogue) Data {
 	}
 	return Data{Controller: Controller{ClusterRules: cluster, NamespaceRules: namespace,
 		EphemeralClusterRules: ephemeralCluster, EphemeralNamespaceRules: ephemeralNamespace}, Actions: actions}
+}
+
+// contextResources are the resources of group whose objects the controller reads for a run's target
+// context: namespaces always, and the kind each action names its target by (catalogue.Target).
+func contextResources(c *catalogue.Catalogue, group string) []string {
+	set := map[string]bool{}
+	if group == "" {
+		set["namespaces"] = true
+	}
+	for _, a := range c.Actions {
+		if t, ok := a.Target(); ok && a.ReadsTarget() && t.Group == group {
+			set[t.Resource] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(set))
 }

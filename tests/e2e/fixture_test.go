@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -95,6 +96,17 @@ func waitForAdmissionPolicies() error {
 					Containers: []corev1.Container{{Name: "probe", Image: "probe"}}}}}}, dry)
 			return err
 		},
+	}
+	// The API's policies: an administrator naming someone else as requester or approver.
+	probes["action-runs"] = func(ctx context.Context) error {
+		_, err := cluster.Dynamic.Resource(actionRuns).Namespace("default").Create(ctx, actionRun("vap-probe", "restart-pod", "someone-else", map[string]any{"pod": "web"}), dry)
+		return err
+	}
+	probes["action-approvals"] = func(ctx context.Context) error {
+		run := actionRun("vap-probe", "verify-deployment", "someone-else", nil)
+		run.SetUID("00000000-0000-0000-0000-000000000000")
+		_, err := cluster.Dynamic.Resource(actionApprovals).Namespace("default").Create(ctx, approval("vap-probe", run, "sha256:"+strings.Repeat("0", 64), "someone-else"), dry)
+		return err
 	}
 	// The run contract's probe: an identity named as a run's, granted more than any action, asks for
 	// something no contract admits.

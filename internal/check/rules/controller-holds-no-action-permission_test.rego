@@ -23,3 +23,25 @@ test_wildcard_resource if {
 	count(rule.violation) == 1 with input as {"documents": [action, controller([{"apiGroups": [""], "resources": ["*"], "verbs": ["get"]}])]}
 		with data.kubernaut.params.actionLabel as "example.org/action"
 }
+
+drainer := {"kind": "ClusterRole", "metadata": {"name": "d", "labels": {"example.org/action": "drain"}}, "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]}
+
+cluster_controller(rules) := {"kind": "ClusterRole", "metadata": {"name": "c", "labels": {"app.kubernetes.io/component": "controller"}}, "rules": rules}
+
+# Reading one object by name (the target context) is not an action's permission; listing it
+# cluster-wide is, and so is a wildcard verb.
+test_get_by_name_allowed if {
+	count(rule.violation) == 0 with input as {"documents": [drainer, cluster_controller([{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}])]}
+		with data.kubernaut.params.actionLabel as "example.org/action"
+}
+
+test_cluster_list_refused if {
+	rule.violation == {{"kind": "ClusterRole", "namespace": "", "name": "c", "message": "grants list /pods, a permission of action \"drain\""}} with input as {"documents": [drainer, cluster_controller([{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}])]}
+		with data.kubernaut.params.actionLabel as "example.org/action"
+}
+
+# In its own namespace's Role the controller reads its runs' pods; it changes nothing there either.
+test_role_reads_allowed if {
+	count(rule.violation) == 0 with input as {"documents": [drainer, controller([{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}])]}
+		with data.kubernaut.params.actionLabel as "example.org/action"
+}

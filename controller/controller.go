@@ -1,0 +1,516 @@
+// Package controller is the execution controller: it runs ActionRuns. For each run it decides with
+// the gate in process from the live target context (refusing, or waiting for a person's approval,
+// before it creates anything), creates the run's Job and its per-run identity (package runrbac),
+// follows the Job to completion, writes the steps' exit codes and a redacted tail of their output into
+// status and Events, and tears the identity down. Sweep removes what a crash left.
+//
+// A run executes at most once: its Job's name is derived from the ActionRun's UID, so a controller
+// that restarts between creating the Job and recording it finds the same Job and follows it.
+package controller
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	v1alpha1 "github.com/jordigilh/kubernaut-execution/api/v1alpha1"
+	"github.com/jordigilh/kubernaut-execution/catalogue"
+	"github.com/jordigilh/kubernaut-execution/execution"
+	"github.com/jordigilh/kubernaut-execution/execution/gate"
+	"github.com/jordigilh/kubernaut-execution/execution/jobs"
+	"github.com/jordigilh/kubernaut-execution/execution/runrbac"
+	"github.com/jordigilh/kubernaut-execution/redact"
+)
+
+// Finalizer keeps an ActionRun until its run's identity is torn down.
+const Finalizer = "execution.kubernaut.io/teardown"
+
+// RunAnnotation on a Job names its ActionRun as <namespace>/<name>/<uid>.
+const RunAnnotation = "execution.kubernaut.io/action-run"
+
+// outputBytes bounds the redacted output tail kept in status.
+const outputBytes = 4096
+
+var jobGVK = batchv1.SchemeGroupVersion.WithKind("Job")
+
+// Reconciler runs ActionRuns in Job mode.
+type Reconciler struct {
+	Client    client.Client
+	Kube      kubernetes.Interface
+	Contract  *execution.Contract
+	Catalogue *catalogue.Catalogue
+	Gate      *gate.Gate
+	RBAC      *runrbac.Manager
+	Redactor  *redact.Redactor
+	Recorder  events.EventRecorder
+	// RunTimeout bounds a Job (activeDeadlineSeconds).
+	RunTimeout time.Duration
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
+
+// SetupWithManager watches ActionRuns, the approvals that name them and the Jobs that carry them.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.ActionRun{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&v1alpha1.ActionApproval{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			a := o.(*v1alpha1.ActionApproval)
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: a.Namespace, Name: a.Spec.ActionRun.Name}}}
+		})).
+		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			ns, name, _, ok := parseRunAnnotation(o.GetAnnotations()[RunAnnotation])
+			if !ok {
+				return nil
+			}
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}}
+		})).
+		WithOptions(opts).
+		Named("actionrun").
+		Complete(r)
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// Reconcile moves one ActionRun on.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var run v1alpha1.ActionRun
+	if err := r.Client.Get(ctx, req.NamespacedName, &run); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !run.DeletionTimestamp.IsZero() {
+		return r.finalize(ctx, &run)
+	}
+	if run.Status.Phase.Final() {
+		return ctrl.Result{}, r.teardown(ctx, &run)
+	}
+	if controllerutil.AddFinalizer(&run, Finalizer) {
+		if err := r.Client.Update(ctx, &run); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if run.Status.Workload != nil {
+		return r.follow(ctx, &run)
+	}
+	return r.start(ctx, &run)
+}
+
+// start decides a run and, when the gate allows it and it is approved where needed, starts it.
+func (r *Reconciler) start(ctx context.Context, run *v1alpha1.ActionRun) (ctrl.Result, error) {
+	st := run.Status.DeepCopy()
+	st.ObservedGeneration = run.Generation
+	st.SpecHash = SpecHash(run.Spec)
+	if st.Phase == "" {
+		st.Phase = v1alpha1.Pending
+	}
+	a, err := r.Contract.Lookup(r.Catalogue, run.Spec.Action)
+	if err != nil {
+		return r.refuse(ctx, run, st, "UnknownAction", err.Error())
+	}
+	if run.Spec.Mode == v1alpha1.ModeTekton {
+		// Job mode only in this controller; the API names both so that requests stay stable.
+		return r.refuse(ctx, run, st, "ModeUnavailable", "spec.mode: tekton runs are not executed by this controller yet; use mode job or leave it empty")
+	}
+	targetNS := run.Namespace
+	if a.Scope == catalogue.Cluster {
+		if run.Namespace != r.Contract.Namespace {
+			return r.refuse(ctx, run, st, "WrongNamespace", fmt.Sprintf("spec.action: %s acts on the cluster: ask for it from namespace %s", a.Name, r.Contract.Namespace))
+		}
+		targetNS = ""
+	}
+	params, err := Parameters(a.Action, run)
+	if err != nil {
+		return r.refuse(ctx, run, st, "InvalidParameters", err.Error())
+	}
+	target, err := TargetContext(ctx, r.Kube, r.Contract, a.Action, run.Namespace, params)
+	if err != nil {
+		var te *TargetError
+		if errors.As(err, &te) {
+			return r.refuse(ctx, run, st, "TargetNotFound", te.Error())
+		}
+		return ctrl.Result{}, err
+	}
+	approval, refused, err := r.approval(ctx, run)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	d, err := r.Gate.Decide(ctx, gate.Run{Action: a.Name, Parameters: params, Target: target, Approved: approval != nil})
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	st.Decision = &v1alpha1.Decision{Allowed: d.Allowed, Refusals: r.redactAll(d.Refusals), ApprovalRequired: r.redactAll(d.ApprovalRequired),
+		ApprovalSatisfied: d.ApprovalSatisfied, NotEvaluable: r.Redactor.Redact(d.NotEvaluable)}
+	switch {
+	case d.NotEvaluable != "":
+		return r.refuse(ctx, run, st, "NotEvaluable", d.NotEvaluable)
+	case !d.Allowed:
+		return r.refuse(ctx, run, st, "Refused", strings.Join(d.Refusals, "; "))
+	}
+	setCondition(st, run, v1alpha1.ConditionAllowed, metav1.ConditionTrue, "Allowed", "the gate allows the run")
+	if !d.ApprovalSatisfied {
+		msg := "a person must approve: " + strings.Join(d.ApprovalRequired, "; ") + fmt.Sprintf(" (create an ActionApproval naming run %s, uid %s, specHash %s)", run.Name, run.UID, st.SpecHash)
+		if len(refused) > 0 {
+			msg += "; not counted: " + summary(refused)
+		}
+		setCondition(st, run, v1alpha1.ConditionApproved, metav1.ConditionFalse, "AwaitingApproval", msg)
+		if st.Phase != v1alpha1.AwaitingApproval {
+			r.event(run, corev1.EventTypeNormal, "AwaitingApproval", msg)
+		}
+		st.Phase = v1alpha1.AwaitingApproval
+		return ctrl.Result{}, r.writeStatus(ctx, run, st)
+	}
+	if approval != nil {
+		st.Approval, st.ApprovedBy = approval.Name, approval.Approver
+		setCondition(st, run, v1alpha1.ConditionApproved, metav1.ConditionTrue, "Approved", "approved by "+approval.Approver)
+	} else {
+		setCondition(st, run, v1alpha1.ConditionApproved, metav1.ConditionTrue, "NotRequired", "no approval is required")
+	}
+
+	// The Job first (its pod waits for the ServiceAccount), then the identity it names, owned by it.
+	name := JobName(run)
+	job, err := jobs.Build(r.Contract, a.Action, jobs.Input{Name: name, ServiceAccount: runrbac.ServiceAccountName(r.Contract, a.Action, targetNS, jobGVK.Kind, name),
+		Parameters: params, Target: target, Approved: approval != nil, ActiveDeadlineSeconds: ptr.To(int64(r.RunTimeout.Seconds()))})
+	if err != nil {
+		return r.refuse(ctx, run, st, "InvalidRun", err.Error())
+	}
+	job.Annotations = map[string]string{RunAnnotation: runAnnotation(run)}
+	created, err := r.Kube.BatchV1().Jobs(r.Contract.Namespace).Create(ctx, job, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		// Created by an earlier attempt that did not get to record it: follow that one, never a second.
+		created, err = r.Kube.BatchV1().Jobs(r.Contract.Namespace).Get(ctx, name, metav1.GetOptions{})
+		if err == nil && created.Annotations[RunAnnotation] != runAnnotation(run) {
+			return r.refuse(ctx, run, st, "NameConflict", fmt.Sprintf("Job %s exists for another run (%s)", name, created.Annotations[RunAnnotation]))
+		}
+	}
+	if err != nil {
+		return ctrl.Result{}, fmt.Errorf("create Job %s: %w", name, err)
+	}
+	p, err := r.RBAC.Provision(ctx, a.Action, runrbac.RunOf(created, jobGVK), targetNS)
+	if err != nil {
+		return ctrl.Result{}, fmt.Errorf("provision run identity: %w", err)
+	}
+	st.Phase = v1alpha1.Running
+	st.ServiceAccount = p.ServiceAccountName()
+	st.Workload = &v1alpha1.Workload{Kind: jobGVK.Kind, Name: name}
+	st.StartTime = ptr.To(metav1.NewTime(r.now()))
+	st.Steps = nil
+	for _, s := range a.Steps {
+		st.Steps = append(st.Steps, v1alpha1.StepStatus{Name: s})
+	}
+	r.event(run, corev1.EventTypeNormal, "Started", fmt.Sprintf("Job %s/%s as ServiceAccount %s", r.Contract.Namespace, name, st.ServiceAccount))
+	runsStarted.WithLabelValues(a.Name).Inc()
+	return ctrl.Result{}, r.writeStatus(ctx, run, st)
+}
+
+// follow reads a running run's Job and, once it finished, records the outcome and tears down.
+func (r *Reconciler) follow(ctx context.Context, run *v1alpha1.ActionRun) (ctrl.Result, error) {
+	st := run.Status.DeepCopy()
+	job, err := r.Kube.BatchV1().Jobs(r.Contract.Namespace).Get(ctx, run.Status.Workload.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return r.finish(ctx, run, st, v1alpha1.Failed, "WorkloadGone", "the run's Job was deleted before it finished")
+	}
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	done, failedReason := finished(job)
+	if !done {
+		return ctrl.Result{}, nil
+	}
+	pods, err := r.Kube.CoreV1().Pods(r.Contract.Namespace).List(ctx, metav1.ListOptions{LabelSelector: batchv1.JobNameLabel + "=" + job.Name})
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	var outcome jobs.Outcome
+	var pod *corev1.Pod
+	for i := range pods.Items {
+		if o, ok := jobs.OutcomeOf(r.Contract, &pods.Items[i]); ok {
+			outcome, pod = o, &pods.Items[i]
+			break
+		}
+	}
+	if pod == nil {
+		return r.finish(ctx, run, st, v1alpha1.Failed, "NoOutcome", "the Job finished without a pod that ran its steps: "+failedReason)
+	}
+	st.Steps = r.steps(pod)
+	st.Output = r.output(ctx, pod)
+	if outcome.Succeeded() {
+		return r.finish(ctx, run, st, v1alpha1.Succeeded, "Succeeded", "every step passed")
+	}
+	msg := fmt.Sprintf("step %s exited %d", outcome.Step, outcome.ExitCode)
+	if outcome.Meaning != "" {
+		msg += " (" + outcome.Meaning + ")"
+	}
+	if m := strings.TrimSpace(outcome.Message); m != "" {
+		msg += ": " + lastLine(m)
+	}
+	return r.finish(ctx, run, st, v1alpha1.Failed, "StepFailed", msg)
+}
+
+func (r *Reconciler) finish(ctx context.Context, run *v1alpha1.ActionRun, st *v1alpha1.ActionRunStatus, phase v1alpha1.Phase, reason, msg string) (ctrl.Result, error) {
+	msg = r.Redactor.Redact(msg)
+	st.Phase = phase
+	st.CompletionTime = ptr.To(metav1.NewTime(r.now()))
+	setCondition(st, run, v1alpha1.ConditionComplete, metav1.ConditionTrue, reason, msg)
+	kind := corev1.EventTypeNormal
+	if phase != v1alpha1.Succeeded {
+		kind = corev1.EventTypeWarning
+	}
+	r.event(run, kind, string(phase), msg)
+	runsFinished.WithLabelValues(run.Spec.Action, string(phase)).Inc()
+	if st.StartTime != nil {
+		runDuration.WithLabelValues(run.Spec.Action, string(phase)).Observe(st.CompletionTime.Sub(st.StartTime.Time).Seconds())
+	}
+	if err := r.writeStatus(ctx, run, st); err != nil {
+		return ctrl.Result{}, err
+	}
+	run.Status = *st
+	return ctrl.Result{}, r.teardown(ctx, run)
+}
+
+// refuse ends a run before anything was created.
+func (r *Reconciler) refuse(ctx context.Context, run *v1alpha1.ActionRun, st *v1alpha1.ActionRunStatus, reason, msg string) (ctrl.Result, error) {
+	msg = r.Redactor.Redact(msg)
+	setCondition(st, run, v1alpha1.ConditionAllowed, metav1.ConditionFalse, reason, msg)
+	return r.finish(ctx, run, st, v1alpha1.Refused, reason, msg)
+}
+
+// teardown removes a finished run's identity and then its finalizer.
+func (r *Reconciler) teardown(ctx context.Context, run *v1alpha1.ActionRun) error {
+	if !controllerutil.ContainsFinalizer(run, Finalizer) {
+		return nil
+	}
+	if w := run.Status.Workload; w != nil {
+		job, err := r.Kube.BatchV1().Jobs(r.Contract.Namespace).Get(ctx, w.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			// Gone with its owned ServiceAccount; bindings elsewhere are found by their run label.
+			if err := r.RBAC.TeardownRun(ctx, runrbac.Run{APIVersion: "batch/v1", Kind: jobGVK.Kind, Namespace: r.Contract.Namespace, Name: w.Name, UID: "gone"}); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		default:
+			if err := r.RBAC.TeardownRun(ctx, runrbac.RunOf(job, jobGVK)); err != nil {
+				return fmt.Errorf("tear down run %s: %w", w.Name, err)
+			}
+		}
+	}
+	controllerutil.RemoveFinalizer(run, Finalizer)
+	return r.Client.Update(ctx, run)
+}
+
+// finalize handles a deleted ActionRun: a run in flight cannot be stopped (admission keeps its Job), so
+// its identity is torn down once the Job finished.
+func (r *Reconciler) finalize(ctx context.Context, run *v1alpha1.ActionRun) (ctrl.Result, error) {
+	if w := run.Status.Workload; w != nil && !run.Status.Phase.Final() {
+		job, err := r.Kube.BatchV1().Jobs(r.Contract.Namespace).Get(ctx, w.Name, metav1.GetOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return ctrl.Result{}, err
+		}
+		if err == nil {
+			if done, _ := finished(job); !done {
+				return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
+			}
+		}
+	}
+	return ctrl.Result{}, r.teardown(ctx, run)
+}
+
+// approval finds an approval that counts for run, and the ones that name it but do not count.
+func (r *Reconciler) approval(ctx context.Context, run *v1alpha1.ActionRun) (*Approval, []Approval, error) {
+	var list v1alpha1.ActionApprovalList
+	if err := r.Client.List(ctx, &list, client.InNamespace(run.Namespace)); err != nil {
+		return nil, nil, err
+	}
+	slices.SortFunc(list.Items, func(a, b v1alpha1.ActionApproval) int { return strings.Compare(a.Name, b.Name) })
+	var refused []Approval
+	for i := range list.Items {
+		a := &list.Items[i]
+		if a.Spec.ActionRun.Name != run.Name {
+			continue
+		}
+		j := Judge(run, a, r.now(), r.machine)
+		if j.Refused == "" {
+			return &j, refused, nil
+		}
+		refused = append(refused, j)
+	}
+	return nil, refused, nil
+}
+
+// machine: the controller's and every run's identity of this release.
+func (r *Reconciler) machine(user string) bool {
+	prefix := "system:serviceaccount:" + r.Contract.Namespace + ":"
+	if !strings.HasPrefix(user, prefix) {
+		return false
+	}
+	sa := strings.TrimPrefix(user, prefix)
+	return sa == r.Contract.Release+"-controller" || strings.HasPrefix(sa, r.Contract.RunServiceAccountPrefix) || strings.HasPrefix(sa, r.Contract.ActionClusterRolePrefix)
+}
+
+func (r *Reconciler) steps(pod *corev1.Pod) []v1alpha1.StepStatus {
+	var out []v1alpha1.StepStatus
+	for _, s := range append(slices.Clone(pod.Status.InitContainerStatuses), pod.Status.ContainerStatuses...) {
+		step := v1alpha1.StepStatus{Name: s.Name}
+		if t := s.State.Terminated; t != nil {
+			step.ExitCode = ptr.To(t.ExitCode)
+			step.Meaning = r.Contract.ExitMeaning(s.Name, t.ExitCode)
+		}
+		out = append(out, step)
+	}
+	return out
+}
+
+// output is the redacted tail of every step's log, each line prefixed with its step.
+func (r *Reconciler) output(ctx context.Context, pod *corev1.Pod) string {
+	var b strings.Builder
+	for _, s := range append(slices.Clone(pod.Status.InitContainerStatuses), pod.Status.ContainerStatuses...) {
+		if s.State.Terminated == nil {
+			continue
+		}
+		stream, err := r.Kube.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{Container: s.Name, TailLines: ptr.To(int64(20)), LimitBytes: ptr.To(int64(16384))}).Stream(ctx)
+		if err != nil {
+			fmt.Fprintf(&b, "[%s] (log unavailable: %v)\n", s.Name, err)
+			continue
+		}
+		var raw bytes.Buffer
+		_, _ = io.Copy(&raw, stream)
+		_ = stream.Close()
+		for _, line := range strings.Split(strings.TrimRight(r.Redactor.Redact(raw.String()), "\n"), "\n") {
+			if line != "" {
+				fmt.Fprintf(&b, "[%s] %s\n", s.Name, line)
+			}
+		}
+	}
+	out := b.String()
+	if len(out) > outputBytes {
+		out = out[len(out)-outputBytes:]
+	}
+	return out
+}
+
+func (r *Reconciler) writeStatus(ctx context.Context, run *v1alpha1.ActionRun, st *v1alpha1.ActionRunStatus) error {
+	r.Redactor.Conditions(st.Conditions)
+	patch := client.MergeFrom(run.DeepCopy())
+	run.Status = *st
+	return r.Client.Status().Patch(ctx, run, patch)
+}
+
+// event records an Event on the run (events.k8s.io), its note redacted; action is what the
+// controller did.
+func (r *Reconciler) event(run *v1alpha1.ActionRun, kind, reason, msg string) {
+	r.Recorder.Eventf(run, nil, kind, reason, "Reconcile", "%s", r.Redactor.Redact(msg))
+}
+
+func (r *Reconciler) redactAll(in []string) []string {
+	out := make([]string, len(in))
+	for i, s := range in {
+		out[i] = r.Redactor.Redact(s)
+	}
+	return out
+}
+
+// Parameters are the run's parameters as the steps take them (strings), with a Namespaced action's
+// namespace from the ActionRun's own. Every declared parameter is present (empty when optional and
+// unset): the Task and the Job declare them all.
+func Parameters(a catalogue.Action, run *v1alpha1.ActionRun) (map[string]string, error) {
+	out := map[string]string{}
+	declared := map[string]bool{}
+	for _, p := range a.Parameters {
+		declared[p.Name] = true
+		out[p.Name] = ""
+	}
+	for name, v := range run.Spec.Parameters {
+		if !declared[name] || (a.Scope == catalogue.Namespaced && name == catalogue.NamespaceParameter) {
+			return nil, fmt.Errorf("spec.parameters.%s: not a parameter of %s", name, a.Name)
+		}
+		if v.Type == intstr.String {
+			out[name] = v.StrVal
+		} else {
+			out[name] = strconv.Itoa(int(v.IntVal))
+		}
+	}
+	if a.Scope == catalogue.Namespaced {
+		out[catalogue.NamespaceParameter] = run.Namespace
+	}
+	return out, nil
+}
+
+// JobName is the run's Job: the action and a digest of the ActionRun's namespace, name and UID, so that
+// the same run always gets the same Job and another run never does.
+func JobName(run *v1alpha1.ActionRun) string {
+	sum := sha256.Sum256([]byte(run.Namespace + "/" + run.Name + "/" + string(run.UID)))
+	action := run.Spec.Action
+	if len(action) > 40 {
+		action = strings.TrimRight(action[:40], "-")
+	}
+	return action + "-" + hex.EncodeToString(sum[:])[:12]
+}
+
+func runAnnotation(run *v1alpha1.ActionRun) string {
+	return run.Namespace + "/" + run.Name + "/" + string(run.UID)
+}
+
+func parseRunAnnotation(s string) (ns, name, uid string, ok bool) {
+	parts := strings.Split(s, "/")
+	if len(parts) != 3 {
+		return "", "", "", false
+	}
+	return parts[0], parts[1], parts[2], true
+}
+
+// finished reports whether a Job is done, and why it failed when it did.
+func finished(job *batchv1.Job) (bool, string) {
+	for _, c := range job.Status.Conditions {
+		if c.Status != corev1.ConditionTrue {
+			continue
+		}
+		switch c.Type {
+		case batchv1.JobComplete:
+			return true, ""
+		case batchv1.JobFailed:
+			return true, c.Reason + ": " + c.Message
+		}
+	}
+	return false, ""
+}
+
+func setCondition(st *v1alpha1.ActionRunStatus, run *v1alpha1.ActionRun, typ string, status metav1.ConditionStatus, reason, msg string) {
+	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: typ, Status: status, Reason: reason, Message: msg, ObservedGeneration: run.Generation})
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
