@@ -99,6 +99,16 @@ lint: vet $(STATICCHECK) $(OPA) ## gofmt, go vet, staticcheck, opa fmt and opa c
 	$(OPA) check --strict policies
 	$(OPA) check --strict internal/check/rules
 
+##@ Demo
+
+.PHONY: demo
+demo: node-deps node-tools ## Bring up the real-node cluster, install the chart, and run three ActionRuns (one succeeds, one is refused, one waits for approval); the cluster stays up.
+	KUBERNAUT_NODE_KEEP=1 $(GO) test ./tests/node -run '^TestDemo$$' -count=1 -v -timeout 20m
+
+.PHONY: demo-down
+demo-down: ## Remove the cluster make demo left running (processes, mounts, network namespace).
+	KUBERNAUT_NODE_CLEAN_ONLY=1 $(GO) test ./tests/node -count=1 -v
+
 ##@ Testing
 
 .PHONY: test
@@ -158,7 +168,7 @@ schemas: ## Generate the offline Kubernetes JSON schemas into $(CACHE)/schemas (
 	$(GO) run ./internal/schemas/cmd -cache $(CACHE)
 
 .PHONY: bench
-bench: tools build $(CACHE)/bin/kubeconform ## Benchmarks: generate + render, gate decisions (in process, rule by rule, and CLI step), kubernaut-execution check (in process, and helm template | check against helm template | kubeconform), per-run RBAC (300 runs, 50 concurrent, sweep of 1,000), redaction, the run contract's admission latency.
+bench: tools build $(CACHE)/bin/kubeconform node-deps node-tools ## Benchmarks: generate + render, gate decisions (in process, rule by rule, and CLI step), kubernaut-execution check (in process, and helm template | check against helm template | kubeconform), per-run RBAC (300 runs, 50 concurrent, sweep of 1,000), redaction, the run contract's admission latency, ActionRuns through the controller on the real node (per action, and 50 at once).
 	$(GO) test ./internal/generate -run '^$$' -bench . -benchmem -count 5
 	$(GO) test ./tests -run '^$$' -bench 'Gate|Check' -benchmem -count 5
 	$(GO) test ./execution/gate -run '^$$' -bench Decide -benchtime 5000x -count 3
@@ -166,6 +176,8 @@ bench: tools build $(CACHE)/bin/kubeconform ## Benchmarks: generate + render, ga
 	$(GO) test ./tests/e2e -run '^$$' -bench 'RunRBAC$$' -benchtime 300x -count 3
 	$(GO) test ./tests/e2e -run '^$$' -bench 'RunRBACConcurrent|Sweep1000' -benchtime 3x -count 1
 	$(GO) test ./tests/e2e -run '^$$' -bench RunContractAdmission -benchtime 300x -count 3
+	$(GO) test ./tests/node -run '^$$' -bench 'ActionRun$$' -benchtime 5x -count 1 -timeout 60m
+	$(GO) test ./tests/node -run '^$$' -bench FiftyActionRunsAtOnce -benchtime 1x -count 1 -timeout 30m
 
 ##@ Real node (layer 6)
 
@@ -181,7 +193,7 @@ COREDNS_VERSION := $(call gomod-version,tools/coredns/go.mod,github.com/coredns/
 # Host processes inside the node's network namespace.
 NODE_HOST_BINS := $(addprefix $(CACHE)/bin/,kube-scheduler kubelet kube-proxy kube-router) $(CACHE)/bin/tekton/controller
 # Binaries that go into images (static: nothing else is in an image to link against).
-NODE_IMAGE_BINS := $(addprefix $(CACHE)/bin/,kubectl opa coredns pause probe kubernaut-execution) \
+NODE_IMAGE_BINS := $(addprefix $(CACHE)/bin/,kubectl opa coredns pause probe kubernaut-execution kubernaut-execution-controller) \
 	$(addprefix $(CACHE)/bin/tekton/,entrypoint nop workingdirinit sidecarlogresults)
 NODE_IMAGES := $(CACHE)/images/index.json
 # Debian packages the node layer runs: containerd and runc for pods, the CNI plugins, netfilter tools
@@ -231,11 +243,15 @@ $(NODE_IMAGES): $(CACHE)/bin/imagebuild $(NODE_IMAGE_BINS) charts/kubernaut-exec
 	$(CACHE)/bin/imagebuild -bin $(CACHE)/bin -out $(CACHE)/images -tekton $(TEKTON_VERSION) -coredns $(COREDNS_VERSION) -schemas $(CACHE)/schemas
 
 # The command, static like every image's binary, rebuilt when the product's sources change.
-COMMAND_SOURCES := go.mod go.sum $(shell find cmd internal catalogue execution redact -type f -not -name '*_test.go' -not -path '*/testdata/*' 2>/dev/null)
+COMMAND_SOURCES := go.mod go.sum $(shell find api cmd controller internal catalogue execution redact -type f -not -name '*_test.go' -not -path '*/testdata/*' 2>/dev/null)
 $(CACHE)/bin/kubernaut-execution: $(COMMAND_SOURCES)
 	$(GO) build -ldflags "-X main.buildVersion=$$(git describe --tags --always --dirty 2>/dev/null || echo devel)" -o $@ ./cmd/kubernaut-execution
 
+$(CACHE)/bin/kubernaut-execution-controller: $(COMMAND_SOURCES)
+	$(GO) build -o $@ ./cmd/kubernaut-execution-controller
+
 .PHONY: image
-image: $(CACHE)/bin/imagebuild $(CACHE)/bin/kubernaut-execution ## Build the kubernaut-execution command's container image offline into dist/ (a docker-archive: docker load, ctr images import).
+image: $(CACHE)/bin/imagebuild $(CACHE)/bin/kubernaut-execution $(CACHE)/bin/kubernaut-execution-controller ## Build the command's and the controller's container images offline into dist/ (docker-archives: docker load, ctr images import).
 	$(GO) run ./internal/schemas/cmd -cache $(CACHE)
 	$(CACHE)/bin/imagebuild -bin $(CACHE)/bin -out dist -only kubernaut-execution -schemas $(CACHE)/schemas
+	$(CACHE)/bin/imagebuild -bin $(CACHE)/bin -out dist/controller -only kubernaut-execution-controller

@@ -205,7 +205,17 @@ func (r *Reconciler) start(ctx context.Context, run *v1alpha1.ActionRun) (ctrl.R
 		return r.refuse(ctx, run, st, "InvalidRun", err.Error())
 	}
 	job.Annotations = map[string]string{RunAnnotation: runAnnotation(run)}
+	// No Job before the run budget has a slot for its identity: a Job waiting for its ServiceAccount
+	// would sit in the Job controller's backoff after the slot frees.
+	if err := r.RBAC.CheckBudget(ctx, a.Action, runrbac.Run{APIVersion: "batch/v1", Kind: jobGVK.Kind, Namespace: r.Contract.Namespace, Name: name}, targetNS); overBudget(err) {
+		return r.waitForBudget(ctx, run, st, err)
+	} else if err != nil {
+		return ctrl.Result{}, fmt.Errorf("run budget: %w", err)
+	}
 	created, err := r.Kube.BatchV1().Jobs(r.Contract.Namespace).Create(ctx, job, metav1.CreateOptions{})
+	if overBudget(err) {
+		return r.waitForBudget(ctx, run, st, err)
+	}
 	if apierrors.IsAlreadyExists(err) {
 		// Created by an earlier attempt that did not get to record it: follow that one, never a second.
 		created, err = r.Kube.BatchV1().Jobs(r.Contract.Namespace).Get(ctx, name, metav1.GetOptions{})
@@ -217,10 +227,15 @@ func (r *Reconciler) start(ctx context.Context, run *v1alpha1.ActionRun) (ctrl.R
 		return ctrl.Result{}, fmt.Errorf("create Job %s: %w", name, err)
 	}
 	p, err := r.RBAC.Provision(ctx, a.Action, runrbac.RunOf(created, jobGVK), targetNS)
+	if overBudget(err) {
+		// The Job exists and waits for its ServiceAccount; the next attempt adopts it.
+		return r.waitForBudget(ctx, run, st, err)
+	}
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("provision run identity: %w", err)
 	}
 	st.Phase = v1alpha1.Running
+	meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionStarted)
 	st.ServiceAccount = p.ServiceAccountName()
 	st.Workload = &v1alpha1.Workload{Kind: jobGVK.Kind, Name: name}
 	st.StartTime = ptr.To(metav1.NewTime(r.now()))
@@ -278,10 +293,14 @@ func (r *Reconciler) follow(ctx context.Context, run *v1alpha1.ActionRun) (ctrl.
 }
 
 func (r *Reconciler) finish(ctx context.Context, run *v1alpha1.ActionRun, st *v1alpha1.ActionRunStatus, phase v1alpha1.Phase, reason, msg string) (ctrl.Result, error) {
+	if out := strings.TrimSpace(st.Output); out != "" {
+		msg += "; output ends: " + lastLine(out)
+	}
 	msg = r.Redactor.Redact(msg)
 	st.Phase = phase
 	st.CompletionTime = ptr.To(metav1.NewTime(r.now()))
 	setCondition(st, run, v1alpha1.ConditionComplete, metav1.ConditionTrue, reason, msg)
+	meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionStarted)
 	kind := corev1.EventTypeNormal
 	if phase != v1alpha1.Succeeded {
 		kind = corev1.EventTypeWarning
@@ -296,6 +315,25 @@ func (r *Reconciler) finish(ctx context.Context, run *v1alpha1.ActionRun, st *v1
 	}
 	run.Status = *st
 	return ctrl.Result{}, r.teardown(ctx, run)
+}
+
+// budgetRetry paces runs waiting for a slot of the run budget.
+const budgetRetry = 5 * time.Second
+
+// overBudget reports a create the run budget (the release namespace's ResourceQuota) refused.
+func overBudget(err error) bool {
+	return apierrors.IsForbidden(err) && strings.Contains(err.Error(), "exceeded quota")
+}
+
+// waitForBudget records that a run waits for the run budget, and tries again shortly.
+func (r *Reconciler) waitForBudget(ctx context.Context, run *v1alpha1.ActionRun, st *v1alpha1.ActionRunStatus, err error) (ctrl.Result, error) {
+	st.Phase = v1alpha1.Pending
+	if c := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionStarted); c == nil || c.Reason != "RunBudgetExhausted" {
+		r.event(run, corev1.EventTypeNormal, "RunBudgetExhausted", "waiting for a slot of the run budget: "+err.Error())
+	}
+	setCondition(st, run, v1alpha1.ConditionStarted, metav1.ConditionFalse, "RunBudgetExhausted", "waiting for a slot of the run budget: "+err.Error())
+	runsWaiting.Inc()
+	return ctrl.Result{RequeueAfter: budgetRetry}, r.writeStatus(ctx, run, st)
 }
 
 // refuse ends a run before anything was created.

@@ -18,11 +18,14 @@ var (
 		Name: "kubernaut_execution_run_duration_seconds", Help: "Start of a run's Job to its recorded outcome, by action and outcome.",
 		Buckets: prometheus.ExponentialBuckets(0.5, 2, 12),
 	}, []string{"action", "outcome"})
+	runsWaiting = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "kubernaut_execution_run_budget_waits_total", Help: "Attempts to start a run that the run budget (ResourceQuota) turned away; the run is retried.",
+	})
 	sweeps = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kubernaut_execution_sweep_removed_total", Help: "Per-run objects the sweep removed, by kind.",
 	}, []string{"kind"})
 )
 
 func init() {
-	metrics.Registry.MustRegister(runsStarted, runsFinished, runDuration, sweeps)
+	metrics.Registry.MustRegister(runsStarted, runsFinished, runDuration, runsWaiting, sweeps)
 }

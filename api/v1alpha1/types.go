@@ -17,7 +17,8 @@ const (
 type Phase string
 
 const (
-	// Pending: accepted by the API server, not yet decided by the controller.
+	// Pending: accepted by the API server, not yet started by the controller (the Started condition
+	// says when it waits for the run budget).
 	Pending Phase = "Pending"
 	// Refused: the gate refused the run (or it cannot run at all); nothing was created.
 	Refused Phase = "Refused"
@@ -40,6 +41,9 @@ const (
 	ConditionAllowed = "Allowed"
 	// ConditionApproved: True when no approval is needed or a valid one names this run.
 	ConditionApproved = "Approved"
+	// ConditionStarted: False while a run the gate allowed waits for a slot of the run budget (reason
+	// RunBudgetExhausted); removed once it runs.
+	ConditionStarted = "Started"
 	// ConditionComplete: True once the run reached a final phase; its reason says how (Succeeded,
 	// StepFailed, WorkloadGone, or the refusal's reason).
 	ConditionComplete = "Complete"

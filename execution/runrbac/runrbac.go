@@ -319,3 +319,27 @@ func (m *Manager) retry(ctx context.Context, f func() error) error {
 		}
 	}
 }
+
+// CheckBudget asks the API server, with a dry-run create of the run's ServiceAccount, whether the run
+// budget (the release namespace's ResourceQuota, which counts ServiceAccounts) has a slot for it, so
+// that a controller creates no Job that would wait for one. r needs no UID: nothing is persisted. A
+// ServiceAccount that already exists holds its slot. A real create can still be refused when another
+// run took the slot in between: Provision then reports it.
+func (m *Manager) CheckBudget(ctx context.Context, a catalogue.Action, r Run, targetNamespace string) error {
+	name := m.ServiceAccountName(a, targetNamespace, r)
+	// Quota admission comes before the existence check, so an existing one is asked for first.
+	if _, err := m.Client.CoreV1().ServiceAccounts(m.Contract.Namespace).Get(ctx, name, metav1.GetOptions{}); err == nil {
+		return nil
+	} else if !apierrors.IsNotFound(err) {
+		return err
+	}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{
+		Name: name, Namespace: m.Contract.Namespace,
+		Labels: map[string]string{m.Contract.Labels.Run: ID(r, m.Contract.RunServiceAccountPrefix), m.Contract.Labels.Action: a.Name},
+	}, AutomountServiceAccountToken: ptr.To(true), ImagePullSecrets: m.Contract.ImagePullSecrets}
+	_, err := m.Client.CoreV1().ServiceAccounts(m.Contract.Namespace).Create(ctx, sa, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	if apierrors.IsAlreadyExists(err) {
+		return nil
+	}
+	return err
+}

@@ -158,6 +158,11 @@ func TestRunBudget(t *testing.T) {
 		provisioned[i], err = m.Provision(ctx, a, runrbac.RunOf(created[i], jobGVK), target.Name)
 		admitted(fmt.Sprintf("controller: run %d's ServiceAccount", i), err)
 	}
+	// The controller asks first, with a dry run: refused the same way, and nothing is created; a run
+	// that holds its slot is not turned away.
+	err = m.CheckBudget(ctx, a, runrbac.RunOf(created[concurrent+1], jobGVK), target.Name)
+	refused(fmt.Sprintf("controller: dry-run of run %d's ServiceAccount (CheckBudget)", concurrent+1), err, fmt.Sprintf("count/serviceaccounts=%d", concurrent+2))
+	require.NoError(t, m.CheckBudget(ctx, a, runrbac.RunOf(created[1], jobGVK), target.Name), "run 1 holds its slot")
 	_, err = m.Provision(ctx, a, runrbac.RunOf(created[concurrent+1], jobGVK), target.Name)
 	refused(fmt.Sprintf("controller: run %d's ServiceAccount", concurrent+1), err, fmt.Sprintf("count/serviceaccounts=%d", concurrent+2))
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -15,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	v1alpha1 "github.com/jordigilh/kubernaut-execution/api/v1alpha1"
 	"github.com/jordigilh/kubernaut-execution/controller"
@@ -35,6 +37,8 @@ func startController(t *testing.T) (stop func()) {
 	require.NoError(t, err)
 	cfg := rest.AnonymousClientConfig(cluster.Config)
 	cfg.BearerToken = mustToken(t, releaseNS, controllerSA)
+	// The controller's log is not this test's output (it outlives a test that fails).
+	ctrllog.SetLogger(logr.Discard())
 	mgr, err := controller.NewManager(cfg, controller.Options{Contract: c, Catalogue: testenv.Catalogue(t), Gate: g,
 		Redactor: redact.Default(), ProbeAddr: "0", MetricsAddr: "0", SweepInterval: time.Hour, SkipNameValidation: true})
 	require.NoError(t, err)

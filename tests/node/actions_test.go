@@ -39,7 +39,7 @@ func restrictedSpec(image string) corev1.PodSpec {
 func appImage(tag string) string { return "kubernaut.local/app:" + tag }
 
 // seedWebConfig creates the ConfigMap patch-configmap runs change: its owner lets runs write LOG_LEVEL.
-func seedWebConfig(t *testing.T, ns string) {
+func seedWebConfig(t testing.TB, ns string) {
 	t.Helper()
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "web-config", Annotations: map[string]string{execution.PatchableKeysAnnotation: "LOG_LEVEL"}},
 		Data: map[string]string{"LOG_LEVEL": "info"}}
@@ -50,7 +50,7 @@ func seedWebConfig(t *testing.T, ns string) {
 
 // deploy creates a Deployment of the app image; mutate, when given, adjusts it before it is created
 // (an update after creation races with the Deployment controller).
-func deploy(t *testing.T, ns, name, image string, replicas int32, mutate ...func(*appsv1.Deployment)) *appsv1.Deployment {
+func deploy(t testing.TB, ns, name, image string, replicas int32, mutate ...func(*appsv1.Deployment)) *appsv1.Deployment {
 	t.Helper()
 	labels := map[string]string{"app": name}
 	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
@@ -124,8 +124,8 @@ func target(env string, labels map[string]string, extra map[string]any) string {
 
 // scenario seeds workloads for an action, gives its parameters and asserts its effect on them.
 type scenario struct {
-	params func(t *testing.T, ns string) map[string]string
-	effect func(t *testing.T, ns string, r *Result) error
+	params func(t testing.TB, ns string) map[string]string
+	effect func(t testing.TB, ns string, r *Result) error
 	// fingerprint is what a refused run must leave unchanged.
 }
 
@@ -139,7 +139,7 @@ func imageIs(image string) func(corev1.Pod) error {
 }
 
 // scenarioFor is an action's scenario; every catalogue action has one, or the test fails naming it.
-func scenarioFor(t *testing.T, action string) scenario {
+func scenarioFor(t testing.TB, action string) scenario {
 	t.Helper()
 	s, ok := scenarios[action]
 	if !ok {
@@ -150,25 +150,25 @@ func scenarioFor(t *testing.T, action string) scenario {
 
 var scenarios = map[string]scenario{
 	"scale-deployment": {
-		params: func(t *testing.T, ns string) map[string]string {
+		params: func(t testing.TB, ns string) map[string]string {
 			deploy(t, ns, "web", appImage("v1"), 1)
 			must(waitPods(ns, "app=web", 1, nil))(t)
 			return map[string]string{"namespace": ns, "deployment": "web", "replicas": "3",
 				"target": target("staging", map[string]string{"app": "web"}, map[string]any{"currentReplicas": 1})}
 		},
-		effect: func(t *testing.T, ns string, _ *Result) error {
+		effect: func(t testing.TB, ns string, _ *Result) error {
 			_, err := waitPods(ns, "app=web", 3, nil)
 			return err
 		},
 	},
 	"restart-pod": {
-		params: func(t *testing.T, ns string) map[string]string {
+		params: func(t testing.TB, ns string) map[string]string {
 			deploy(t, ns, "web", appImage("v1"), 1)
 			pods := must(waitPods(ns, "app=web", 1, nil))(t)
 			return map[string]string{"namespace": ns, "pod": pods[0].Name,
 				"target": target("staging", map[string]string{"app": "web"}, map[string]any{"ownerKind": "ReplicaSet"})}
 		},
-		effect: func(t *testing.T, ns string, r *Result) error {
+		effect: func(t testing.TB, ns string, r *Result) error {
 			old := r.params["pod"]
 			_, err := waitPods(ns, "app=web", 1, func(p corev1.Pod) error {
 				if p.Name == old {
@@ -183,7 +183,7 @@ var scenarios = map[string]scenario{
 		},
 	},
 	"delete-pod": {
-		params: func(t *testing.T, ns string) map[string]string {
+		params: func(t testing.TB, ns string) map[string]string {
 			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "doomed", Labels: map[string]string{"app": "doomed"}}, Spec: restrictedSpec(appImage("v1"))}
 			if _, err := cluster.Client.CoreV1().Pods(ns).Create(bg, pod, metav1.CreateOptions{}); err != nil {
 				t.Fatal(err)
@@ -191,7 +191,7 @@ var scenarios = map[string]scenario{
 			must(waitPods(ns, "app=doomed", 1, nil))(t)
 			return map[string]string{"namespace": ns, "pod": "doomed", "gracePeriodSeconds": "1", "target": target("staging", map[string]string{"app": "doomed"}, nil)}
 		},
-		effect: func(t *testing.T, ns string, _ *Result) error {
+		effect: func(t testing.TB, ns string, _ *Result) error {
 			return waitFor(bg, 60*time.Second, func() error {
 				_, err := cluster.Client.CoreV1().Pods(ns).Get(bg, "doomed", metav1.GetOptions{})
 				if isNotFound(err) {
@@ -202,14 +202,14 @@ var scenarios = map[string]scenario{
 		},
 	},
 	"patch-deployment": {
-		params: func(t *testing.T, ns string) map[string]string {
+		params: func(t testing.TB, ns string) map[string]string {
 			deploy(t, ns, "web", appImage("v1"), 1)
 			must(waitPods(ns, "app=web", 1, nil))(t)
 			return map[string]string{"namespace": ns, "deployment": "web",
 				"patch":  `{"spec":{"template":{"spec":{"containers":[{"name":"app","resources":{"limits":{"memory":"64Mi"}}}]}}}}`,
 				"target": target("staging", map[string]string{"app": "web"}, nil)}
 		},
-		effect: func(t *testing.T, ns string, _ *Result) error {
+		effect: func(t testing.TB, ns string, _ *Result) error {
 			_, err := waitPods(ns, "app=web", 1, func(p corev1.Pod) error {
 				if got := p.Spec.Containers[0].Resources.Limits.Memory().String(); got != "64Mi" {
 					return fmt.Errorf("memory limit %s, want 64Mi", got)
@@ -220,11 +220,11 @@ var scenarios = map[string]scenario{
 		},
 	},
 	"patch-configmap": {
-		params: func(t *testing.T, ns string) map[string]string {
+		params: func(t testing.TB, ns string) map[string]string {
 			seedWebConfig(t, ns)
 			return map[string]string{"namespace": ns, "configmap": "web-config", "patch": `{"data":{"LOG_LEVEL":"debug"}}`, "target": target("staging", nil, nil)}
 		},
-		effect: func(t *testing.T, ns string, _ *Result) error {
+		effect: func(t testing.TB, ns string, _ *Result) error {
 			cm, err := cluster.Client.CoreV1().ConfigMaps(ns).Get(bg, "web-config", metav1.GetOptions{})
 			if err == nil && cm.Data["LOG_LEVEL"] != "debug" {
 				err = fmt.Errorf("LOG_LEVEL %q, want debug", cm.Data["LOG_LEVEL"])
@@ -233,11 +233,11 @@ var scenarios = map[string]scenario{
 		},
 	},
 	"cordon-node": {
-		params: func(t *testing.T, ns string) map[string]string {
+		params: func(t testing.TB, ns string) map[string]string {
 			n := secondNode(t)
 			return map[string]string{"node": n, "target": target("staging", map[string]string{}, nil)}
 		},
-		effect: func(t *testing.T, ns string, r *Result) error {
+		effect: func(t testing.TB, ns string, r *Result) error {
 			n, err := cluster.Client.CoreV1().Nodes().Get(bg, r.params["node"], metav1.GetOptions{})
 			if err == nil && !n.Spec.Unschedulable {
 				err = fmt.Errorf("node %s is schedulable", n.Name)
@@ -246,7 +246,7 @@ var scenarios = map[string]scenario{
 		},
 	},
 	"drain-node": {
-		params: func(t *testing.T, ns string) map[string]string {
+		params: func(t testing.TB, ns string) map[string]string {
 			n := secondNode(t)
 			onNode := func(spec corev1.PodSpec) corev1.PodSpec {
 				spec.NodeSelector = map[string]string{"kubernetes.io/hostname": n}
@@ -274,7 +274,7 @@ var scenarios = map[string]scenario{
 			}
 			return map[string]string{"node": n, "timeoutSeconds": "90", "target": target("staging", map[string]string{}, nil)}
 		},
-		effect: func(t *testing.T, ns string, r *Result) error {
+		effect: func(t testing.TB, ns string, r *Result) error {
 			// The Deployment's running pods were evicted (their replacements cannot schedule on the
 			// cordoned node); the DaemonSet's pod still runs there.
 			pods, err := cluster.Client.CoreV1().Pods(ns).List(bg, metav1.ListOptions{LabelSelector: "app=web"})
@@ -294,7 +294,7 @@ var scenarios = map[string]scenario{
 		},
 	},
 	"rollback-deployment": {
-		params: func(t *testing.T, ns string) map[string]string {
+		params: func(t testing.TB, ns string) map[string]string {
 			d := deploy(t, ns, "api", appImage("v1"), 1)
 			must(waitPods(ns, "app=api", 1, imageIs(appImage("v1"))))(t)
 			patch := fmt.Sprintf(`{"spec":{"template":{"spec":{"containers":[{"name":"app","image":%q}]}}}}`, appImage("v2"))
@@ -304,18 +304,18 @@ var scenarios = map[string]scenario{
 			must(waitPods(ns, "app=api", 1, imageIs(appImage("v2"))))(t)
 			return map[string]string{"namespace": ns, "deployment": "api", "revision": "0", "target": target("staging", map[string]string{"app": "api"}, nil)}
 		},
-		effect: func(t *testing.T, ns string, _ *Result) error {
+		effect: func(t testing.TB, ns string, _ *Result) error {
 			_, err := waitPods(ns, "app=api", 1, imageIs(appImage("v1")))
 			return err
 		},
 	},
 	"verify-deployment": {
-		params: func(t *testing.T, ns string) map[string]string {
+		params: func(t testing.TB, ns string) map[string]string {
 			// Created just before the run: verify has a real rollout to wait for.
 			deploy(t, ns, "fresh", appImage("v1"), 2)
 			return map[string]string{"namespace": ns, "deployment": "fresh", "timeoutSeconds": "120", "target": target("staging", map[string]string{"app": "fresh"}, nil)}
 		},
-		effect: func(t *testing.T, ns string, r *Result) error {
+		effect: func(t testing.TB, ns string, r *Result) error {
 			if out := r.Logs(bg, tekton.StepExecute); !strings.Contains(out, `deployment "fresh" successfully rolled out`) {
 				return fmt.Errorf("execute step said %q", out)
 			}
@@ -326,7 +326,7 @@ var scenarios = map[string]scenario{
 	"custom-script": {
 		// Two ConfigMaps match app=web: web-config, listed by name without its data, and one its owner
 		// opted out of Kubernaut, not listed at all.
-		params: func(t *testing.T, ns string) map[string]string {
+		params: func(t testing.TB, ns string) map[string]string {
 			for name, extra := range map[string]map[string]string{"web-config": nil, "opted-out": {"kubernaut.ai/managed": "false"}} {
 				labels := map[string]string{"app": "web"}
 				maps.Copy(labels, extra)
@@ -338,7 +338,7 @@ var scenarios = map[string]scenario{
 			// Custom scripts always need approval (the catalogue's approval: true).
 			return map[string]string{"namespace": ns, "resource": "configmaps", "selector": "app=web", "approved": "true", "target": target("staging", nil, nil)}
 		},
-		effect: func(t *testing.T, ns string, r *Result) error {
+		effect: func(t testing.TB, ns string, r *Result) error {
 			out := r.Logs(bg, tekton.StepExecute)
 			if !strings.Contains(out, "web-config") {
 				return fmt.Errorf("execute step did not list ConfigMap web-config: %q", out)
@@ -355,8 +355,8 @@ var scenarios = map[string]scenario{
 
 var drained map[string]bool
 
-func must[T any](v T, err error) func(t *testing.T) T {
-	return func(t *testing.T) T {
+func must[T any](v T, err error) func(t testing.TB) T {
+	return func(t testing.TB) T {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
@@ -431,7 +431,7 @@ func TestEveryActionAsTaskRun(t *testing.T) {
 	})
 }
 
-func printTable(t *testing.T, header []string, rows [][]string) {
+func printTable(t testing.TB, header []string, rows [][]string) {
 	t.Helper()
 	widths := make([]int, len(header))
 	for _, r := range append([][]string{header}, rows...) {
@@ -480,7 +480,7 @@ const drainTaint = "kubernaut.io/drain-target"
 var secondNodeSpec = kubeletNode{Name: "kubernaut-node-2", IP: "198.18.0.2", PodCIDR: "198.18.17.0/24", Bridge: "cni1", Dir: "node2"}
 
 // secondNode starts the second node on first use and uncordons it after the test.
-func secondNode(t *testing.T) string {
+func secondNode(t testing.TB) string {
 	t.Helper()
 	secondOnce.Do(func() { secondErr = cluster.startSecondNode(bg) })
 	if secondErr != nil {

@@ -229,18 +229,18 @@ func controllerClientsFor(ctx context.Context, rel releaseRef) (kubernetesClient
 
 // targetNamespace creates a namespace enforcing restricted:latest for one test, opted in as a target
 // (kubernaut.ai/managed=true), with its default ServiceAccount in place.
-func targetNamespace(t *testing.T, name string) string {
+func targetNamespace(t testing.TB, name string) string {
 	t.Helper()
 	return createTargetNamespace(t, name, map[string]string{execution.ManagedLabel: "true"})
 }
 
 // unmanagedNamespace is a target namespace nobody opted in.
-func unmanagedNamespace(t *testing.T, name string) string {
+func unmanagedNamespace(t testing.TB, name string) string {
 	t.Helper()
 	return createTargetNamespace(t, name, nil)
 }
 
-func createTargetNamespace(t *testing.T, name string, extra map[string]string) string {
+func createTargetNamespace(t testing.TB, name string, extra map[string]string) string {
 	t.Helper()
 	ctx := context.Background()
 	labels := maps.Clone(restricted)

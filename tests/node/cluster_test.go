@@ -121,7 +121,12 @@ func (c *Cluster) run(name, bin string, env []string, args ...string) error {
 	cmd := exec.Command(real, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Env = append(os.Environ(), env...)
+	// Each component dies with the test process, unless the cluster is kept (make demo): then it is
+	// its own session, and cleanup stops it by its PID file.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if keep() {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", name, err)
 	}

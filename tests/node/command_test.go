@@ -22,7 +22,7 @@ import (
 )
 
 // helmTest runs `helm test` on the shared release with the Helm SDK and returns the hook pods' logs.
-func helmTest(t *testing.T) (string, error) {
+func helmTest(t testing.TB) (string, error) {
 	t.Helper()
 	cfg, err := helmConfig(releaseNS)
 	require.NoError(t, err)

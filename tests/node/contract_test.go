@@ -65,7 +65,7 @@ func TestRunTokenInsideAPodMeetsTheContract(t *testing.T) {
 
 // kubectlPod runs kubectl with args in a restricted pod of the release namespace as serviceAccount,
 // and returns its output once it has terminated.
-func kubectlPod(t *testing.T, name, serviceAccount string, args ...string) string {
+func kubectlPod(t testing.TB, name, serviceAccount string, args ...string) string {
 	t.Helper()
 	spec := restrictedSpec(cluster.Images["kubectl"])
 	spec.ServiceAccountName = serviceAccount

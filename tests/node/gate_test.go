@@ -20,7 +20,7 @@ const policyConfigMap = release + "-policies"
 // deploymentState is what a refused run must leave unchanged: replicas and the generation, which
 // every change of the spec (scale subresource included) increments; status updates by the Deployment
 // controller do not.
-func deploymentState(t *testing.T, ns, name string) string {
+func deploymentState(t testing.TB, ns, name string) string {
 	t.Helper()
 	d, err := cluster.Client.AppsV1().Deployments(ns).Get(bg, name, metav1.GetOptions{})
 	if err != nil {
@@ -31,7 +31,7 @@ func deploymentState(t *testing.T, ns, name string) string {
 
 // withPolicy replaces (or, with content "", removes) one key of the chart's policy ConfigMap for
 // the rest of the test. New TaskRun pods mount the ConfigMap as it is when they start.
-func withPolicy(t *testing.T, key, content string) {
+func withPolicy(t testing.TB, key, content string) {
 	t.Helper()
 	cm, err := cluster.Client.CoreV1().ConfigMaps(releaseNS).Get(bg, policyConfigMap, metav1.GetOptions{})
 	if err != nil {

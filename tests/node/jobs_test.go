@@ -24,7 +24,7 @@ import (
 // contract, build the action's Job (execution/jobs), create it in the release namespace (the
 // workloads admission policy on the path), provision its RBAC with the Job as owner, wait for its pod
 // to finish on the node, read the outcome from the pod's container states, and tear down.
-func runJob(t *testing.T, action, targetNS, name string, params map[string]string, target string, approved bool) (jobs.Outcome, string) {
+func runJob(t testing.TB, action, targetNS, name string, params map[string]string, target string, approved bool) (jobs.Outcome, string) {
 	t.Helper()
 	ctx := context.Background()
 	controller, _, err := controllerClientsFor(ctx, defaultRelease)

@@ -25,6 +25,13 @@ import (
 // childEnv names the run directory in the re-executed process; its absence marks the supervisor.
 const childEnv = "KUBERNAUT_NODE_RUN"
 
+// keepEnv (make demo) keeps the cluster running after tests that passed: its processes are not tied to
+// the test process, and neither process stops or removes anything. The run's lock is released, so
+// `make demo-down` (make node-clean), or the next node-layer run, removes it like a killed run's.
+const keepEnv = "KUBERNAUT_NODE_KEEP"
+
+func keep() bool { return os.Getenv(keepEnv) != "" }
+
 // cluster is the node every test of the package shares, started once by TestMain (in the child).
 var cluster *Cluster
 
@@ -63,7 +70,14 @@ func supervise() int {
 		return 1
 	}
 	code := 1
-	defer func() { reportCleanup(run.cleanup()) }()
+	defer func() {
+		if keep() && code == 0 {
+			fmt.Printf("node: kept running in network namespace %s (run directory %s); `make demo-down` removes it\n", run.Name, run.Dir)
+			_ = run.lock.Close()
+			return
+		}
+		reportCleanup(run.cleanup())
+	}()
 
 	cmd := exec.Command("nsenter", append([]string{"--net=" + run.netnsPath(), "--", os.Args[0]}, os.Args[1:]...)...)
 	cmd.Env = append(os.Environ(), childEnv+"="+run.Dir)
@@ -119,6 +133,9 @@ func child(m *testing.M, dir string) int {
 	}
 	cluster = c
 	code := m.Run()
+	if keep() && code == 0 {
+		return code
+	}
 	c.Stop()
 	return code
 }

@@ -83,7 +83,7 @@ func podLogs(ns, pod, container string) string {
 }
 
 // probePod runs the probe in a plain pod and returns it once its checks are done.
-func probePod(t *testing.T, ns, name string, podLabels map[string]string, args []string) *corev1.Pod {
+func probePod(t testing.TB, ns, name string, podLabels map[string]string, args []string) *corev1.Pod {
 	t.Helper()
 	spec := restrictedSpec(cluster.Images["probe"])
 	spec.Containers[0].Name = "probe"
@@ -99,7 +99,7 @@ func probePod(t *testing.T, ns, name string, podLabels map[string]string, args [
 	return waitProbeDone(t, ns, name, "probe")
 }
 
-func waitProbeDone(t *testing.T, ns, name, container string) *corev1.Pod {
+func waitProbeDone(t testing.TB, ns, name, container string) *corev1.Pod {
 	t.Helper()
 	var pod *corev1.Pod
 	if err := waitFor(bg, 180*time.Second, func() error {
@@ -118,14 +118,14 @@ func waitProbeDone(t *testing.T, ns, name, container string) *corev1.Pod {
 }
 
 // server runs a probe that only serves :8080, and returns its pod IP.
-func server(t *testing.T, ns, name string, podLabels map[string]string) string {
+func server(t testing.TB, ns, name string, podLabels map[string]string) string {
 	t.Helper()
 	return probePod(t, ns, name, podLabels, []string{"-serve", ":8080", "-for", "1h"}).Status.PodIP
 }
 
 // actionProbe runs the probe as a TaskRun pod carrying the labels the chart's Tasks carry (Tekton
 // copies a Task's labels onto its pods), which is what the action-pod NetworkPolicy selects.
-func actionProbe(t *testing.T, name string, taskLabels map[string]string, args []string) *corev1.Pod {
+func actionProbe(t testing.TB, name string, taskLabels map[string]string, args []string) *corev1.Pod {
 	t.Helper()
 	lbl := map[string]any{}
 	for k, v := range taskLabels {
@@ -181,7 +181,7 @@ func actionProbe(t *testing.T, name string, taskLabels map[string]string, args [
 // controller's labels, and ingress into both from other pods. waitFor/waitCheck is the control cell
 // each source polls before checking. Labels of the sources are given, so that the seed's policies can
 // be shown on the pods they select.
-func matrix(t *testing.T, run, waitFor string, actionLabels, controllerLabels map[string]string) []cell {
+func matrix(t testing.TB, run, waitFor string, actionLabels, controllerLabels map[string]string) []cell {
 	t.Helper()
 	ips := matrixServers(t)
 	waitCheck := "tcp:" + nodeIP + ":10250"
@@ -238,7 +238,7 @@ var matrixServerIPs map[string]string
 
 // matrixServers starts the destinations once: HTTP servers in another namespace and in the release
 // namespace, a data-storage pod, and the namespaces the clients run in.
-func matrixServers(t *testing.T) map[string]string {
+func matrixServers(t testing.TB) map[string]string {
 	t.Helper()
 	if matrixServerIPs != nil {
 		return matrixServerIPs
@@ -262,7 +262,7 @@ func matrixServers(t *testing.T) map[string]string {
 	return matrixServerIPs
 }
 
-func printMatrix(t *testing.T, title string, cells []cell, showWant bool) {
+func printMatrix(t testing.TB, title string, cells []cell, showWant bool) {
 	t.Helper()
 	var rows [][]string
 	for _, c := range cells {
@@ -283,7 +283,7 @@ func printMatrix(t *testing.T, title string, cells []cell, showWant bool) {
 
 // chartLabels are the pod labels the chart's policies select: the action Task's (copied onto TaskRun
 // pods) and the controller Deployment's selector.
-func chartLabels(t *testing.T) (action, controller map[string]string) {
+func chartLabels(t testing.TB) (action, controller map[string]string) {
 	t.Helper()
 	task, err := cluster.Dynamic.Resource(tektonGVR("tasks")).Namespace(releaseNS).Get(bg, "kubernaut-scale-deployment", metav1.GetOptions{})
 	if err != nil {
@@ -371,7 +371,7 @@ func TestNetworkPolicyMatrix(t *testing.T) {
 
 // seedPolicies are the two NetworkPolicies of the seed document (../shared/seeds), as written: their
 // namespaceSelector `name: kube-system` is a label no namespace carries.
-func seedPolicies(t *testing.T) []*networkingv1.NetworkPolicy {
+func seedPolicies(t testing.TB) []*networkingv1.NetworkPolicy {
 	t.Helper()
 	docs, err := check.Read("seed", strings.NewReader(seedNetworkPolicies))
 	if err != nil {

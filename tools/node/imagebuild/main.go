@@ -63,7 +63,7 @@ func main() {
 	tekton := flag.String("tekton", "", "Tekton Pipelines version (tag of its images)")
 	coredns := flag.String("coredns", "", "CoreDNS version (tag of its image)")
 	schemas := flag.String("schemas", "", "directory of the JSON schemas, one subdirectory per Kubernetes version, for the kubernaut-execution image")
-	only := flag.String("only", "", "build this image alone (make image: the kubernaut-execution command's)")
+	only := flag.String("only", "", "build this image alone (make image: the kubernaut-execution command's and the controller's)")
 	flag.Parse()
 	if err := run(*bin, *out, *values, *tekton, *coredns, *schemas, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "imagebuild:", err)
@@ -73,7 +73,7 @@ func main() {
 
 // refs are the image references the chart uses by default, so that the chart installs with its
 // default images unchanged.
-type refs struct{ kubectl, opa, command string }
+type refs struct{ kubectl, opa, command, controller string }
 
 func chartRefs(path string) (refs, error) {
 	data, err := os.ReadFile(path)
@@ -86,7 +86,8 @@ func chartRefs(path string) (refs, error) {
 		Tekton  struct {
 			OpaImage image `yaml:"opaImage"`
 		}
-		Test struct{ Image image }
+		Test       struct{ Image image }
+		Controller struct{ Image image }
 	}
 	if err := yaml.Unmarshal(data, &v); err != nil {
 		return refs{}, fmt.Errorf("%s: %w", path, err)
@@ -104,7 +105,10 @@ func chartRefs(path string) (refs, error) {
 	if r.opa, err = ref("tekton.opaImage", v.Tekton.OpaImage); err != nil {
 		return refs{}, err
 	}
-	r.command, err = ref("test.image", v.Test.Image)
+	if r.command, err = ref("test.image", v.Test.Image); err != nil {
+		return refs{}, err
+	}
+	r.controller, err = ref("controller.image", v.Controller.Image)
 	return r, err
 }
 
@@ -201,6 +205,13 @@ func specs(bin string, r refs, tekton, coredns, schemas, only string) ([]spec, e
 				Entrypoint: []string{"/kubernaut-execution"}}}, "kubernaut-execution", "kubernaut-execution", nil); err != nil {
 			return nil, err
 		}
+	}
+	// The execution controller (cmd/kubernaut-execution-controller), the chart's controller Deployment:
+	// static, on the distroless-style base, as nonroot, as kubebuilder's Dockerfile lays out a manager.
+	if err := add(spec{name: "kubernaut-execution-controller", ref: r.controller,
+		config: v1.Config{User: "65532:65532", Entrypoint: []string{"/kubernaut-execution-controller"}}},
+		"kubernaut-execution-controller", "kubernaut-execution-controller", nil); err != nil {
+		return nil, err
 	}
 	if only != "" && len(list) != 1 {
 		return nil, fmt.Errorf("-only %q: no such image", only)

@@ -1,0 +1,352 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+
+	v1alpha1 "github.com/jordigilh/kubernaut-execution/api/v1alpha1"
+	"github.com/jordigilh/kubernaut-execution/catalogue"
+	"github.com/jordigilh/kubernaut-execution/controller"
+	"github.com/jordigilh/kubernaut-execution/execution"
+	"github.com/jordigilh/kubernaut-execution/tests/testenv"
+)
+
+// runTimes are one ActionRun's times as a client polling every 20 ms sees them.
+type runTimes struct {
+	total    time.Duration // create to a final phase
+	toJob    time.Duration // create (or approval) to its Job: the controller's decision and provisioning
+	toStatus time.Duration // Job complete to the final phase: the controller's follow-up and teardown
+	phase    v1alpha1.Phase
+}
+
+// timeRun creates an ActionRun, approves it when it waits for approval, and polls until it is final.
+func timeRun(ctx context.Context, ns, name, action string, params map[string]any, requester, approver user) (runTimes, error) {
+	obj := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": v1alpha1.GroupVersion.String(), "kind": v1alpha1.ActionRunKind,
+		"metadata": map[string]any{"name": name},
+		"spec":     map[string]any{"action": action, "requester": requester.name, "parameters": params},
+	}}
+	start := time.Now()
+	created, err := requester.client.Resource(actionRunsGVR).Namespace(ns).Create(ctx, obj, metav1.CreateOptions{})
+	if err != nil {
+		return runTimes{}, err
+	}
+	job := controller.JobName(&v1alpha1.ActionRun{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, UID: created.GetUID()}, Spec: v1alpha1.ActionRunSpec{Action: action}})
+	var rt runTimes
+	var jobSeen, jobDone time.Time
+	decided := start
+	approved := false
+	err = testenv.WaitFor(ctx, 10*time.Minute, func() error {
+		now := time.Now()
+		if jobSeen.IsZero() {
+			if _, err := cluster.Client.BatchV1().Jobs(releaseNS).Get(ctx, job, metav1.GetOptions{}); err == nil {
+				jobSeen = now
+			}
+		}
+		if !jobSeen.IsZero() && jobDone.IsZero() {
+			if j, err := cluster.Client.BatchV1().Jobs(releaseNS).Get(ctx, job, metav1.GetOptions{}); err == nil {
+				for _, c := range j.Status.Conditions {
+					if (c.Type == "Complete" || c.Type == "Failed") && c.Status == corev1.ConditionTrue {
+						jobDone = now
+					}
+				}
+			}
+		}
+		run, err := getRun(ns, name)
+		if err != nil {
+			return err
+		}
+		if run.Status.Phase == v1alpha1.AwaitingApproval && !approved {
+			a := &unstructured.Unstructured{Object: map[string]any{
+				"apiVersion": v1alpha1.GroupVersion.String(), "kind": v1alpha1.ActionApprovalKind,
+				"metadata": map[string]any{"name": name},
+				"spec": map[string]any{"actionRun": map[string]any{"name": name, "uid": string(created.GetUID())},
+					"specHash": run.Status.SpecHash, "approver": approver.name, "expiresAfterSeconds": int64(600)},
+			}}
+			if _, err := approver.client.Resource(actionApprovalsGVR).Namespace(ns).Create(ctx, a, metav1.CreateOptions{}); err != nil {
+				return err
+			}
+			approved, decided = true, time.Now()
+		}
+		if !run.Status.Phase.Final() {
+			return fmt.Errorf("run %s/%s is %q", ns, name, run.Status.Phase)
+		}
+		rt.phase = run.Status.Phase
+		rt.total = now.Sub(start)
+		if !jobSeen.IsZero() {
+			rt.toJob = jobSeen.Sub(decided)
+		}
+		if !jobDone.IsZero() {
+			rt.toStatus = now.Sub(jobDone)
+		}
+		return nil
+	})
+	return rt, err
+}
+
+// benchUsers are one requester and one approver per namespace, made once: in the release namespace
+// every ServiceAccount takes a slot of the run budget.
+var benchUsersIn = map[string][2]user{}
+
+func benchUsers(b *testing.B, ns string) (user, user) {
+	b.Helper()
+	if u, ok := benchUsersIn[ns]; ok {
+		return u[0], u[1]
+	}
+	u := [2]user{userIn(b, ns, "bench-agent", "requester"), userIn(b, ns, "bench-oncall", "approver")}
+	benchUsersIn[ns] = u
+	return u[0], u[1]
+}
+
+func percentile(ds []time.Duration, p float64) float64 {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(float64(len(s)-1)*p + 0.5)
+	return float64(s[i].Microseconds()) / 1000
+}
+
+// BenchmarkActionRun runs each catalogue action b.N times through the chart's controller Deployment,
+// one run at a time, each on a fresh fixture, and reports milliseconds at p50 and p95: create to the
+// final phase; create (for custom-script: its approval) to the Job, the controller's decision and
+// provisioning; and the Job's completion to the final phase, the controller's follow-up and teardown.
+// The rest is the Job itself (pod start, the gates, the dry-run and the action).
+func BenchmarkActionRun(b *testing.B) {
+	installed(b)
+	awaitController(b)
+	for _, a := range testenv.Catalogue(b).Actions {
+		b.Run(a.Name, func(b *testing.B) {
+			var total, toJob, toStatus []time.Duration
+			for i := range b.N {
+				b.StopTimer()
+				if a.Scope == catalogue.Cluster {
+					// Each run starts from a schedulable second node (a drain cordons it).
+					n := secondNode(b)
+					if _, err := cluster.Client.CoreV1().Nodes().Patch(bg, n, types.StrategicMergePatchType, []byte(`{"spec":{"unschedulable":null}}`), metav1.PatchOptions{}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				s := scenarioFor(b, a.Name)
+				ns := targetNamespace(b, fmt.Sprintf("bench-%d-%s", i, a.Name))
+				params := s.params(b, ns)
+				runNS := ns
+				if a.Scope == catalogue.Cluster {
+					runNS = releaseNS
+				}
+				requester, approver := benchUsers(b, runNS)
+				b.StartTimer()
+				rt, err := timeRun(bg, runNS, fmt.Sprintf("bench-%d-%s", i, a.Name), a.Name, requestParameters(a, params), requester, approver)
+				b.StopTimer()
+				if err != nil || rt.phase != v1alpha1.Succeeded {
+					b.Fatalf("run %d: %s %v", i, rt.phase, err)
+				}
+				total, toJob, toStatus = append(total, rt.total), append(toJob, rt.toJob), append(toStatus, rt.toStatus)
+			}
+			b.ReportMetric(percentile(total, 0.5), "total-p50-ms")
+			b.ReportMetric(percentile(total, 0.95), "total-p95-ms")
+			b.ReportMetric(percentile(toJob, 0.5), "to-job-p50-ms")
+			b.ReportMetric(percentile(toJob, 0.95), "to-job-p95-ms")
+			b.ReportMetric(percentile(toStatus, 0.5), "job-to-status-p50-ms")
+			b.ReportMetric(percentile(toStatus, 0.95), "job-to-status-p95-ms")
+		})
+	}
+}
+
+// controllerMemory is the controller container's RSS in bytes, from the kubelet's summary API.
+func controllerMemory(ctx context.Context) (uint64, error) {
+	raw, err := cluster.Client.CoreV1().RESTClient().Get().AbsPath("/api/v1/nodes", nodeName, "proxy", "stats", "summary").DoRaw(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var summary struct {
+		Pods []struct {
+			PodRef     struct{ Name, Namespace string }
+			Containers []struct {
+				Name   string
+				Memory struct {
+					RSSBytes *uint64 `json:"rssBytes"`
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal(raw, &summary); err != nil {
+		return 0, err
+	}
+	for _, p := range summary.Pods {
+		if p.PodRef.Namespace != releaseNS || !strings.HasPrefix(p.PodRef.Name, release+"-controller-") {
+			continue
+		}
+		for _, c := range p.Containers {
+			if c.Name == "controller" && c.Memory.RSSBytes != nil {
+				return *c.Memory.RSSBytes, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("no controller container in the kubelet's summary")
+}
+
+// controllerRequests is the controller's client-go request count (rest_client_requests_total), read
+// through a kubectl port-forward to its metrics port: the NetworkPolicy lets only the monitoring
+// namespace's Prometheus in, and a port-forward enters the pod's own network namespace.
+func controllerRequests(b *testing.B) func() float64 {
+	b.Helper()
+	pods, err := cluster.Client.CoreV1().Pods(releaseNS).List(bg, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=controller"})
+	if err != nil || len(pods.Items) != 1 {
+		b.Fatalf("controller pods: %v", err)
+	}
+	cmd := exec.Command(filepath.Join(cluster.cache, "bin", "kubectl"), "--kubeconfig", cluster.Kubeconfig, "port-forward", "-n", releaseNS, "pod/"+pods.Items[0].Name, "19090:9090")
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	read := func() (float64, error) {
+		resp, err := http.Get("http://127.0.0.1:19090/metrics")
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		var sum float64
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			line := sc.Text()
+			if strings.HasPrefix(line, "rest_client_requests_total{") {
+				f := strings.Fields(line)
+				v, err := strconv.ParseFloat(f[len(f)-1], 64)
+				if err != nil {
+					return 0, err
+				}
+				sum += v
+			}
+		}
+		return sum, sc.Err()
+	}
+	if err := testenv.WaitFor(bg, 30*time.Second, func() error { _, err := read(); return err }); err != nil {
+		b.Fatal(err)
+	}
+	return func() float64 {
+		v, err := read()
+		if err != nil {
+			b.Fatal(err)
+		}
+		return v
+	}
+}
+
+// BenchmarkFiftyActionRunsAtOnce applies 50 patch-configmap ActionRuns at once (one goroutine each) and
+// waits for all of them: the wall time, that each ran exactly once (one Job per run, every run
+// Succeeded), the controller's API requests per run, and its RSS idle and at its peak under the load.
+// The run budget (20 runs at once by default) is part of the figure: runs past it wait for a slot.
+func BenchmarkFiftyActionRunsAtOnce(b *testing.B) {
+	installed(b)
+	awaitController(b)
+	const n = 50
+	requests := controllerRequests(b)
+	for i := range b.N {
+		b.StopTimer()
+		ns := targetNamespace(b, fmt.Sprintf("fifty-%d", i))
+		for j := range n {
+			cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("cfg-%02d", j), Annotations: map[string]string{execution.PatchableKeysAnnotation: "LOG_LEVEL"}},
+				Data: map[string]string{"LOG_LEVEL": "info"}}
+			if _, err := cluster.Client.CoreV1().ConfigMaps(ns).Create(bg, cm, metav1.CreateOptions{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		requester := userIn(b, ns, "agent", "requester")
+		approver := userIn(b, ns, "oncall", "approver")
+		idle, err := controllerMemory(bg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		before := requests()
+		var peak uint64
+		stop := make(chan struct{})
+		sampled := make(chan struct{})
+		go func() {
+			defer close(sampled)
+			for {
+				if m, err := controllerMemory(bg); err == nil {
+					peak = max(peak, m)
+				}
+				select {
+				case <-stop:
+					return
+				case <-time.After(500 * time.Millisecond):
+				}
+			}
+		}()
+		b.StartTimer()
+		start := time.Now()
+		var wg sync.WaitGroup
+		results := make([]runTimes, n)
+		errs := make([]error, n)
+		for j := range n {
+			wg.Go(func() {
+				results[j], errs[j] = timeRun(bg, ns, fmt.Sprintf("patch-%02d", j), "patch-configmap",
+					map[string]any{"configmap": fmt.Sprintf("cfg-%02d", j), "patch": `{"data":{"LOG_LEVEL":"debug"}}`}, requester, approver)
+			})
+		}
+		wg.Wait()
+		wall := time.Since(start)
+		b.StopTimer()
+		close(stop)
+		<-sampled
+		after := requests()
+		for j, err := range errs {
+			if err != nil || results[j].phase != v1alpha1.Succeeded {
+				b.Fatalf("run patch-%02d: %s %v", j, results[j].phase, err)
+			}
+		}
+		jobs, err := cluster.Client.BatchV1().Jobs(releaseNS).List(bg, metav1.ListOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		perRun := map[string]int{}
+		for _, job := range jobs.Items {
+			if a := job.Annotations[controller.RunAnnotation]; strings.HasPrefix(a, ns+"/") {
+				perRun[a]++
+			}
+		}
+		if len(perRun) != n {
+			b.Fatalf("%d runs have a Job, want %d", len(perRun), n)
+		}
+		for run, c := range perRun {
+			if c != 1 {
+				b.Fatalf("run %s has %d Jobs", run, c)
+			}
+		}
+		for j := range n {
+			cm, err := cluster.Client.CoreV1().ConfigMaps(ns).Get(bg, fmt.Sprintf("cfg-%02d", j), metav1.GetOptions{})
+			if err != nil || cm.Data["LOG_LEVEL"] != "debug" {
+				b.Fatalf("cfg-%02d not patched: %v %v", j, cm.Data, err)
+			}
+		}
+		var totals []time.Duration
+		for _, r := range results {
+			totals = append(totals, r.total)
+		}
+		b.ReportMetric(wall.Seconds(), "wall-s")
+		b.ReportMetric(percentile(totals, 0.5), "run-p50-ms")
+		b.ReportMetric(percentile(totals, 0.95), "run-p95-ms")
+		b.ReportMetric((after-before)/n, "api-requests/run")
+		b.ReportMetric(float64(idle)/(1<<20), "rss-idle-MiB")
+		b.ReportMetric(float64(peak)/(1<<20), "rss-peak-MiB")
+	}
+}

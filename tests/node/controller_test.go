@@ -1,0 +1,423 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+
+	v1alpha1 "github.com/jordigilh/kubernaut-execution/api/v1alpha1"
+	"github.com/jordigilh/kubernaut-execution/catalogue"
+	"github.com/jordigilh/kubernaut-execution/controller"
+	"github.com/jordigilh/kubernaut-execution/internal/crd"
+	"github.com/jordigilh/kubernaut-execution/tests/testenv"
+)
+
+var (
+	actionRunsGVR      = v1alpha1.GroupVersion.WithResource(v1alpha1.ActionRunResource)
+	actionApprovalsGVR = v1alpha1.GroupVersion.WithResource(v1alpha1.ActionApprovalResource)
+)
+
+// awaitController waits until the chart's controller Deployment has an available replica: the image
+// built offline, imported into containerd, running as the controller's ServiceAccount.
+func awaitController(t testing.TB) {
+	t.Helper()
+	name := release + "-controller"
+	if err := waitFor(bg, 180*time.Second, func() error {
+		d, err := cluster.Client.AppsV1().Deployments(releaseNS).Get(bg, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if d.Status.AvailableReplicas < 1 {
+			return fmt.Errorf("controller %s: %d available (%s)", name, d.Status.AvailableReplicas, cluster.podsSummary(bg, releaseNS))
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// user is a ServiceAccount standing for a person or an agent, bound to one of the chart's API roles in
+// ns, with a dynamic client holding its token.
+type user struct {
+	name   string
+	client dynamic.Interface
+}
+
+func userIn(t testing.TB, ns, name string, roles ...string) user {
+	t.Helper()
+	if _, err := cluster.Client.CoreV1().ServiceAccounts(ns).Create(bg, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, role := range roles {
+		if _, err := cluster.Client.RbacV1().RoleBindings(ns).Create(bg, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name + "-" + role},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: release + "-" + role},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: name, Namespace: ns}}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	token, err := cluster.Token(bg, ns, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := rest.AnonymousClientConfig(cluster.Config)
+	cfg.BearerToken = token
+	c, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return user{name: "system:serviceaccount:" + ns + ":" + name, client: c}
+}
+
+// requestParameters turns a scenario's step parameters into an ActionRun's: integers as numbers, and
+// without what the controller supplies (the target context, a Namespaced action's namespace, approval).
+func requestParameters(a catalogue.Action, params map[string]string) map[string]any {
+	out := map[string]any{}
+	for _, p := range crd.RequestParameters(a) {
+		v, ok := params[p.Name]
+		if !ok {
+			continue
+		}
+		if p.Type == catalogue.TypeInteger {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err == nil {
+				out[p.Name] = n
+				continue
+			}
+		}
+		out[p.Name] = v
+	}
+	return out
+}
+
+// applyRun creates an ActionRun as requester, approves it as approver when the controller waits for
+// approval, and waits for a final phase.
+func applyRun(t testing.TB, ns, name, action string, params map[string]any, requester, approver user) *v1alpha1.ActionRun {
+	t.Helper()
+	obj := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": v1alpha1.GroupVersion.String(), "kind": v1alpha1.ActionRunKind,
+		"metadata": map[string]any{"name": name},
+		"spec":     map[string]any{"action": action, "requester": requester.name, "parameters": params},
+	}}
+	created, err := requester.client.Resource(actionRunsGVR).Namespace(ns).Create(bg, obj, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create ActionRun %s/%s: %v", ns, name, err)
+	}
+	approved := false
+	var run *v1alpha1.ActionRun
+	err = waitFor(bg, 240*time.Second, func() error {
+		var err error
+		if run, err = getRun(ns, name); err != nil {
+			return err
+		}
+		if run.Status.Phase == v1alpha1.AwaitingApproval && !approved {
+			a := &unstructured.Unstructured{Object: map[string]any{
+				"apiVersion": v1alpha1.GroupVersion.String(), "kind": v1alpha1.ActionApprovalKind,
+				"metadata": map[string]any{"name": name},
+				"spec": map[string]any{"actionRun": map[string]any{"name": name, "uid": string(created.GetUID())},
+					"specHash": run.Status.SpecHash, "approver": approver.name, "expiresAfterSeconds": int64(600)},
+			}}
+			if _, err := approver.client.Resource(actionApprovalsGVR).Namespace(ns).Create(bg, a, metav1.CreateOptions{}); err != nil {
+				return fmt.Errorf("approve: %w", err)
+			}
+			approved = true
+		}
+		if !run.Status.Phase.Final() {
+			return fmt.Errorf("run %s/%s is %q", ns, name, run.Status.Phase)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return run
+}
+
+func getRun(ns, name string) (*v1alpha1.ActionRun, error) {
+	u, err := cluster.Dynamic.Resource(actionRunsGVR).Namespace(ns).Get(bg, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	var run v1alpha1.ActionRun
+	return &run, runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &run)
+}
+
+// leftovers lists the per-run objects of this release that exist: after a run, none.
+func leftovers(ctx context.Context, run *v1alpha1.ActionRun) []string {
+	var out []string
+	if run.Status.ServiceAccount == "" {
+		return nil
+	}
+	if _, err := cluster.Client.CoreV1().ServiceAccounts(releaseNS).Get(ctx, run.Status.ServiceAccount, metav1.GetOptions{}); err == nil {
+		out = append(out, "ServiceAccount "+run.Status.ServiceAccount)
+	}
+	if _, err := cluster.Client.RbacV1().RoleBindings(run.Namespace).Get(ctx, run.Status.ServiceAccount, metav1.GetOptions{}); err == nil {
+		out = append(out, "RoleBinding "+run.Status.ServiceAccount)
+	}
+	if _, err := cluster.Client.RbacV1().ClusterRoleBindings().Get(ctx, run.Status.ServiceAccount, metav1.GetOptions{}); err == nil {
+		out = append(out, "ClusterRoleBinding "+run.Status.ServiceAccount)
+	}
+	return out
+}
+
+// resultOf reads a finished run's Job pod as a Result, for the scenarios' effect checks.
+func resultOf(t testing.TB, run *v1alpha1.ActionRun, params map[string]string) *Result {
+	t.Helper()
+	pods, err := cluster.Client.CoreV1().Pods(releaseNS).List(bg, metav1.ListOptions{LabelSelector: "batch.kubernetes.io/job-name=" + run.Status.Workload.Name})
+	if err != nil || len(pods.Items) != 1 {
+		t.Fatalf("pods of Job %s: %d (%v)", run.Status.Workload.Name, len(pods.Items), err)
+	}
+	return &Result{Name: run.Status.Workload.Name, Pod: pods.Items[0].Name, ns: releaseNS, params: params}
+}
+
+// Every catalogue action, asked for with kubectl-style ActionRuns and carried out by the chart's own
+// controller Deployment: each reaches Succeeded with its effect on the cluster, and leaves no per-run
+// identity behind. The table is the per-action figure of the closing note.
+func TestEveryActionThroughTheController(t *testing.T) {
+	installed(t)
+	awaitController(t)
+	cat := testenv.Catalogue(t)
+	var rows [][]string
+	for _, a := range cat.Actions {
+		t.Run(a.Name, func(t *testing.T) {
+			s := scenarioFor(t, a.Name)
+			ns := targetNamespace(t, "ctl-"+a.Name)
+			params := s.params(t, ns)
+			runNS := ns
+			if a.Scope == catalogue.Cluster {
+				runNS = releaseNS
+			}
+			requester := userIn(t, runNS, "agent-"+a.Name, "requester")
+			approver := userIn(t, runNS, "oncall-"+a.Name, "approver")
+			run := applyRun(t, runNS, a.Name, a.Name, requestParameters(a, params), requester, approver)
+			if run.Status.Phase != v1alpha1.Succeeded {
+				t.Fatalf("run ended %s: %+v\noutput:\n%s", run.Status.Phase, run.Status.Conditions, run.Status.Output)
+			}
+			for _, st := range run.Status.Steps {
+				if st.ExitCode == nil || *st.ExitCode != 0 {
+					t.Errorf("step %s: exit %v", st.Name, st.ExitCode)
+				}
+			}
+			if err := s.effect(t, ns, resultOf(t, run, params)); err != nil {
+				t.Fatalf("effect: %v", err)
+			}
+			if err := waitFor(bg, 30*time.Second, func() error {
+				if left := leftovers(bg, run); len(left) > 0 {
+					return fmt.Errorf("left after the run: %v", left)
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			job, err := cluster.Client.BatchV1().Jobs(releaseNS).Get(bg, run.Status.Workload.Name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			total := run.Status.CompletionTime.Sub(run.CreationTimestamp.Time)
+			toJob := run.Status.StartTime.Sub(run.CreationTimestamp.Time)
+			toStatus := "-"
+			if job.Status.CompletionTime != nil {
+				toStatus = run.Status.CompletionTime.Sub(job.Status.CompletionTime.Time).String()
+			}
+			rows = append(rows, []string{a.Name, total.String(), toJob.String(), toStatus, run.Status.ApprovedBy})
+		})
+	}
+	printTable(t, []string{"ACTION", "CREATE TO SUCCEEDED", "CREATE TO JOB", "JOB DONE TO STATUS", "APPROVED BY"}, rows)
+}
+
+// Secrets never reach status or Events: custom-script lists a ConfigMap whose label holds a
+// token-shaped value; the output tail in status and the run's Events show it redacted.
+func TestControllerRedactsStatusAndEvents(t *testing.T) {
+	installed(t)
+	awaitController(t)
+	ns := targetNamespace(t, "ctl-redact")
+	token := "ghp_" + strings.Repeat("a1B2c3", 6)
+	if _, err := cluster.Client.CoreV1().ConfigMaps(ns).Create(bg, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "leaky",
+		Labels: map[string]string{"app": "leaky", "token": token}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	requester := userIn(t, ns, "agent", "requester")
+	approver := userIn(t, ns, "oncall", "approver")
+	run := applyRun(t, ns, "list-leaky", "custom-script", map[string]any{"resource": "configmaps", "selector": "app=leaky"}, requester, approver)
+	if run.Status.Phase != v1alpha1.Succeeded {
+		t.Fatalf("run ended %s: %+v", run.Status.Phase, run.Status.Conditions)
+	}
+	// Control: the token is in the step's own log, so the run did read it.
+	if out := resultOf(t, run, nil).Logs(bg, "execute"); !strings.Contains(out, token) {
+		t.Fatalf("the execute step did not print the token (control): %q", out)
+	}
+	if !strings.Contains(run.Status.Output, "leaky") {
+		t.Fatalf("status output lacks the listing: %q", run.Status.Output)
+	}
+	if strings.Contains(run.Status.Output, token) || !strings.Contains(run.Status.Output, "REDACTED") {
+		t.Fatalf("status output not redacted: %q", run.Status.Output)
+	}
+	var notes []string
+	if err := waitFor(bg, 30*time.Second, func() error {
+		events, err := cluster.Client.EventsV1().Events(ns).List(bg, metav1.ListOptions{})
+		if err != nil {
+			return err
+		}
+		notes = nil
+		for _, e := range events.Items {
+			if e.Regarding.Name == run.Name {
+				notes = append(notes, e.Reason+": "+e.Note)
+			}
+		}
+		if !strings.Contains(strings.Join(notes, "\n"), "Succeeded: ") {
+			return fmt.Errorf("no Succeeded event yet: %v", notes)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(notes, "\n")
+	if strings.Contains(all, token) || !strings.Contains(all, "REDACTED") {
+		t.Fatalf("events not redacted: %s", all)
+	}
+	// The controller's own log (through the redacting slog handler) does not carry it either.
+	logs, err := cluster.Client.CoreV1().Pods(releaseNS).GetLogs(controllerPod(t).Name, &corev1.PodLogOptions{}).DoRaw(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(logs), token) {
+		t.Fatalf("the controller logged the token")
+	}
+	t.Logf("status output:\n%s\nevents:\n%s", run.Status.Output, all)
+}
+
+// Two replicas, as controller.replicas: 2 (and the high-availability component) run them: one leads
+// through the Lease, the other stands by, ready. The leader is killed in the middle of a run; the
+// standby takes the Lease and finishes the run it finds in status. The action ran once: one Job, one pod.
+func TestControllerKilledMidRunFinishesOnce(t *testing.T) {
+	installed(t)
+	awaitController(t)
+	name := release + "-controller"
+	if _, err := cluster.Client.AppsV1().Deployments(releaseNS).Patch(bg, name, types.MergePatchType, []byte(`{"spec":{"replicas":2}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = cluster.Client.AppsV1().Deployments(releaseNS).Patch(bg, name, types.MergePatchType, []byte(`{"spec":{"replicas":1}}`), metav1.PatchOptions{})
+	})
+	if err := waitFor(bg, 120*time.Second, func() error {
+		d, err := cluster.Client.AppsV1().Deployments(releaseNS).Get(bg, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if d.Status.ReadyReplicas != 2 {
+			return fmt.Errorf("%d of 2 controller replicas ready", d.Status.ReadyReplicas)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ns := targetNamespace(t, "ctl-restart")
+	deploy(t, ns, "slow", appImage("v1"), 2)
+	requester := userIn(t, ns, "agent", "requester")
+	obj := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": v1alpha1.GroupVersion.String(), "kind": v1alpha1.ActionRunKind,
+		"metadata": map[string]any{"name": "verify-slow"},
+		"spec": map[string]any{"action": "verify-deployment", "requester": requester.name,
+			"parameters": map[string]any{"deployment": "slow", "timeoutSeconds": int64(120)}},
+	}}
+	if _, err := requester.client.Resource(actionRunsGVR).Namespace(ns).Create(bg, obj, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var run *v1alpha1.ActionRun
+	if err := waitFor(bg, 60*time.Second, func() error {
+		var err error
+		if run, err = getRun(ns, "verify-slow"); err != nil {
+			return err
+		}
+		if run.Status.Phase != v1alpha1.Running {
+			return fmt.Errorf("run is %q", run.Status.Phase)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	leader := controllerPod(t)
+	killed := map[string]bool{string(leader.UID): true}
+	if err := cluster.Client.CoreV1().Pods(releaseNS).Delete(bg, leader.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("killed the controller while run %s was Running (Job %s)", run.Name, run.Status.Workload.Name)
+	if err := waitFor(bg, 240*time.Second, func() error {
+		var err error
+		if run, err = getRun(ns, "verify-slow"); err != nil {
+			return err
+		}
+		if !run.Status.Phase.Final() {
+			return fmt.Errorf("run is %q", run.Status.Phase)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if run.Status.Phase != v1alpha1.Succeeded {
+		t.Fatalf("run ended %s: %+v", run.Status.Phase, run.Status.Conditions)
+	}
+	if now := controllerPod(t); killed[string(now.UID)] {
+		t.Fatalf("the killed controller pod %s still leads", now.Name)
+	}
+	jobs, err := cluster.Client.BatchV1().Jobs(releaseNS).List(bg, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mine []string
+	for _, j := range jobs.Items {
+		if strings.HasPrefix(j.Annotations[controller.RunAnnotation], ns+"/verify-slow/") {
+			mine = append(mine, j.Name)
+		}
+	}
+	runPods, err := cluster.Client.CoreV1().Pods(releaseNS).List(bg, metav1.ListOptions{LabelSelector: "batch.kubernetes.io/job-name=" + run.Status.Workload.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mine) != 1 || len(runPods.Items) != 1 {
+		t.Fatalf("the run executed %d Jobs (%v) with %d pods, want one", len(mine), mine, len(runPods.Items))
+	}
+	if left := leftovers(bg, run); len(left) > 0 {
+		t.Fatalf("left: %v", left)
+	}
+}
+
+// controllerPod is the controller pod holding the leader Lease.
+func controllerPod(t testing.TB) corev1.Pod {
+	t.Helper()
+	var pod corev1.Pod
+	if err := waitFor(bg, 60*time.Second, func() error {
+		lease, err := cluster.Client.CoordinationV1().Leases(releaseNS).Get(bg, release+"-controller", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		holder := ptr.Deref(lease.Spec.HolderIdentity, "")
+		pods, err := cluster.Client.CoreV1().Pods(releaseNS).List(bg, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=controller"})
+		if err != nil {
+			return err
+		}
+		for _, p := range pods.Items {
+			// controller-runtime's identity is <hostname>_<uuid>; the hostname is the pod's name.
+			if p.DeletionTimestamp == nil && strings.HasPrefix(holder, p.Name+"_") {
+				pod = p
+				return nil
+			}
+		}
+		return fmt.Errorf("no live controller pod holds the Lease (holder %q)", holder)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return pod
+}
