@@ -372,6 +372,7 @@ func TestLookupFallbackFailsOfflineWithInstructions(t *testing.T) {
 func TestHelmLintStrict(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join(chartDir, "ci", "*-values.yaml"))
 	require.NoError(t, err)
+	require.NotEmpty(t, files, "no values files to lint with")
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			lint := action.NewLint()
