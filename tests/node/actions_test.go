@@ -50,7 +50,7 @@ func seedWebConfig(t *testing.T, ns string) {
 
 // deploy creates a Deployment of the app image; mutate, when given, adjusts it before it is created
 // (an update after creation races with the Deployment controller).
-func deploy(t *testing.T, ns, name, image string, replicas int32, mutate ...func(*appsv1.Deployment)) *appsv1.Deployment {
+func deploy(t testing.TB, ns, name, image string, replicas int32, mutate ...func(*appsv1.Deployment)) *appsv1.Deployment {
 	t.Helper()
 	labels := map[string]string{"app": name}
 	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
@@ -431,7 +431,7 @@ func TestEveryActionAsTaskRun(t *testing.T) {
 	})
 }
 
-func printTable(t *testing.T, header []string, rows [][]string) {
+func printTable(t testing.TB, header []string, rows [][]string) {
 	t.Helper()
 	widths := make([]int, len(header))
 	for _, r := range append([][]string{header}, rows...) {

@@ -229,7 +229,7 @@ func controllerClientsFor(ctx context.Context, rel releaseRef) (kubernetesClient
 
 // targetNamespace creates a namespace enforcing restricted:latest for one test, opted in as a target
 // (kubernaut.ai/managed=true), with its default ServiceAccount in place.
-func targetNamespace(t *testing.T, name string) string {
+func targetNamespace(t testing.TB, name string) string {
 	t.Helper()
 	return createTargetNamespace(t, name, map[string]string{execution.ManagedLabel: "true"})
 }
@@ -240,7 +240,7 @@ func unmanagedNamespace(t *testing.T, name string) string {
 	return createTargetNamespace(t, name, nil)
 }
 
-func createTargetNamespace(t *testing.T, name string, extra map[string]string) string {
+func createTargetNamespace(t testing.TB, name string, extra map[string]string) string {
 	t.Helper()
 	ctx := context.Background()
 	labels := maps.Clone(restricted)

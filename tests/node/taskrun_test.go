@@ -184,17 +184,17 @@ func (r *Result) String() string {
 // binding, create the TaskRun of the action's Task in the release namespace under that
 // ServiceAccount (both with the controller's token), wait for it to end, tear the run down and check
 // nothing is left.
-func runTask(t *testing.T, a catalogue.Action, targetNS string, params map[string]string) *Result {
+func runTask(t testing.TB, a catalogue.Action, targetNS string, params map[string]string) *Result {
 	t.Helper()
 	return runTaskIn(t, defaultRelease, a, targetNS, params)
 }
 
-func runTaskIn(t *testing.T, rel releaseRef, a catalogue.Action, targetNS string, params map[string]string) *Result {
+func runTaskIn(t testing.TB, rel releaseRef, a catalogue.Action, targetNS string, params map[string]string) *Result {
 	t.Helper()
 	return runTaskBound(t, rel, a, targetNS, params, true)
 }
 
-func runTaskBound(t *testing.T, rel releaseRef, a catalogue.Action, targetNS string, params map[string]string, bind bool) *Result {
+func runTaskBound(t testing.TB, rel releaseRef, a catalogue.Action, targetNS string, params map[string]string, bind bool) *Result {
 	t.Helper()
 	ctx := context.Background()
 	releaseNS := rel.NS
