@@ -13,7 +13,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -23,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 
+	catalogueyaml "go.yaml.in/yaml/v3"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -206,9 +206,11 @@ func Static(cat *catalogue.Catalogue) (Contract, error) {
 }
 
 // CatalogueDigest is a stable digest of a catalogue's content, to detect a controller built with a
-// catalogue other than the chart's.
+// catalogue other than the chart's. It digests every field under the names the catalogue file gives
+// them: the JSON form is the gate's, which leaves out parameter and context field names (keyed
+// elsewhere) and descriptions.
 func CatalogueDigest(cat *catalogue.Catalogue) (string, error) {
-	data, err := json.Marshal(cat)
+	data, err := catalogueyaml.Marshal(cat)
 	if err != nil {
 		return "", fmt.Errorf("catalogue digest: %w", err)
 	}

@@ -122,3 +122,36 @@ func TestLoadDir(t *testing.T) {
 	_, err = execution.LoadDir(dir)
 	require.ErrorContains(t, err, "kubectlImage is empty")
 }
+
+// The catalogue digest covers everything the catalogue file says: renaming a parameter or a context
+// field (which the gate's JSON form keys elsewhere) or rewording a description is another catalogue.
+func TestCatalogueDigestCoversEveryName(t *testing.T) {
+	digest := func(change func(*catalogue.Catalogue)) string {
+		cat, err := catalogue.Default()
+		require.NoError(t, err)
+		change(cat)
+		d, err := execution.CatalogueDigest(cat)
+		require.NoError(t, err)
+		return d
+	}
+	shipped := digest(func(*catalogue.Catalogue) {})
+	require.Equal(t, shipped, digest(func(*catalogue.Catalogue) {}), "stable")
+	withContext := func(cat *catalogue.Catalogue) *catalogue.Action {
+		for i := range cat.Actions {
+			if len(cat.Actions[i].Context) > 0 {
+				return &cat.Actions[i]
+			}
+		}
+		t.Fatal("no action has a context field")
+		return nil
+	}
+	for name, change := range map[string]func(*catalogue.Catalogue){
+		"action name":               func(c *catalogue.Catalogue) { c.Actions[0].Name += "x" },
+		"parameter name":            func(c *catalogue.Catalogue) { c.Actions[0].Parameters[0].Name += "x" },
+		"parameter description":     func(c *catalogue.Catalogue) { c.Actions[0].Parameters[0].Description += "x" },
+		"context field name":        func(c *catalogue.Catalogue) { withContext(c).Context[0].Name += "x" },
+		"context field description": func(c *catalogue.Catalogue) { withContext(c).Context[0].Description += "x" },
+	} {
+		require.NotEqual(t, shipped, digest(change), name)
+	}
+}

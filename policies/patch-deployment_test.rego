@@ -83,3 +83,8 @@ test_refuses_images_from_other_registries if {
 test_no_registries_no_images if {
 	"image \"registry.example.com/shop/web:1\" is not from an allowed registry [] (gate.allowedImageRegistries)" in patch_deployment.deny with input as with_patch(`{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"registry.example.com/shop/web:1"}]}}}}`)
 }
+
+# A key that spells a whole path names that path: its image is checked like any other.
+test_refuses_an_image_under_a_dotted_key if {
+	refused(`{"spec":{"template":{"spec":{"containers[].image":"evil.example.com/web:1"}}}}`, "image \"evil.example.com/web:1\" is not from an allowed registry [\"registry.example.com/shop/\"] (gate.allowedImageRegistries)")
+}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 
 	"github.com/jordigilh/kubernaut-execution/catalogue/steps"
 	"github.com/jordigilh/kubernaut-execution/execution/gate"
@@ -13,12 +14,12 @@ import (
 )
 
 // gateRun is the run a Task's params describe, as execution/gate takes it.
-func gateRun(t *testing.T, tc gateCase) gate.Run {
-	r := gate.Run{Target: tc.params["target"], Approved: tc.params["approved"] == "true", Parameters: map[string]string{}}
-	r.Action = strings.TrimPrefix(tc.task.Name, "kubernaut-")
-	for _, p := range tc.task.Spec.Params {
+func gateRun(task *pipelinev1.Task, params map[string]string) gate.Run {
+	r := gate.Run{Target: params["target"], Approved: params["approved"] == "true", Parameters: map[string]string{}}
+	r.Action = strings.TrimPrefix(task.Name, "kubernaut-")
+	for _, p := range task.Spec.Params {
 		if p.Name != steps.TargetParam && p.Name != steps.ApprovedParam {
-			r.Parameters[p.Name] = tc.params[p.Name]
+			r.Parameters[p.Name] = params[p.Name]
 		}
 	}
 	return r
@@ -37,7 +38,7 @@ func TestDecideAgreesWithTheGateSteps(t *testing.T) {
 			approval, _ := runStep(t, tc.task, tekton.StepApprovalGate, tc.params, dir)
 			require.Equal(t, tc.policy, policy, "the table still describes the CLI")
 
-			d, err := gate.New(readPolicyDir(t, dir)).Decide(context.Background(), gateRun(t, tc))
+			d, err := gate.New(readPolicyDir(t, dir)).Decide(context.Background(), gateRun(tc.task, tc.params))
 			require.Equal(t, policy, d.PolicyExit(), "policy gate: Decide %+v, CLI:\n%s", d, policyOut)
 			require.Equal(t, approval, d.ApprovalExit(), "approval gate: Decide %+v", d)
 			want := strings.ReplaceAll(tc.output, `\"`, `"`)

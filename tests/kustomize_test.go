@@ -67,6 +67,7 @@ func TestOverlays(t *testing.T) {
 			docs := build(t, overlayDir(name))
 			objs := objects(t, docs)
 			requireCommon(t, objs)
+			requirePoliciesSelectTheirPods(t, objs)
 			require.NotContains(t, string(render.Join(docs)), "192.0.2.1", "the overlay must set its API-server addresses")
 			for _, np := range networkPolicies(t, objs) {
 				// The api-server.yaml patch replaced the API-server rule, not another one.

@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -121,6 +122,9 @@ func TestValuesMatrix(t *testing.T) {
 		require.True(t, ok, "no assertions for %s", file)
 		objs := objects(t, docs)
 		requireCommon(t, objs)
+		if file != "networkpolicy-off-values.yaml" { // which requires that none is rendered
+			requirePoliciesSelectTheirPods(t, objs)
+		}
 		check(t, objs)
 	})
 }
@@ -172,7 +176,6 @@ func requireCommon(t *testing.T, objs map[string]object) {
 		require.NotNil(t, bind, "controller has no bind rule")
 		require.ElementsMatch(t, want, bind["resourceNames"])
 	}
-	requirePoliciesSelectTheirPods(t, objs)
 	requirePolicyHashRollsController(t, objs)
 }
 
@@ -184,16 +187,15 @@ func requirePolicyHashRollsController(t *testing.T, objs map[string]object) {
 	require.Equal(t, cm, get(objs["Deployment/kubernaut-system/kubernaut-execution-controller"], "spec", "template", "metadata", "annotations", hash))
 }
 
-// Each NetworkPolicy selects the pods it is for, and only those: the controller policy the controller
-// Deployment's pods, the action policy the pods of the Jobs the controller builds (package jobs).
+// There is a NetworkPolicy for the controller and one for the action pods, and each selects the pods it
+// is for, and only those: the controller policy the controller Deployment's pods, the action policy the
+// pods of the Jobs the controller builds (package jobs).
 func requirePoliciesSelectTheirPods(t *testing.T, objs map[string]object) {
 	nps := map[string]object{}
 	for _, np := range networkPoliciesOf(objs) {
 		nps[get(np, "metadata", "labels", "app.kubernetes.io/component").(string)] = np
 	}
-	if len(nps) == 0 {
-		return
-	}
+	require.ElementsMatch(t, []string{"controller", "action"}, slices.Collect(maps.Keys(nps)), "NetworkPolicies by component")
 	pods := map[string]map[string]any{
 		"controller": get(objs["Deployment/kubernaut-system/kubernaut-execution-controller"], "spec", "template", "metadata", "labels").(map[string]any),
 		"action":     get(actionJob(objs), "spec", "template", "metadata", "labels").(map[string]any),
@@ -371,6 +373,7 @@ func TestLookupFallbackFailsOfflineWithInstructions(t *testing.T) {
 func TestHelmLintStrict(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join(chartDir, "ci", "*-values.yaml"))
 	require.NoError(t, err)
+	require.NotEmpty(t, files, "no values files to lint with")
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			lint := action.NewLint()

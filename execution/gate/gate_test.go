@@ -107,7 +107,8 @@ func TestDecideBrokenPolicy(t *testing.T) {
 }
 
 // BenchmarkDecide measures one in-process decision (both gate steps' rules) on a prepared query, with
-// p50 and p99 reported; compare BenchmarkGateStepCLI in tests/ for one step run by the opa CLI.
+// p50 and p99 reported; BenchmarkGateDecision in tests/ measures every action against the opa CLI's
+// policy-gate step in the same run.
 func BenchmarkDecide(b *testing.B) {
 	g := gate.New(policyData(b))
 	ctx := context.Background()

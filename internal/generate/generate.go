@@ -5,6 +5,7 @@
 package generate
 
 import (
+	"encoding/json"
 	"fmt"
 	"go/format"
 	"maps"
@@ -79,6 +80,17 @@ func (s Summary) String() string {
 // Generate computes every generated file from cat and its policies (in policiesDir), rendering the
 // chart found under sourceRoot, the repository root.
 func Generate(cat *catalogue.Catalogue, sourceRoot, policiesDir string) (writer.Files, Summary, error) {
+	// The cluster-scoped list depends on nothing below (it reads a module through the go command): it is
+	// computed alongside.
+	type source struct {
+		data []byte
+		err  error
+	}
+	clusterScoped := make(chan source, 1)
+	go func() {
+		data, err := clusterScopedSource(render.NewestKubernetes)
+		clusterScoped <- source{data, err}
+	}()
 	files := writer.Files{}
 	data := rbac.Compute(cat)
 	rbacYAML, err := yaml.Marshal(data)
@@ -179,6 +191,17 @@ func Generate(cat *catalogue.Catalogue, sourceRoot, policiesDir string) (writer.
 	if err != nil {
 		return nil, Summary{}, err
 	}
+	// The high-availability render needs only the chart: it runs alongside the base render, each on its
+	// own copy of the values.
+	type renderResult struct {
+		docs []render.Document
+		err  error
+	}
+	haRendered := make(chan renderResult, 1)
+	go func() {
+		docs, err := renderHighAvailability(ch, baseValues)
+		haRendered <- renderResult{docs, err}
+	}()
 	docs, err := render.Render(ch, render.Options{
 		Release: render.DefaultRelease, Namespace: render.DefaultNamespace,
 		KubeVersion: render.NewestKubernetes, Values: baseValues,
@@ -207,9 +230,11 @@ func Generate(cat *catalogue.Catalogue, sourceRoot, policiesDir string) (writer.
 		}
 	}
 	files[path.Join(BaseDir, "kustomization.yaml")] = kustomization(resources)
-	if err := highAvailability(ch, baseValues, docs, files); err != nil {
-		return nil, Summary{}, err
+	ha := <-haRendered
+	if ha.err != nil {
+		return nil, Summary{}, ha.err
 	}
+	highAvailability(ha.docs, docs, files)
 	files[RBACMatrix] = matrix(cat, data)
 	static, err := execution.Static(cat)
 	if err != nil {
@@ -217,9 +242,11 @@ func Generate(cat *catalogue.Catalogue, sourceRoot, policiesDir string) (writer.
 	}
 	files[FlowSource] = flowDot(static)
 	files[PolicyReference] = policies.Reference
-	if files[ClusterScopedFile], err = clusterScopedSource(render.NewestKubernetes); err != nil {
-		return nil, Summary{}, err
+	cs := <-clusterScoped
+	if cs.err != nil {
+		return nil, Summary{}, cs.err
 	}
+	files[ClusterScopedFile] = cs.data
 	files[ChartReadme] = chartReadme(rows)
 	sum.Files = len(files)
 	return files, sum, nil
@@ -248,10 +275,8 @@ func kustomization(resources []string) []byte {
 // haReplicas is the controller's replica count in the high-availability component.
 const haReplicas = 2
 
-// highAvailability writes the Kustomize component for two controller replicas: the objects the chart
-// renders only then (the PodDisruptionBudget), and the replica count, so that an overlay gets what
-// `helm install --set controller.replicas=2` gets, from the same templates.
-func highAvailability(ch *chart.Chart, baseValues map[string]any, base []render.Document, files map[string][]byte) error {
+// renderHighAvailability renders the chart as `helm install --set controller.replicas=2` over baseValues.
+func renderHighAvailability(ch *chart.Chart, baseValues map[string]any) ([]render.Document, error) {
 	values := maps.Clone(baseValues)
 	controller, _ := values["controller"].(map[string]any)
 	controller = maps.Clone(controller)
@@ -263,8 +288,16 @@ func highAvailability(ch *chart.Chart, baseValues map[string]any, base []render.
 	docs, err := render.Render(ch, render.Options{Release: render.DefaultRelease, Namespace: render.DefaultNamespace,
 		KubeVersion: render.NewestKubernetes, Values: values})
 	if err != nil {
-		return fmt.Errorf("render high-availability component: %w", err)
+		return nil, fmt.Errorf("render high-availability component: %w", err)
 	}
+	return docs, nil
+}
+
+// highAvailability writes the Kustomize component for two controller replicas from docs, the chart
+// rendered with them: the objects the chart renders only then (the PodDisruptionBudget), and the replica
+// count, so that an overlay gets what `helm install --set controller.replicas=2` gets, from the same
+// templates.
+func highAvailability(docs, base []render.Document, files map[string][]byte) {
 	inBase := map[string]bool{}
 	for _, d := range base {
 		inBase[fileName(d)] = true
@@ -283,18 +316,18 @@ func highAvailability(ch *chart.Chart, baseValues map[string]any, base []render.
 	}
 	fmt.Fprintf(&b, "patches:\n  - target:\n      kind: Deployment\n      name: %s-controller\n    patch: |-\n      - op: replace\n        path: /spec/replicas\n        value: %d\n", render.DefaultRelease, haReplicas)
 	files[path.Join(HADir, "kustomization.yaml")] = []byte(b.String())
-	return nil
 }
 
 // marshalObject writes a typed Kubernetes object as YAML without the empty creationTimestamp that
-// metav1.ObjectMeta always marshals.
+// metav1.ObjectMeta always marshals. sigs.k8s.io/yaml goes through JSON both ways, so the object is
+// taken apart as JSON: the same map, without a YAML round trip.
 func marshalObject(obj any) ([]byte, error) {
-	data, err := yaml.Marshal(obj)
+	data, err := json.Marshal(obj)
 	if err != nil {
 		return nil, err
 	}
 	var m map[string]any
-	if err := yaml.Unmarshal(data, &m); err != nil {
+	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, err
 	}
 	if meta, ok := m["metadata"].(map[string]any); ok {

@@ -13,11 +13,11 @@ import (
 	"slices"
 	"strings"
 
+	"go.yaml.in/yaml/v2"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/engine"
-	"sigs.k8s.io/yaml"
 )
 
 // Default release the Kustomize base and the golden files are rendered as.
@@ -140,12 +140,14 @@ func Split(rendered map[string]string) ([]Document, error) {
 	var docs []Document
 	for _, name := range names {
 		for _, text := range splitYAML(rendered[name]) {
+			// Straight into the head, with the YAML parser sigs.k8s.io/yaml uses: not through JSON, which
+			// would convert the whole document for three fields.
 			var head struct {
-				Kind     string `json:"kind"`
+				Kind     string `yaml:"kind"`
 				Metadata struct {
-					Name      string `json:"name"`
-					Namespace string `json:"namespace"`
-				} `json:"metadata"`
+					Name      string `yaml:"name"`
+					Namespace string `yaml:"namespace"`
+				} `yaml:"metadata"`
 			}
 			if err := yaml.Unmarshal([]byte(text), &head); err != nil {
 				return nil, fmt.Errorf("%s: rendered YAML does not parse: %w", name, err)

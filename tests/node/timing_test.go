@@ -1,9 +1,7 @@
 package node
 
 import (
-	"fmt"
-	"os"
-	"sort"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -12,28 +10,26 @@ import (
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
-// TaskRun wall time of one action, repeated (KUBERNAUT_NODE_REPEAT, default 5), as p50 per phase:
-// create to completion, pod start (created to first step started), gate steps, dry-run, execute, and
-// the controller's provisioning plus teardown as a share of the whole run. Step times come from the
-// kubelet with one-second resolution.
-func TestTaskRunTimings(t *testing.T) {
-	installed(t)
-	n := 5
-	if v, err := strconv.Atoi(os.Getenv("KUBERNAUT_NODE_REPEAT")); err == nil && v > 0 {
-		n = v
-	}
-	a := testenv.Action(t, "scale-deployment")
-	ns := targetNamespace(t, "timing")
-	deploy(t, ns, "web", appImage("v1"), 1)
+// BenchmarkTaskRun runs one action's TaskRun per iteration (-benchtime 5x for five) and reports the
+// p50 of each phase in seconds: create to completion, pod start (created to first step started), gate
+// steps, dry-run, execute, and the controller's provisioning plus teardown, also as a share of the
+// whole run. Step times come from the kubelet with one-second resolution.
+func BenchmarkTaskRun(b *testing.B) {
+	installed(b)
+	a := testenv.Action(b, "scale-deployment")
+	ns := targetNamespace(b, "timing")
+	deploy(b, ns, "web", appImage("v1"), 1)
 	var total, podStart, gates, dryRun, execute, overhead []time.Duration
 	var share []float64
-	for i := range n {
+	i := 0
+	for b.Loop() {
 		params := map[string]string{"namespace": ns, "deployment": "web", "replicas": strconv.Itoa(1 + i%3),
 			"target": target("staging", map[string]string{"app": "web"}, map[string]any{"currentReplicas": 1})}
+		i++
 		start := time.Now()
-		r := runTask(t, a, ns, params)
+		r := runTask(b, a, ns, params)
 		if r.Status != "True" {
-			t.Fatalf("%s", r)
+			b.Fatalf("%s", r)
 		}
 		whole := time.Since(start)
 		first := r.step(tekton.StepPolicyGate).Started
@@ -45,13 +41,16 @@ func TestTaskRunTimings(t *testing.T) {
 		overhead = append(overhead, r.Provision+r.Teardown)
 		share = append(share, float64(r.Provision+r.Teardown)/float64(whole))
 	}
-	p50 := func(d []time.Duration) string {
-		s := append([]time.Duration(nil), d...)
-		sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-		return s[len(s)/2].String()
+	p50 := func(d []time.Duration) float64 {
+		slices.Sort(d)
+		return d[len(d)/2].Seconds()
 	}
-	sort.Float64s(share)
-	printTable(t, []string{"ACTION", "RUNS", "TOTAL p50", "POD START p50", "GATES p50", "DRY-RUN p50", "EXECUTE p50", "PROVISION+TEARDOWN p50"},
-		[][]string{{a.Name, strconv.Itoa(n), p50(total), p50(podStart), p50(gates), p50(dryRun), p50(execute),
-			fmt.Sprintf("%s (%.1f%% of the run)", p50(overhead), 100*share[len(share)/2])}})
+	slices.Sort(share)
+	b.ReportMetric(p50(total), "total-p50-s")
+	b.ReportMetric(p50(podStart), "pod-start-p50-s")
+	b.ReportMetric(p50(gates), "gates-p50-s")
+	b.ReportMetric(p50(dryRun), "dry-run-p50-s")
+	b.ReportMetric(p50(execute), "execute-p50-s")
+	b.ReportMetric(p50(overhead), "provision+teardown-p50-s")
+	b.ReportMetric(100*share[len(share)/2], "provision+teardown-%")
 }
