@@ -26,8 +26,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
@@ -70,7 +72,12 @@ type Reconciler struct {
 	RBAC      *runrbac.Manager
 	Redactor  *redact.Redactor
 	Recorder  events.EventRecorder
-	// RunTimeout bounds a Job (activeDeadlineSeconds).
+	// Dynamic reads and writes TaskRuns; Tekton says whether the API server serves them.
+	Dynamic dynamic.Interface
+	Tekton  bool
+	// DefaultMode is the mode of a run whose spec names none (ModeJob when empty).
+	DefaultMode string
+	// RunTimeout bounds a run (a Job's activeDeadlineSeconds, a TaskRun's timeout).
 	RunTimeout time.Duration
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
@@ -78,19 +85,26 @@ type Reconciler struct {
 
 // SetupWithManager watches ActionRuns, the approvals that name them and the Jobs that carry them.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
-	return ctrl.NewControllerManagedBy(mgr).
+	toRun := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+		ns, name, _, ok := parseRunAnnotation(o.GetAnnotations()[RunAnnotation])
+		if !ok {
+			return nil
+		}
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}}
+	})
+	b := ctrl.NewControllerManagedBy(mgr)
+	if r.Tekton {
+		tr := &unstructured.Unstructured{}
+		tr.SetGroupVersionKind(taskRunGVK)
+		b = b.Watches(tr, toRun)
+	}
+	return b.
 		For(&v1alpha1.ActionRun{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&v1alpha1.ActionApproval{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 			a := o.(*v1alpha1.ActionApproval)
 			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: a.Namespace, Name: a.Spec.ActionRun.Name}}}
 		})).
-		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-			ns, name, _, ok := parseRunAnnotation(o.GetAnnotations()[RunAnnotation])
-			if !ok {
-				return nil
-			}
-			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}}
-		})).
+		Watches(&batchv1.Job{}, toRun).
 		WithOptions(opts).
 		Named("actionrun").
 		Complete(r)
@@ -138,9 +152,8 @@ func (r *Reconciler) start(ctx context.Context, run *v1alpha1.ActionRun) (ctrl.R
 	if err != nil {
 		return r.refuse(ctx, run, st, "UnknownAction", err.Error())
 	}
-	if run.Spec.Mode == v1alpha1.ModeTekton {
-		// Job mode only in this controller; the API names both so that requests stay stable.
-		return r.refuse(ctx, run, st, "ModeUnavailable", "spec.mode: tekton runs are not executed by this controller yet; use mode job or leave it empty")
+	if cmpOr(run.Spec.Mode, r.DefaultMode) == v1alpha1.ModeTekton && !r.Tekton {
+		return r.refuse(ctx, run, st, "ModeUnavailable", "spec.mode: tekton, but Tekton Pipelines is not installed (or the release renders no Tasks); use mode job")
 	}
 	targetNS := run.Namespace
 	if a.Scope == catalogue.Cluster {
@@ -197,59 +210,118 @@ func (r *Reconciler) start(ctx context.Context, run *v1alpha1.ActionRun) (ctrl.R
 		setCondition(st, run, v1alpha1.ConditionApproved, metav1.ConditionTrue, "NotRequired", "no approval is required")
 	}
 
-	// The Job first (its pod waits for the ServiceAccount), then the identity it names, owned by it.
-	name := JobName(run)
-	job, err := jobs.Build(r.Contract, a.Action, jobs.Input{Name: name, ServiceAccount: runrbac.ServiceAccountName(r.Contract, a.Action, targetNS, jobGVK.Kind, name),
-		Parameters: params, Target: target, Approved: approval != nil, ActiveDeadlineSeconds: ptr.To(int64(r.RunTimeout.Seconds()))})
-	if err != nil {
-		return r.refuse(ctx, run, st, "InvalidRun", err.Error())
+	// The workload first (its pod waits for the ServiceAccount), then the identity it names, owned by
+	// it. Not before the run budget has a slot for that identity: a Job or TaskRun waiting for its
+	// ServiceAccount would sit in its controller's backoff after the slot frees.
+	mode := cmpOr(run.Spec.Mode, r.DefaultMode, v1alpha1.ModeJob)
+	kind := jobGVK
+	if mode == v1alpha1.ModeTekton {
+		kind = taskRunGVK
 	}
-	job.Annotations = map[string]string{RunAnnotation: runAnnotation(run)}
-	// No Job before the run budget has a slot for its identity: a Job waiting for its ServiceAccount
-	// would sit in the Job controller's backoff after the slot frees.
-	if err := r.RBAC.CheckBudget(ctx, a.Action, runrbac.Run{APIVersion: "batch/v1", Kind: jobGVK.Kind, Namespace: r.Contract.Namespace, Name: name}, targetNS); overBudget(err) {
+	name := JobName(run)
+	sa := runrbac.ServiceAccountName(r.Contract, a.Action, targetNS, kind.Kind, name)
+	if err := r.RBAC.CheckBudget(ctx, a.Action, runrbac.Run{APIVersion: kind.GroupVersion().String(), Kind: kind.Kind, Namespace: r.Contract.Namespace, Name: name}, targetNS); overBudget(err) {
 		return r.waitForBudget(ctx, run, st, err)
 	} else if err != nil {
 		return ctrl.Result{}, fmt.Errorf("run budget: %w", err)
 	}
-	created, err := r.Kube.BatchV1().Jobs(r.Contract.Namespace).Create(ctx, job, metav1.CreateOptions{})
-	if overBudget(err) {
+	var ref runrbac.Run
+	var conflict string
+	if mode == v1alpha1.ModeTekton {
+		ref, conflict, err = r.createTaskRun(ctx, run, a.Name, name, sa, params, target, approval != nil)
+	} else {
+		ref, conflict, err = r.createJob(ctx, run, a, name, sa, params, target, approval != nil)
+	}
+	switch {
+	case overBudget(err):
 		return r.waitForBudget(ctx, run, st, err)
+	case err != nil:
+		return ctrl.Result{}, err
+	case conflict != "":
+		return r.refuse(ctx, run, st, "NameConflict", conflict)
 	}
-	if apierrors.IsAlreadyExists(err) {
-		// Created by an earlier attempt that did not get to record it: follow that one, never a second.
-		created, err = r.Kube.BatchV1().Jobs(r.Contract.Namespace).Get(ctx, name, metav1.GetOptions{})
-		if err == nil && created.Annotations[RunAnnotation] != runAnnotation(run) {
-			return r.refuse(ctx, run, st, "NameConflict", fmt.Sprintf("Job %s exists for another run (%s)", name, created.Annotations[RunAnnotation]))
-		}
-	}
-	if err != nil {
-		return ctrl.Result{}, fmt.Errorf("create Job %s: %w", name, err)
-	}
-	p, err := r.RBAC.Provision(ctx, a.Action, runrbac.RunOf(created, jobGVK), targetNS)
+	p, err := r.RBAC.Provision(ctx, a.Action, ref, targetNS)
 	if overBudget(err) {
-		// The Job exists and waits for its ServiceAccount; the next attempt adopts it.
+		// The workload exists and waits for its ServiceAccount; the next attempt adopts it.
 		return r.waitForBudget(ctx, run, st, err)
 	}
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("provision run identity: %w", err)
 	}
+	if kind == taskRunGVK {
+		if err := startTaskRun(ctx, r.Dynamic, r.Contract.Namespace, name); err != nil {
+			return ctrl.Result{}, fmt.Errorf("start TaskRun %s: %w", name, err)
+		}
+	}
 	st.Phase = v1alpha1.Running
 	meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionStarted)
 	st.ServiceAccount = p.ServiceAccountName()
-	st.Workload = &v1alpha1.Workload{Kind: jobGVK.Kind, Name: name}
+	st.Workload = &v1alpha1.Workload{Kind: kind.Kind, Name: name}
 	st.StartTime = ptr.To(metav1.NewTime(r.now()))
 	st.Steps = nil
 	for _, s := range a.Steps {
 		st.Steps = append(st.Steps, v1alpha1.StepStatus{Name: s})
 	}
-	r.event(run, corev1.EventTypeNormal, "Started", fmt.Sprintf("Job %s/%s as ServiceAccount %s", r.Contract.Namespace, name, st.ServiceAccount))
+	r.event(run, corev1.EventTypeNormal, "Started", fmt.Sprintf("%s %s/%s as ServiceAccount %s", kind.Kind, r.Contract.Namespace, name, st.ServiceAccount))
 	runsStarted.WithLabelValues(a.Name).Inc()
 	return ctrl.Result{}, r.writeStatus(ctx, run, st)
 }
 
-// follow reads a running run's Job and, once it finished, records the outcome and tears down.
+// createJob creates the run's Job, or finds the one an earlier attempt created (never a second). A
+// Job of that name for another run is a conflict, returned as its message.
+func (r *Reconciler) createJob(ctx context.Context, run *v1alpha1.ActionRun, a execution.Action, name, sa string, params map[string]string, target string, approved bool) (runrbac.Run, string, error) {
+	job, err := jobs.Build(r.Contract, a.Action, jobs.Input{Name: name, ServiceAccount: sa,
+		Parameters: params, Target: target, Approved: approved, ActiveDeadlineSeconds: ptr.To(int64(r.RunTimeout.Seconds()))})
+	if err != nil {
+		return runrbac.Run{}, "", err
+	}
+	job.Annotations = map[string]string{RunAnnotation: runAnnotation(run)}
+	created, err := r.Kube.BatchV1().Jobs(r.Contract.Namespace).Create(ctx, job, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		created, err = r.Kube.BatchV1().Jobs(r.Contract.Namespace).Get(ctx, name, metav1.GetOptions{})
+		if err == nil && created.Annotations[RunAnnotation] != runAnnotation(run) {
+			return runrbac.Run{}, fmt.Sprintf("Job %s exists for another run (%s)", name, created.Annotations[RunAnnotation]), nil
+		}
+	}
+	if err != nil {
+		return runrbac.Run{}, "", fmt.Errorf("create Job %s: %w", name, err)
+	}
+	return runrbac.RunOf(created, jobGVK), "", nil
+}
+
+// createTaskRun is createJob for a TaskRun of the action's chart Task.
+func (r *Reconciler) createTaskRun(ctx context.Context, run *v1alpha1.ActionRun, action, name, sa string, params map[string]string, target string, approved bool) (runrbac.Run, string, error) {
+	if r.Dynamic == nil || !r.Tekton {
+		return runrbac.Run{}, "", fmt.Errorf("tekton mode: Tekton Pipelines is not installed")
+	}
+	trs := r.Dynamic.Resource(taskRunGVR).Namespace(r.Contract.Namespace)
+	created, err := trs.Create(ctx, TaskRun(r.Contract, action, name, sa, params, target, approved, r.RunTimeout, runAnnotation(run)), metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		created, err = trs.Get(ctx, name, metav1.GetOptions{})
+		if err == nil && created.GetAnnotations()[RunAnnotation] != runAnnotation(run) {
+			return runrbac.Run{}, fmt.Sprintf("TaskRun %s exists for another run (%s)", name, created.GetAnnotations()[RunAnnotation]), nil
+		}
+	}
+	if err != nil {
+		return runrbac.Run{}, "", fmt.Errorf("create TaskRun %s: %w", name, err)
+	}
+	return runOfTaskRun(created), "", nil
+}
+
+func cmpOr(values ...string) string {
+	for _, v := range values {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// follow reads a running run's workload and, once it finished, records the outcome and tears down.
 func (r *Reconciler) follow(ctx context.Context, run *v1alpha1.ActionRun) (ctrl.Result, error) {
+	if run.Status.Workload.Kind == taskRunGVK.Kind {
+		return r.followTaskRun(ctx, run)
+	}
 	st := run.Status.DeepCopy()
 	job, err := r.Kube.BatchV1().Jobs(r.Contract.Namespace).Get(ctx, run.Status.Workload.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -278,7 +350,7 @@ func (r *Reconciler) follow(ctx context.Context, run *v1alpha1.ActionRun) (ctrl.
 		return r.finish(ctx, run, st, v1alpha1.Failed, "NoOutcome", "the Job finished without a pod that ran its steps: "+failedReason)
 	}
 	st.Steps = r.steps(pod)
-	st.Output = r.output(ctx, pod)
+	st.Output = r.output(ctx, pod, "")
 	if outcome.Succeeded() {
 		return r.finish(ctx, run, st, v1alpha1.Succeeded, "Succeeded", "every step passed")
 	}
@@ -290,6 +362,49 @@ func (r *Reconciler) follow(ctx context.Context, run *v1alpha1.ActionRun) (ctrl.
 		msg += ": " + lastLine(m)
 	}
 	return r.finish(ctx, run, st, v1alpha1.Failed, "StepFailed", msg)
+}
+
+// followTaskRun is follow for a TaskRun: Tekton's Succeeded condition, and its steps' exit codes.
+func (r *Reconciler) followTaskRun(ctx context.Context, run *v1alpha1.ActionRun) (ctrl.Result, error) {
+	st := run.Status.DeepCopy()
+	tr, err := r.Dynamic.Resource(taskRunGVR).Namespace(r.Contract.Namespace).Get(ctx, run.Status.Workload.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return r.finish(ctx, run, st, v1alpha1.Failed, "WorkloadGone", "the run's TaskRun was deleted before it finished")
+	}
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	o := readTaskRun(tr)
+	if !o.done {
+		return ctrl.Result{}, nil
+	}
+	st.Steps = nil
+	failed := ""
+	for _, s := range o.steps {
+		step := v1alpha1.StepStatus{Name: s.name, ExitCode: s.code}
+		if s.code != nil {
+			step.Meaning = r.Contract.ExitMeaning(s.name, *s.code)
+			if *s.code != 0 && failed == "" {
+				failed = fmt.Sprintf("step %s exited %d", s.name, *s.code)
+				if step.Meaning != "" {
+					failed += " (" + step.Meaning + ")"
+				}
+			}
+		}
+		st.Steps = append(st.Steps, step)
+	}
+	if o.pod != "" {
+		if pod, err := r.Kube.CoreV1().Pods(r.Contract.Namespace).Get(ctx, o.pod, metav1.GetOptions{}); err == nil {
+			st.Output = r.output(ctx, pod, "step-")
+		}
+	}
+	if o.succeeded {
+		return r.finish(ctx, run, st, v1alpha1.Succeeded, "Succeeded", "every step passed")
+	}
+	if failed == "" {
+		failed = o.message
+	}
+	return r.finish(ctx, run, st, v1alpha1.Failed, "StepFailed", failed)
 }
 
 func (r *Reconciler) finish(ctx context.Context, run *v1alpha1.ActionRun, st *v1alpha1.ActionRunStatus, phase v1alpha1.Phase, reason, msg string) (ctrl.Result, error) {
@@ -349,19 +464,14 @@ func (r *Reconciler) teardown(ctx context.Context, run *v1alpha1.ActionRun) erro
 		return nil
 	}
 	if w := run.Status.Workload; w != nil {
-		job, err := r.Kube.BatchV1().Jobs(r.Contract.Namespace).Get(ctx, w.Name, metav1.GetOptions{})
-		switch {
-		case apierrors.IsNotFound(err):
-			// Gone with its owned ServiceAccount; bindings elsewhere are found by their run label.
-			if err := r.RBAC.TeardownRun(ctx, runrbac.Run{APIVersion: "batch/v1", Kind: jobGVK.Kind, Namespace: r.Contract.Namespace, Name: w.Name, UID: "gone"}); err != nil {
-				return err
-			}
-		case err != nil:
+		ref, _, err := r.workload(ctx, w)
+		if err != nil {
 			return err
-		default:
-			if err := r.RBAC.TeardownRun(ctx, runrbac.RunOf(job, jobGVK)); err != nil {
-				return fmt.Errorf("tear down run %s: %w", w.Name, err)
-			}
+		}
+		// A workload already gone took its owned ServiceAccount; bindings elsewhere are found by the
+		// run label all the same.
+		if err := r.RBAC.TeardownRun(ctx, ref); err != nil {
+			return fmt.Errorf("tear down run %s: %w", w.Name, err)
 		}
 	}
 	controllerutil.RemoveFinalizer(run, Finalizer)
@@ -372,17 +482,44 @@ func (r *Reconciler) teardown(ctx context.Context, run *v1alpha1.ActionRun) erro
 // its identity is torn down once the Job finished.
 func (r *Reconciler) finalize(ctx context.Context, run *v1alpha1.ActionRun) (ctrl.Result, error) {
 	if w := run.Status.Workload; w != nil && !run.Status.Phase.Final() {
-		job, err := r.Kube.BatchV1().Jobs(r.Contract.Namespace).Get(ctx, w.Name, metav1.GetOptions{})
-		if err != nil && !apierrors.IsNotFound(err) {
+		_, done, err := r.workload(ctx, w)
+		if err != nil {
 			return ctrl.Result{}, err
 		}
-		if err == nil {
-			if done, _ := finished(job); !done {
-				return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
-			}
+		if !done {
+			return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
 		}
 	}
 	return ctrl.Result{}, r.teardown(ctx, run)
+}
+
+// workload is the run's Job or TaskRun as a runrbac.Run (UID "gone" once deleted) and whether it
+// finished (or is gone).
+func (r *Reconciler) workload(ctx context.Context, w *v1alpha1.Workload) (runrbac.Run, bool, error) {
+	gvk := jobGVK
+	if w.Kind == taskRunGVK.Kind {
+		gvk = taskRunGVK
+	}
+	gone := runrbac.Run{APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind, Namespace: r.Contract.Namespace, Name: w.Name, UID: "gone"}
+	if gvk == taskRunGVK {
+		tr, err := r.Dynamic.Resource(taskRunGVR).Namespace(r.Contract.Namespace).Get(ctx, w.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return gone, true, nil
+		}
+		if err != nil {
+			return runrbac.Run{}, false, err
+		}
+		return runOfTaskRun(tr), readTaskRun(tr).done, nil
+	}
+	job, err := r.Kube.BatchV1().Jobs(r.Contract.Namespace).Get(ctx, w.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return gone, true, nil
+	}
+	if err != nil {
+		return runrbac.Run{}, false, err
+	}
+	done, _ := finished(job)
+	return runrbac.RunOf(job, jobGVK), done, nil
 }
 
 // approval finds an approval that counts for run, and the ones that name it but do not count.
@@ -430,16 +567,18 @@ func (r *Reconciler) steps(pod *corev1.Pod) []v1alpha1.StepStatus {
 	return out
 }
 
-// output is the redacted tail of every step's log, each line prefixed with its step.
-func (r *Reconciler) output(ctx context.Context, pod *corev1.Pod) string {
+// output is the redacted tail of every step's log, each line prefixed with its step; prefix is what
+// the pod's container names add to the step's ("step-" under Tekton, nothing in a Job).
+func (r *Reconciler) output(ctx context.Context, pod *corev1.Pod, prefix string) string {
 	var b strings.Builder
 	for _, s := range append(slices.Clone(pod.Status.InitContainerStatuses), pod.Status.ContainerStatuses...) {
-		if s.State.Terminated == nil {
+		if s.State.Terminated == nil || !strings.HasPrefix(s.Name, prefix) {
 			continue
 		}
+		step := strings.TrimPrefix(s.Name, prefix)
 		stream, err := r.Kube.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{Container: s.Name, TailLines: ptr.To(int64(20)), LimitBytes: ptr.To(int64(16384))}).Stream(ctx)
 		if err != nil {
-			fmt.Fprintf(&b, "[%s] (log unavailable: %v)\n", s.Name, err)
+			fmt.Fprintf(&b, "[%s] (log unavailable: %v)\n", step, err)
 			continue
 		}
 		var raw bytes.Buffer
@@ -447,7 +586,7 @@ func (r *Reconciler) output(ctx context.Context, pod *corev1.Pod) string {
 		_ = stream.Close()
 		for _, line := range strings.Split(strings.TrimRight(r.Redactor.Redact(raw.String()), "\n"), "\n") {
 			if line != "" {
-				fmt.Fprintf(&b, "[%s] %s\n", s.Name, line)
+				fmt.Fprintf(&b, "[%s] %s\n", step, line)
 			}
 		}
 	}

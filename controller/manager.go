@@ -6,7 +6,9 @@ import (
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -39,6 +41,8 @@ type Options struct {
 	LeaderElection bool
 	// ProbeAddr and MetricsAddr serve /healthz, /readyz and /metrics ("0" turns one off).
 	ProbeAddr, MetricsAddr string
+	// DefaultMode runs a run whose spec names no mode: job (the default) or tekton.
+	DefaultMode string
 	// SkipNameValidation lets one process start the controller more than once (tests that restart
 	// it); controller-runtime refuses a second controller of the same name otherwise.
 	SkipNameValidation bool
@@ -57,6 +61,34 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if o.SweepInterval == 0 {
 		o.SweepInterval = 5 * time.Minute
 	}
+	if o.DefaultMode != "" && o.DefaultMode != v1alpha1.ModeJob && o.DefaultMode != v1alpha1.ModeTekton {
+		return nil, fmt.Errorf("default mode %q: job or tekton", o.DefaultMode)
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	// TaskRuns are run and watched only where Tekton serves them: a watch of a kind the API server
+	// does not know would keep the manager from starting.
+	tekton, err := TektonInstalled(kube.Discovery())
+	if err != nil {
+		return nil, fmt.Errorf("discover Tekton: %w", err)
+	}
+	if o.DefaultMode == v1alpha1.ModeTekton && !tekton {
+		return nil, fmt.Errorf("default mode tekton, but the API server serves no %s", taskRunGVR.GroupResource())
+	}
+	byObject := map[client.Object]cache.ByObject{
+		&batchv1.Job{}: {Namespaces: map[string]cache.Config{o.Contract.Namespace: {}}},
+	}
+	if tekton {
+		tr := &unstructured.Unstructured{}
+		tr.SetGroupVersionKind(taskRunGVK)
+		byObject[tr] = cache.ByObject{Namespaces: map[string]cache.Config{o.Contract.Namespace: {}}}
+	}
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, v1alpha1.AddToScheme} {
 		if err := add(scheme); err != nil {
@@ -71,27 +103,22 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		LeaderElectionID:              o.Contract.Release + "-controller",
 		LeaderElectionNamespace:       o.Contract.Namespace,
 		LeaderElectionReleaseOnCancel: true,
-		// Jobs are watched in the release namespace only: the controller may read them nowhere else.
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&batchv1.Job{}: {Namespaces: map[string]cache.Config{o.Contract.Namespace: {}}},
-		}},
+		// Runs are watched in the release namespace only: the controller may read them nowhere else.
+		Cache: cache.Options{ByObject: byObject},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("manager: %w", err)
-	}
-	kube, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
 	}
 	rbac := runrbac.New(kube, o.Contract)
 	r := &Reconciler{
 		Client: mgr.GetClient(), Kube: kube, Contract: o.Contract, Catalogue: o.Catalogue, Gate: o.Gate, RBAC: rbac,
 		Redactor: o.Redactor, Recorder: mgr.GetEventRecorder(o.Contract.Release + "-controller"), RunTimeout: o.RunTimeout,
+		Dynamic: dyn, Tekton: tekton, DefaultMode: o.DefaultMode,
 	}
 	if err := r.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: o.Workers, SkipNameValidation: &o.SkipNameValidation}); err != nil {
 		return nil, err
 	}
-	if err := mgr.Add(&Sweeper{RBAC: rbac, Interval: o.SweepInterval, MaxAge: 2 * o.RunTimeout}); err != nil {
+	if err := mgr.Add(&Sweeper{RBAC: rbac, Exists: runExists(rbac, dyn), Interval: o.SweepInterval, MaxAge: 2 * o.RunTimeout}); err != nil {
 		return nil, err
 	}
 	if o.ProbeAddr != "0" && o.ProbeAddr != "" {

@@ -14,7 +14,9 @@ import (
 // Sweeper runs runrbac's Sweep on a timer, on the leader only (a manager Runnable): the backstop for
 // identities a crash left between Provision and Teardown.
 type Sweeper struct {
-	RBAC     *runrbac.Manager
+	RBAC *runrbac.Manager
+	// Exists says whether a run (a Job or a TaskRun) still exists.
+	Exists   runrbac.RunExists
 	Interval time.Duration
 	// MaxAge removes per-run objects older than any run can be.
 	MaxAge time.Duration
@@ -23,7 +25,7 @@ type Sweeper struct {
 // Start sweeps every Interval until ctx ends.
 func (s *Sweeper) Start(ctx context.Context) error {
 	wait.UntilWithContext(ctx, func(ctx context.Context) {
-		res, err := s.RBAC.Sweep(ctx, runrbac.SweepOptions{Exists: runrbac.JobExists(s.RBAC), MaxAge: s.MaxAge})
+		res, err := s.RBAC.Sweep(ctx, runrbac.SweepOptions{Exists: s.Exists, MaxAge: s.MaxAge})
 		for _, r := range res.Removed {
 			kind, _, _ := strings.Cut(r, "/")
 			sweeps.WithLabelValues(kind).Inc()

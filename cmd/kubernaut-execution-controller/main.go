@@ -42,6 +42,7 @@ func run(args []string) error {
 	workers := fs.Int("workers", 4, "ActionRuns reconciled at once")
 	runTimeout := fs.Duration("run-timeout", 15*time.Minute, "a run's Job is stopped after this (activeDeadlineSeconds)")
 	sweepInterval := fs.Duration("sweep-interval", 5*time.Minute, "how often stale per-run identities are swept")
+	defaultMode := fs.String("default-mode", "job", "how a run whose spec names no mode runs: job or tekton")
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (in-cluster config when empty)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -79,7 +80,7 @@ func run(args []string) error {
 	mgr, err := controller.NewManager(cfg, controller.Options{
 		Contract: contract, Catalogue: cat, Gate: g, Redactor: redactor, Workers: *workers,
 		RunTimeout: *runTimeout, SweepInterval: *sweepInterval, LeaderElection: *leaderElect,
-		ProbeAddr: *probeAddr, MetricsAddr: *metricsAddr,
+		ProbeAddr: *probeAddr, MetricsAddr: *metricsAddr, DefaultMode: *defaultMode,
 	})
 	if err != nil {
 		return err

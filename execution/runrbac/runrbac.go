@@ -117,9 +117,11 @@ func (e *ConflictError) Error() string {
 // again converges; an existing object that matches is kept, one that conflicts is a *ConflictError.
 //
 // The binding is created before the ServiceAccount. A pod cannot be created for a ServiceAccount that
-// does not exist (the ServiceAccount admission plugin refuses it), so a Job or TaskRun created first
-// starts only once the ServiceAccount exists, and by then its permissions are already bound: the
-// dry-run step never runs unauthorised. A binding left by a crash between the two is Sweep's.
+// does not exist (the ServiceAccount admission plugin refuses it), so a Job created first starts only
+// once the ServiceAccount exists (the Job controller retries), and by then its permissions are already
+// bound: the dry-run step never runs unauthorised. Tekton fails a TaskRun whose pod it cannot create,
+// so a TaskRun is created pending (spec.status TaskRunPending) and started after Provision. A binding
+// left by a crash between the two is Sweep's.
 func (m *Manager) Provision(ctx context.Context, a catalogue.Action, r Run, targetNamespace string) (*Provisioned, error) {
 	if err := r.validate(); err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -95,12 +96,28 @@ func condition(run *v1alpha1.ActionRun, typ string) metav1.Condition {
 // ServiceAccounts and bindings (by the run label of the release).
 func runObjects(t *testing.T, run *v1alpha1.ActionRun) []string {
 	t.Helper()
+	return runObjectsOf(t, run, "Job")
+}
+
+func runObjectsOf(t *testing.T, run *v1alpha1.ActionRun, kind string) []string {
+	t.Helper()
 	var out []string
-	jobs, err := cluster.Client.BatchV1().Jobs(releaseNS).List(ctx, metav1.ListOptions{})
-	require.NoError(t, err)
-	for _, j := range jobs.Items {
-		if j.Annotations[controller.RunAnnotation] == run.Namespace+"/"+run.Name+"/"+string(run.UID) {
-			out = append(out, "Job "+j.Name)
+	annotation := run.Namespace + "/" + run.Name + "/" + string(run.UID)
+	if kind == "TaskRun" {
+		trs, err := cluster.Dynamic.Resource(taskRuns).Namespace(releaseNS).List(ctx, metav1.ListOptions{})
+		require.NoError(t, err)
+		for _, tr := range trs.Items {
+			if tr.GetAnnotations()[controller.RunAnnotation] == annotation {
+				out = append(out, "TaskRun "+tr.GetName())
+			}
+		}
+	} else {
+		jobs, err := cluster.Client.BatchV1().Jobs(releaseNS).List(ctx, metav1.ListOptions{})
+		require.NoError(t, err)
+		for _, j := range jobs.Items {
+			if j.Annotations[controller.RunAnnotation] == annotation {
+				out = append(out, "Job "+j.Name)
+			}
 		}
 	}
 	if run.Status.ServiceAccount != "" {
@@ -237,4 +254,53 @@ func TestControllerWaitsForAPersonsApproval(t *testing.T) {
 	}), "nothing of the run is left")
 	tb.add("its Job deleted", "Failed, identity torn down")
 	tb.print("case", "outcome")
+}
+
+// In tekton mode the controller creates a TaskRun of the chart's Task, which the workloads policy
+// admits for its token: every parameter, the target context read from the live Deployment, and the
+// approval as false. (No Tekton controller runs here: the node layer runs the TaskRuns.)
+func TestControllerStartsATaskRun(t *testing.T) {
+	installed(t)
+	startController(t)
+	ns := namespace(t, "ctl-tekton", map[string]string{execution.EnvironmentLabel: "staging"})
+	agent := personIn(t, ns, "alert-agent", "requester")
+	replicas := int32(2)
+	_, err := cluster.Client.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec: appsv1.DeploymentSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "web"}}}}}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	obj := actionRun("scale-web", "scale-deployment", agent.user, map[string]any{"deployment": "web", "replicas": 3})
+	require.NoError(t, unstructured.SetNestedField(obj.Object, v1alpha1.ModeTekton, "spec", "mode"))
+	_, err = create(agent.client, actionRuns, ns, obj)
+	require.NoError(t, err)
+	run := awaitPhase(t, ns, "scale-web", v1alpha1.Running)
+	require.Equal(t, "TaskRun", run.Status.Workload.Kind)
+	tr, err := cluster.Dynamic.Resource(taskRuns).Namespace(releaseNS).Get(ctx, run.Status.Workload.Name, metav1.GetOptions{})
+	require.NoError(t, err)
+	params := map[string]string{}
+	list, _, _ := unstructured.NestedSlice(tr.Object, "spec", "params")
+	for _, p := range list {
+		m := p.(map[string]any)
+		params[m["name"].(string)] = m["value"].(string)
+	}
+	require.Equal(t, "3", params["replicas"])
+	require.Equal(t, ns, params["namespace"], "the namespace is the ActionRun's own")
+	require.Equal(t, "false", params["approved"])
+	require.JSONEq(t, `{"environment":"staging","labels":{},"currentReplicas":2}`, params["target"], "the target context is the live Deployment's")
+	_, pending, _ := unstructured.NestedString(tr.Object, "spec", "status")
+	require.False(t, pending, "the TaskRun was started (created pending until its ServiceAccount existed)")
+	sa, _, _ := unstructured.NestedString(tr.Object, "spec", "serviceAccountName")
+	require.Equal(t, run.Status.ServiceAccount, sa)
+	require.Equal(t, []string{"TaskRun " + run.Status.Workload.Name, "ServiceAccount " + sa, "RoleBinding " + sa}, runObjectsOf(t, run, "TaskRun"))
+
+	require.NoError(t, cluster.Dynamic.Resource(taskRuns).Namespace(releaseNS).Delete(ctx, run.Status.Workload.Name, metav1.DeleteOptions{}))
+	final := awaitPhase(t, ns, "scale-web", v1alpha1.Failed)
+	require.Equal(t, "WorkloadGone", condition(final, v1alpha1.ConditionComplete).Reason)
+	require.NoError(t, waitFor(ctx, 30*time.Second, func() error {
+		if left := runObjectsOf(t, final, "TaskRun"); len(left) > 0 {
+			return fmt.Errorf("left: %v", left)
+		}
+		return nil
+	}), "nothing of the run is left")
 }

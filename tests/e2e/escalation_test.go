@@ -446,6 +446,23 @@ func TestControllerCannotStopRunsInFlight(t *testing.T) {
 	refusedByPolicy(t, err, "may not change a run's spec once created")
 	_, err = dyn.Resource(taskRuns).Namespace(releaseNS).Patch(ctx, tr.GetName(), types.MergePatchType, []byte(`{"metadata":{"annotations":{"note":"seen"}}}`), dry)
 	require.NoError(t, err, "the control: metadata may change")
+	// A started TaskRun cannot be put back to pending either.
+	_, err = dyn.Resource(taskRuns).Namespace(releaseNS).Patch(ctx, tr.GetName(), types.MergePatchType, []byte(`{"spec":{"status":"TaskRunPending"}}`), dry)
+	refusedByPolicy(t, err, "may not change a run's spec once created")
+
+	// A TaskRun created pending (as the controller creates one, until its ServiceAccount exists) may be
+	// started, and only that: not cancelled, not started with other params.
+	pending, err := cluster.Dynamic.Resource(taskRuns).Namespace(releaseNS).Create(ctx, taskRun("restart-pod", "pending", runPrefix+"restart-pod.pending", map[string]any{"status": "TaskRunPending"}), metav1.CreateOptions{})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_ = cluster.Dynamic.Resource(taskRuns).Namespace(releaseNS).Delete(context.Background(), pending.GetName(), metav1.DeleteOptions{})
+	})
+	_, err = dyn.Resource(taskRuns).Namespace(releaseNS).Patch(ctx, pending.GetName(), types.MergePatchType, []byte(`{"spec":{"status":"TaskRunCancelled"}}`), dry)
+	refusedByPolicy(t, err, "may not change a run's spec once created")
+	_, err = dyn.Resource(taskRuns).Namespace(releaseNS).Patch(ctx, pending.GetName(), types.MergePatchType, []byte(`{"spec":{"status":null,"timeout":"99h"}}`), dry)
+	refusedByPolicy(t, err, "may not change a run's spec once created")
+	_, err = dyn.Resource(taskRuns).Namespace(releaseNS).Patch(ctx, pending.GetName(), types.MergePatchType, []byte(`{"spec":{"status":null}}`), dry)
+	require.NoError(t, err, "the control: a pending TaskRun may be started")
 
 	job := runJob(t, "restart-pod", "inflight-job", runPrefix+"restart-pod.inflight-job")
 	created, err := cluster.Client.BatchV1().Jobs(releaseNS).Create(ctx, job, metav1.CreateOptions{})

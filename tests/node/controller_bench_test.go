@@ -100,20 +100,6 @@ func timeRun(ctx context.Context, ns, name, action string, params map[string]any
 	return rt, err
 }
 
-// benchUsers are one requester and one approver per namespace, made once: in the release namespace
-// every ServiceAccount takes a slot of the run budget.
-var benchUsersIn = map[string][2]user{}
-
-func benchUsers(b *testing.B, ns string) (user, user) {
-	b.Helper()
-	if u, ok := benchUsersIn[ns]; ok {
-		return u[0], u[1]
-	}
-	u := [2]user{userIn(b, ns, "bench-agent", "requester"), userIn(b, ns, "bench-oncall", "approver")}
-	benchUsersIn[ns] = u
-	return u[0], u[1]
-}
-
 func percentile(ds []time.Duration, p float64) float64 {
 	if len(ds) == 0 {
 		return 0
@@ -151,7 +137,7 @@ func BenchmarkActionRun(b *testing.B) {
 				if a.Scope == catalogue.Cluster {
 					runNS = releaseNS
 				}
-				requester, approver := benchUsers(b, runNS)
+				requester, approver := users(b, runNS)
 				b.StartTimer()
 				rt, err := timeRun(bg, runNS, fmt.Sprintf("bench-%d-%s", i, a.Name), a.Name, requestParameters(a, params), requester, approver)
 				b.StopTimer()

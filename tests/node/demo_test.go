@@ -47,9 +47,9 @@ func TestDemo(t *testing.T) {
 	agent := userIn(t, ns, "alert-agent", "requester")
 	oncall := userIn(t, ns, "on-call", "approver")
 
-	scale := applyRun(t, ns, "scale-web", "scale-deployment", map[string]any{"deployment": "web", "replicas": int64(2)}, agent, oncall)
-	refused := applyRun(t, ns, "restart-debug-shell", "restart-pod", map[string]any{"pod": "debug-shell"}, agent, oncall)
-	approved := applyRun(t, ns, "list-web-pods", "custom-script", map[string]any{"resource": "pods", "selector": "app=web"}, agent, oncall)
+	scale := applyRun(t, ns, "scale-web", "scale-deployment", map[string]any{"deployment": "web", "replicas": int64(2)}, "", agent, oncall)
+	refused := applyRun(t, ns, "restart-debug-shell", "restart-pod", map[string]any{"pod": "debug-shell"}, "", agent, oncall)
+	approved := applyRun(t, ns, "list-web-pods", "custom-script", map[string]any{"resource": "pods", "selector": "app=web"}, "", agent, oncall)
 	for _, c := range []struct {
 		run  *v1alpha1.ActionRun
 		want v1alpha1.Phase
