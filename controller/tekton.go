@@ -132,9 +132,6 @@ func readTaskRun(tr *unstructured.Unstructured) taskRunOutcome {
 	return o
 }
 
-// stepContainer is a Tekton step's container in the pod.
-func stepContainer(step string) string { return "step-" + step }
-
 // runExists tells Sweep whether a per-run identity's run (a Job or a TaskRun) still exists.
 func runExists(m *runrbac.Manager, dyn dynamic.Interface) runrbac.RunExists {
 	jobs := runrbac.JobExists(m)
