@@ -99,7 +99,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options)
 		b = b.Watches(tr, toRun)
 	}
 	return b.
-		For(&v1alpha1.ActionRun{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		For(&v1alpha1.ActionRun{}, builder.WithPredicates(predicate.GenerationChangedPredicate{},
+			predicate.NewPredicateFuncs(func(o client.Object) bool { return r.ours(o.(*v1alpha1.ActionRun)) }))).
 		Watches(&v1alpha1.ActionApproval{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 			a := o.(*v1alpha1.ActionApproval)
 			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: a.Namespace, Name: a.Spec.ActionRun.Name}}}
@@ -108,6 +109,12 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options)
 		WithOptions(opts).
 		Named("actionrun").
 		Complete(r)
+}
+
+// ours: each release's controller runs only the ActionRuns that name its release (the API server
+// defaults spec.release to the release that installed the API), so two releases never run one twice.
+func (r *Reconciler) ours(run *v1alpha1.ActionRun) bool {
+	return run.Spec.Release == r.Contract.Release
 }
 
 func (r *Reconciler) now() time.Time {
@@ -122,6 +129,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	var run v1alpha1.ActionRun
 	if err := r.Client.Get(ctx, req.NamespacedName, &run); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !r.ours(&run) {
+		return ctrl.Result{}, nil
 	}
 	if !run.DeletionTimestamp.IsZero() {
 		return r.finalize(ctx, &run)

@@ -11,15 +11,20 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	ctrlfake "sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	v1alpha1 "github.com/jordigilh/kubernaut-execution/api/v1alpha1"
 	"github.com/jordigilh/kubernaut-execution/catalogue"
 	"github.com/jordigilh/kubernaut-execution/controller"
 	"github.com/jordigilh/kubernaut-execution/execution"
+	"github.com/jordigilh/kubernaut-execution/redact"
 )
 
 func run(params map[string]intstr.IntOrString) *v1alpha1.ActionRun {
@@ -159,4 +164,32 @@ func TestTargetContextReadsTheLiveObjects(t *testing.T) {
 	var te *controller.TargetError
 	require.ErrorAs(t, err, &te)
 	require.ErrorContains(t, err, "target pod shop/gone not found")
+}
+
+// Each release's controller runs only the ActionRuns naming its release: another release's run is left
+// untouched (no finalizer, no status), its own is taken up (here refused: no such action).
+func TestReconcileTakesOnlyItsOwnReleasesRuns(t *testing.T) {
+	scheme := runtime.NewScheme()
+	require.NoError(t, v1alpha1.AddToScheme(scheme))
+	cat, err := catalogue.Default()
+	require.NoError(t, err)
+	mk := func(name, release string) *v1alpha1.ActionRun {
+		return &v1alpha1.ActionRun{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "shop", UID: types.UID(name)},
+			Spec: v1alpha1.ActionRunSpec{Action: "no-such-action", Requester: "alice", Release: release}}
+	}
+	theirs, mine := mk("theirs", "other"), mk("mine", "kx")
+	c := ctrlfake.NewClientBuilder().WithScheme(scheme).WithObjects(theirs, mine).WithStatusSubresource(&v1alpha1.ActionRun{}).Build()
+	r := &controller.Reconciler{Client: c, Contract: &execution.Contract{Release: "kx", Namespace: "kx-system"}, Catalogue: cat,
+		Redactor: redact.Default(), Recorder: events.NewFakeRecorder(10)}
+	for _, name := range []string{"theirs", "mine"} {
+		_, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: "shop", Name: name}})
+		require.NoError(t, err)
+	}
+	var got v1alpha1.ActionRun
+	require.NoError(t, c.Get(context.Background(), types.NamespacedName{Namespace: "shop", Name: "theirs"}, &got))
+	require.Empty(t, got.Status.Phase, "another release's run is not touched")
+	require.Empty(t, got.Finalizers)
+	require.NoError(t, c.Get(context.Background(), types.NamespacedName{Namespace: "shop", Name: "mine"}, &got))
+	require.Equal(t, v1alpha1.Refused, got.Status.Phase, "the control: its own run is taken up")
+	require.Contains(t, got.Status.Conditions[0].Message, `unknown action "no-such-action"`)
 }

@@ -77,6 +77,9 @@ type ActionRunSpec struct {
 	Parameters map[string]intstr.IntOrString `json:"parameters,omitempty"`
 	// Mode is how the run executes, tekton (a TaskRun) or job (a Job); empty takes the release's default.
 	Mode string `json:"mode,omitempty"`
+	// Release is the Helm release whose controller runs it; the API server defaults it to the release
+	// that installed the API (crds.install). Each release's controller runs only its own.
+	Release string `json:"release,omitempty"`
 	// Requester is the user that created the ActionRun, exactly as the API server authenticated it
 	// (`kubectl auth whoami`); admission refuses any other value. It may never approve the run.
 	Requester string `json:"requester"`

@@ -63,6 +63,9 @@ func ActionRun(cat *catalogue.Catalogue) (*apiextensionsv1.CustomResourceDefinit
 				}},
 			},
 			"mode": {Type: "string", Description: "tekton (a TaskRun) or job (a Job); empty takes the release's default.", Enum: enum([]string{v1alpha1.ModeJob, v1alpha1.ModeTekton})},
+			// The chart's template sets the default to the installing release's name.
+			"release": {Type: "string", MaxLength: ptr.To(int64(53)), Pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+				Description: "The Helm release whose controller runs it; defaults to the release that installed this API. Each release's controller runs only its own."},
 			"requester": {Type: "string", MinLength: ptr.To(int64(1)), MaxLength: ptr.To(int64(maxNameLength)),
 				Description: "The user creating the ActionRun, exactly as the API server authenticates it (kubectl auth whoami); admission refuses any other value."},
 		},
@@ -75,6 +78,7 @@ func ActionRun(cat *catalogue.Catalogue) (*apiextensionsv1.CustomResourceDefinit
 	columns := []apiextensionsv1.CustomResourceColumnDefinition{
 		{Name: "Action", Type: "string", JSONPath: ".spec.action"},
 		{Name: "Phase", Type: "string", JSONPath: ".status.phase"},
+		{Name: "Release", Type: "string", JSONPath: ".spec.release", Priority: 1},
 		{Name: "Requester", Type: "string", JSONPath: ".spec.requester", Priority: 1},
 		{Name: "Approved-By", Type: "string", JSONPath: ".status.approvedBy", Priority: 1},
 		{Name: "Service-Account", Type: "string", JSONPath: ".status.serviceAccount", Priority: 1},

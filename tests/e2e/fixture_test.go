@@ -64,7 +64,7 @@ func installShared() error {
 	}
 	install := action.NewInstall(cfg)
 	install.ReleaseName, install.Namespace = release, releaseNS
-	if _, err := install.Run(ch, values(nil)); err != nil {
+	if _, err := install.Run(ch, values(map[string]any{"crds": map[string]any{"install": true, "keep": true}})); err != nil {
 		return fmt.Errorf("helm install: %w", err)
 	}
 	return waitForAdmissionPolicies()

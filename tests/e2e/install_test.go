@@ -116,9 +116,12 @@ func loadChart(t testing.TB) *chart.Chart {
 	return ch
 }
 
-// values are the chart's values for this cluster: the loopback API server (service IP and endpoint).
+// values are the chart's values for this cluster: the loopback API server (service IP and endpoint),
+// and no CRDs: the shared release installed them (one release per cluster does, crds.install), and
+// another release's install of them would fail on Helm's ownership of the objects.
 func values(extra map[string]any) map[string]any {
-	v := map[string]any{"networkPolicy": map[string]any{"apiServer": map[string]any{"cidrs": []any{"10.0.0.1/32", "127.0.0.1/32"}}}}
+	v := map[string]any{"networkPolicy": map[string]any{"apiServer": map[string]any{"cidrs": []any{"10.0.0.1/32", "127.0.0.1/32"}}},
+		"crds": map[string]any{"install": false, "keep": true}}
 	for k, val := range extra {
 		v[k] = val
 	}

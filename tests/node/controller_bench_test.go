@@ -100,6 +100,8 @@ func timeRun(ctx context.Context, ns, name, action string, params map[string]any
 	return rt, err
 }
 
+var benchSeq int
+
 func percentile(ds []time.Duration, p float64) float64 {
 	if len(ds) == 0 {
 		return 0
@@ -121,8 +123,12 @@ func BenchmarkActionRun(b *testing.B) {
 	for _, a := range testenv.Catalogue(b).Actions {
 		b.Run(a.Name, func(b *testing.B) {
 			var total, toJob, toStatus []time.Duration
-			for i := range b.N {
+			for range b.N {
 				b.StopTimer()
+				// Names unique across the benchmark's rounds: the testing package runs it with b.N 1 first,
+				// and that round's namespaces may still be terminating.
+				benchSeq++
+				i := benchSeq
 				if a.Scope == catalogue.Cluster {
 					// Each run starts from a schedulable second node (a drain cordons it).
 					n := secondNode(b)
@@ -245,9 +251,10 @@ func BenchmarkFiftyActionRunsAtOnce(b *testing.B) {
 	awaitController(b)
 	const n = 50
 	requests := controllerRequests(b)
-	for i := range b.N {
+	for range b.N {
 		b.StopTimer()
-		ns := targetNamespace(b, fmt.Sprintf("fifty-%d", i))
+		benchSeq++
+		ns := targetNamespace(b, fmt.Sprintf("fifty-%d", benchSeq))
 		for j := range n {
 			cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("cfg-%02d", j), Annotations: map[string]string{execution.PatchableKeysAnnotation: "LOG_LEVEL"}},
 				Data: map[string]string{"LOG_LEVEL": "info"}}

@@ -64,7 +64,9 @@ func TestOpenShiftValuesRunAnAction(t *testing.T) {
 	if err := cluster.applyYAML(bg, "emulated-scc", fmt.Sprintf(emulatedSCC, emulatedSCCUID)); err != nil {
 		t.Fatal(err)
 	}
-	values := map[string]any{"securityContext": map[string]any{"runAsUser": nil}}
+	// A second release: the shared one installed the API (crds.install), and runs the ActionRuns
+	// that name no release; this one's controller runs only those naming it.
+	values := map[string]any{"securityContext": map[string]any{"runAsUser": nil}, "crds": map[string]any{"install": false, "keep": true}}
 	if err := helmInstall(bg, rel.Name, rel.NS, values, sccLabel); err != nil {
 		t.Fatal(err)
 	}
