@@ -52,7 +52,7 @@ help: ## Show this help.
 generate: $(CONTROLLER_GEN) ## Regenerate every generated file from catalogue/actions.yaml (and the API's DeepCopy methods) and print what was written.
 	$(CONTROLLER_GEN) object paths=./api/...
 	$(GO) run ./cmd/kubernaut-execution generate
-	@if command -v dot > /dev/null; then $(MAKE) --no-print-directory docs; else echo "generate: dot is missing, docs/flow.png not redrawn (make doc-deps)"; fi
+	@if sha256sum --status -c $(FLOW_SUMS) 2> /dev/null; then echo "generate: $(FLOW_SUMS): docs/flow.png is drawn from docs/flow.dot"; else $(MAKE) --no-print-directory docs; fi
 
 .PHONY: build
 build: $(CACHE)/bin/kubernaut-execution ## Build the kubernaut-execution command (generate, check, test-release) into bin/, stamped with git describe.
@@ -65,11 +65,18 @@ package: $(HELM) ## Package the chart into dist/ with helm package (version from
 	$(HELM) package charts/kubernaut-execution --destination dist $(if $(SIGN_KEY),--sign --key "$(SIGN_KEY)" --keyring "$(KEYRING)")
 	@echo "package: dist/kubernaut-execution-$(CHART_VERSION).tgz; publish with: $(HELM) push dist/kubernaut-execution-$(CHART_VERSION).tgz oci://REGISTRY/charts"
 
-.PHONY: docs
-docs: ## Draw docs/flow.png from the generated docs/flow.dot with Graphviz (make doc-deps installs it).
-	dot -Tpng docs/flow.dot -o docs/flow.png
+# What make docs drew from: docs/flow.dot's and docs/flow.png's SHA-256, as sha256sum prints them. make
+# generate redraws only when it no longer matches, so a clone whose source is unchanged needs no
+# Graphviz (the PNG's bytes differ between Graphviz versions); a test checks it.
+FLOW_SUMS := docs/flow.sha256
 
-# Debian packages the docs need: Graphviz draws the flow picture, and a test redraws it to compare.
+.PHONY: docs
+docs: ## Draw docs/flow.png from the generated docs/flow.dot with Graphviz (make doc-deps installs it) and record both in docs/flow.sha256.
+	@command -v dot > /dev/null || { echo "docs: Graphviz's dot is missing, docs/flow.png cannot be redrawn from docs/flow.dot: run make doc-deps (Debian package graphviz)"; exit 1; }
+	dot -Tpng docs/flow.dot -o docs/flow.png
+	sha256sum docs/flow.dot docs/flow.png > $(FLOW_SUMS)
+
+# Debian packages the docs need: Graphviz draws the flow picture.
 DOC_DEBS := graphviz
 
 .PHONY: doc-deps
@@ -112,15 +119,15 @@ demo-down: ## Remove the cluster make demo left running (processes, mounts, netw
 ##@ Testing
 
 .PHONY: test
-test: lint tools doc-deps node-deps node-tools ## Run every test layer: unit, golden, render, kustomize, schema, policies, Tekton, gate, conformance, real cluster, real node.
+test: lint tools node-deps node-tools ## Run every test layer: unit, golden, render, kustomize, schema, policies, Tekton, gate, conformance, real cluster, real node.
 	$(GO) test ./... -count=1 -timeout 40m
 
 .PHONY: test-fast
-test-fast: vet $(OPA) ## Every layer but the real-cluster ones, for the edit-test loop.
+test-fast: vet $(OPA) $(KUBE_SCORE) $(HELM) $(REGISTRY) ## Every layer but the real-cluster ones, for the edit-test loop.
 	$(GO) test $$($(GO) list ./... | grep -v -e /tests/e2e -e /tests/node) -count=1 -timeout 20m
 
 .PHONY: policy-test
-policy-test: tools ## Run the policy tests only: opa test with 100% coverage, schema type-check, the gate steps.
+policy-test: $(OPA) ## Run the policy tests only: opa test with 100% coverage, schema type-check, the gate steps.
 	$(GO) test ./internal/policy ./tests -count=1 -run 'Polic|TypeCheck|Gate'
 
 .PHONY: e2e
@@ -164,7 +171,7 @@ $(CACHE)/bin/kubectl: tools/kube/go.mod tools/kube/go.sum
 	cd tools/kube && $(GO) build -ldflags "$(KUBE_LDFLAGS)" -o $@ k8s.io/kubernetes/cmd/kubectl
 
 .PHONY: schemas
-schemas: ## Generate the offline Kubernetes JSON schemas into $(CACHE)/schemas (tests do this on demand).
+schemas: ## Generate the offline Kubernetes JSON schemas into $(CACHE)/schemas (tests do this on demand; present ones are kept).
 	$(GO) run ./internal/schemas/cmd -cache $(CACHE)
 
 .PHONY: bench
@@ -225,10 +232,14 @@ $(CACHE)/bin/pause $(CACHE)/bin/probe: $(CACHE)/bin/%: tools/node/go.mod $(wildc
 $(CACHE)/bin/coredns: tools/coredns/go.mod tools/coredns/go.sum tools/coredns/main.go
 	cd tools/coredns && $(GO) build -ldflags "-X github.com/coredns/coredns/coremain.GitCommit=$(COREDNS_VERSION)" -o $@ .
 
-# kube-router is built by version with go install; the version is in this Makefile only, so after
-# changing KUBE_ROUTER_VERSION delete the binary to rebuild it.
+# kube-router is built by version with go install. Its version is in this Makefile only, so a stamp
+# named with it is the prerequisite: changing KUBE_ROUTER_VERSION makes a new stamp, which rebuilds it.
+KUBE_ROUTER_STAMP := $(CACHE)/bin/.kube-router-$(KUBE_ROUTER_VERSION)
 
-$(CACHE)/bin/kube-router:
+$(KUBE_ROUTER_STAMP):
+	@mkdir -p $(@D) && rm -f $(CACHE)/bin/.kube-router-* && touch $@
+
+$(CACHE)/bin/kube-router: $(KUBE_ROUTER_STAMP)
 	GOBIN=$(CACHE)/bin $(GO) install -ldflags "-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$(KUBE_ROUTER_VERSION)" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$(KUBE_ROUTER_VERSION)
 
 # Tekton's commands come from tools/node (pinned there; see its tools.go for why not go install).
@@ -238,8 +249,9 @@ $(CACHE)/bin/tekton/%: tools/node/go.mod tools/node/go.sum
 $(CACHE)/bin/imagebuild: tools/node/go.mod tools/node/go.sum $(wildcard tools/node/imagebuild/*.go)
 	cd tools/node && $(GO) build -o $@ ./imagebuild
 
-$(NODE_IMAGES): $(CACHE)/bin/imagebuild $(NODE_IMAGE_BINS) charts/kubernaut-execution/values.yaml
-	$(GO) run ./internal/schemas/cmd -cache $(CACHE)
+# The command's image carries the schemas. They are keyed by Kubernetes version and kept once present,
+# so making them (order-only) never by itself rebuilds the images.
+$(NODE_IMAGES): $(CACHE)/bin/imagebuild $(NODE_IMAGE_BINS) charts/kubernaut-execution/values.yaml | schemas
 	$(CACHE)/bin/imagebuild -bin $(CACHE)/bin -out $(CACHE)/images -tekton $(TEKTON_VERSION) -coredns $(COREDNS_VERSION) -schemas $(CACHE)/schemas
 
 # The command, static like every image's binary, rebuilt when the product's sources change.
@@ -251,7 +263,6 @@ $(CACHE)/bin/kubernaut-execution-controller: $(COMMAND_SOURCES)
 	$(GO) build -o $@ ./cmd/kubernaut-execution-controller
 
 .PHONY: image
-image: $(CACHE)/bin/imagebuild $(CACHE)/bin/kubernaut-execution $(CACHE)/bin/kubernaut-execution-controller ## Build the command's and the controller's container images offline into dist/ (docker-archives: docker load, ctr images import).
-	$(GO) run ./internal/schemas/cmd -cache $(CACHE)
+image: schemas $(CACHE)/bin/imagebuild $(CACHE)/bin/kubernaut-execution $(CACHE)/bin/kubernaut-execution-controller ## Build the command's and the controller's container images offline into dist/ (docker-archives: docker load, ctr images import).
 	$(CACHE)/bin/imagebuild -bin $(CACHE)/bin -out dist -only kubernaut-execution -schemas $(CACHE)/schemas
 	$(CACHE)/bin/imagebuild -bin $(CACHE)/bin -out dist/controller -only kubernaut-execution-controller

@@ -20,8 +20,9 @@ func renderWithTests(t *testing.T, values map[string]any) []render.Document {
 }
 
 // The helm test hooks are held to the bundle's own rules: the schema, Pod Security restricted, pinned
-// images, resources, least privilege. They are hooks only (an install creates none of them), and the
-// NetworkPolicy check goes with the NetworkPolicies.
+// images, resources, least privilege, a NetworkPolicy selecting their pods. They are hooks only (an
+// install creates none of them), and the NetworkPolicy check and the test pods' policy go with the
+// NetworkPolicies.
 func TestHelmTestHooks(t *testing.T) {
 	values := readValues(t, filepath.Join(chartDir, "ci", "default-values.yaml"))
 	docs := renderWithTests(t, values)
@@ -35,7 +36,7 @@ func TestHelmTestHooks(t *testing.T) {
 	require.Equal(t, map[string]bool{
 		"Pod/kubernaut-execution-test-access": true, "Pod/kubernaut-execution-test-networkpolicies": true,
 		"ServiceAccount/kubernaut-execution-test-networkpolicies": true, "Role/kubernaut-execution-test-networkpolicies": true,
-		"RoleBinding/kubernaut-execution-test-networkpolicies": true,
+		"RoleBinding/kubernaut-execution-test-networkpolicies": true, "NetworkPolicy/kubernaut-execution-test": true,
 	}, hooks)
 	require.Empty(t, violations(t, checker(t, render.NewestKubernetes, false), documents(t, withActionJob(t, docs))))
 	require.Len(t, defaultRender(t), len(docs)-len(hooks), "an install renders no hook")
@@ -43,5 +44,6 @@ func TestHelmTestHooks(t *testing.T) {
 	values["networkPolicy"].(map[string]any)["enabled"] = false
 	for _, d := range renderWithTests(t, values) {
 		require.NotContains(t, d.Name, "test-networkpolicies", "no NetworkPolicy check without NetworkPolicies")
+		require.NotEqual(t, "NetworkPolicy", d.Kind, "no NetworkPolicy for the test pods without NetworkPolicies")
 	}
 }

@@ -303,22 +303,27 @@ func (m *Manager) retry(ctx context.Context, f func() error) error {
 	if b.Steps == 0 {
 		b = DefaultBackoff
 	}
-	for {
+	var done bool
+	var transient error // the last transient error, if any
+	err := wait.ExponentialBackoffWithContext(ctx, b, func(context.Context) (bool, error) {
 		err := f()
 		if err == nil || !Transient(err) {
-			return err
+			done = true
+			return true, err
 		}
+		transient = err
 		if m.Retried != nil {
 			m.Retried(err)
 		}
-		if b.Steps <= 1 {
-			return fmt.Errorf("giving up after retries: %w", err)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
-		case <-time.After(b.Step()):
-		}
+		return false, nil
+	})
+	switch {
+	case done || transient == nil:
+		return err
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		return fmt.Errorf("%w (last error: %v)", err, transient)
+	default: // out of steps
+		return fmt.Errorf("giving up after retries: %w", transient)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -12,6 +13,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/workqueue"
 )
 
 // Teardown removes what Provision made for one run, by name: the binding, then the ServiceAccount.
@@ -230,32 +232,17 @@ func (m *Manager) Sweep(ctx context.Context, opts SweepOptions) (SweepResult, er
 
 	var mu sync.Mutex
 	var result SweepResult
-	work := make(chan candidate)
-	var wg sync.WaitGroup
-	for range min(opts.Workers, max(1, len(stale))) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for c := range work {
-				err := m.remove(ctx, c.kind, c.namespace, c.name, c.del)
-				mu.Lock()
-				if err != nil {
-					errs = append(errs, err)
-				} else {
-					result.Removed = append(result.Removed, c.kind+"/"+c.namespace+"/"+c.name)
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	for _, c := range stale {
-		if ctx.Err() != nil {
-			break
+	workqueue.ParallelizeUntil(ctx, opts.Workers, len(stale), func(i int) {
+		c := stale[i]
+		err := m.remove(ctx, c.kind, c.namespace, c.name, c.del)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			result.Removed = append(result.Removed, c.kind+"/"+c.namespace+"/"+c.name)
 		}
-		work <- c
-	}
-	close(work)
-	wg.Wait()
+	})
 	slices.Sort(result.Removed)
 	if ctx.Err() != nil {
 		errs = append(errs, fmt.Errorf("sweep: %w", ctx.Err()))
@@ -269,31 +256,19 @@ type subject struct{ kind, namespace, name string }
 // kept (reported as alive) and the error recorded.
 func (m *Manager) lookup(ctx context.Context, runs map[string]Run, opts SweepOptions, errs *[]error) map[string]bool {
 	alive := make(map[string]bool, len(runs))
+	keys := slices.Collect(maps.Keys(runs))
 	var mu sync.Mutex
-	work := make(chan string)
-	var wg sync.WaitGroup
-	for range min(opts.Workers, max(1, len(runs))) {
-		wg.Go(func() {
-			for key := range work {
-				ok, err := opts.Exists(ctx, runs[key])
-				mu.Lock()
-				if err != nil {
-					*errs = append(*errs, fmt.Errorf("sweep: %s: %w", runs[key], err))
-					ok = true
-				}
-				alive[key] = ok
-				mu.Unlock()
-			}
-		})
-	}
-	for key := range runs {
-		if ctx.Err() != nil {
-			break
+	workqueue.ParallelizeUntil(ctx, opts.Workers, len(keys), func(i int) {
+		key := keys[i]
+		ok, err := opts.Exists(ctx, runs[key])
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			*errs = append(*errs, fmt.Errorf("sweep: %s: %w", runs[key], err))
+			ok = true
 		}
-		work <- key
-	}
-	close(work)
-	wg.Wait()
+		alive[key] = ok
+	})
 	return alive
 }
 

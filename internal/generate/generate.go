@@ -240,7 +240,7 @@ func Generate(cat *catalogue.Catalogue, sourceRoot, policiesDir string) (writer.
 	if err != nil {
 		return nil, Summary{}, err
 	}
-	files[FlowSource] = flowDot(static)
+	files[FlowSource] = FlowDot(static)
 	files[PolicyReference] = policies.Reference
 	cs := <-clusterScoped
 	if cs.err != nil {

@@ -175,7 +175,7 @@ func Start(ctx context.Context, controllerManagerArgs ...string) (*Cluster, erro
 		return c, err
 	}
 	c.Kubeconfig = filepath.Join(dir, "admin.kubeconfig")
-	if err := os.WriteFile(c.Kubeconfig, []byte(kubeconfig(c.Server, admin)), 0o600); err != nil {
+	if err := testenv.WriteKubeconfig(c.Kubeconfig, "e2e", c.Server, admin); err != nil {
 		return c, err
 	}
 	if err := c.run("kube-controller-manager", append([]string{"--kubeconfig", c.Kubeconfig, "--service-account-private-key-file", saKey,
@@ -198,27 +198,6 @@ func Start(ctx context.Context, controllerManagerArgs ...string) (*Cluster, erro
 		return c, fmt.Errorf("kube-controller-manager: %w\n%s", err, c.log("kube-controller-manager"))
 	}
 	return c, nil
-}
-
-func kubeconfig(server, token string) string {
-	return fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters:
-- name: e2e
-  cluster:
-    server: %s
-    insecure-skip-tls-verify: true
-users:
-- name: admin
-  user:
-    token: %s
-contexts:
-- name: e2e
-  context:
-    cluster: e2e
-    user: admin
-current-context: e2e
-`, server, token)
 }
 
 // run starts a control-plane process, its output in <dir>/<name>.log. Pdeathsig kills it if the test

@@ -283,7 +283,7 @@ func (c *Cluster) startTekton(ctx context.Context) error {
 		return err
 	}
 	kc := filepath.Join(c.Dir, "tekton-controller.kubeconfig")
-	if err := os.WriteFile(kc, []byte(kubeconfig(c.Server, token)), 0o600); err != nil {
+	if err := testenv.WriteKubeconfig(kc, "node", c.Server, token); err != nil {
 		return err
 	}
 	img := func(name string) string { return c.Images["tekton-"+name] }

@@ -212,7 +212,7 @@ func (c *Cluster) startControlPlane(ctx context.Context) error {
 		return err
 	}
 	c.Kubeconfig = filepath.Join(c.Dir, "admin.kubeconfig")
-	if err := os.WriteFile(c.Kubeconfig, []byte(kubeconfig(c.Server, c.AdminToken)), 0o600); err != nil {
+	if err := testenv.WriteKubeconfig(c.Kubeconfig, "node", c.Server, c.AdminToken); err != nil {
 		return err
 	}
 	// The self-signed serving certificate file holds its CA too; published as kube-root-ca.crt it lets
@@ -242,27 +242,6 @@ func (c *Cluster) startControlPlane(ctx context.Context) error {
 		}
 		return nil
 	})
-}
-
-func kubeconfig(server, token string) string {
-	return fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters:
-- name: node
-  cluster:
-    server: %s
-    insecure-skip-tls-verify: true
-users:
-- name: user
-  user:
-    token: %s
-contexts:
-- name: node
-  context:
-    cluster: node
-    user: user
-current-context: node
-`, server, token)
 }
 
 // startContainerd starts containerd with a root, state, socket and CNI configuration of its own, and

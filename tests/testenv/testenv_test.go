@@ -1,11 +1,16 @@
 package testenv_test
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
@@ -46,4 +51,54 @@ func TestToolChecksThePinnedVersion(t *testing.T) {
 	bin, err := testenv.Tool(cache, "tool", gomod, "a.example/tool", "version")
 	require.NoError(t, err)
 	require.Equal(t, filepath.Join(cache, "bin", "tool"), bin)
+}
+
+// WaitFor returns once the probe succeeds; when the timeout passes it returns the probe's last error,
+// and when ctx ends, ctx's error.
+func TestWaitFor(t *testing.T) {
+	calls := 0
+	require.NoError(t, testenv.WaitFor(context.Background(), time.Minute, func() error {
+		calls++
+		if calls < 3 {
+			return errors.New("not yet")
+		}
+		return nil
+	}))
+	require.Equal(t, 3, calls)
+
+	for _, timeout := range []time.Duration{0, 250 * time.Millisecond} {
+		calls = 0
+		err := testenv.WaitFor(context.Background(), timeout, func() error {
+			calls++
+			return fmt.Errorf("attempt %d", calls)
+		})
+		require.EqualError(t, err, fmt.Sprintf("not ready after %s: attempt %d", timeout, calls), "the last probe's error")
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	calls = 0
+	err := testenv.WaitFor(ctx, time.Minute, func() error {
+		calls++
+		if calls == 2 {
+			cancel()
+		}
+		return errors.New("not yet")
+	})
+	require.Equal(t, context.Canceled, err)
+	require.Equal(t, 2, calls)
+}
+
+// A kubeconfig written by WriteKubeconfig, readable by its owner only, loads as a client configuration
+// for the server and the token.
+func TestWriteKubeconfig(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "admin.kubeconfig")
+	require.NoError(t, testenv.WriteKubeconfig(file, "e2e", "https://127.0.0.1:6443", "secret-token"))
+	info, err := os.Stat(file)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), info.Mode().Perm())
+	config, err := clientcmd.BuildConfigFromFlags("", file)
+	require.NoError(t, err)
+	require.Equal(t, "https://127.0.0.1:6443", config.Host)
+	require.Equal(t, "secret-token", config.BearerToken)
+	require.True(t, config.Insecure)
 }

@@ -87,12 +87,7 @@ selects(np, pod_labels) if {
 	count(object.get(np.spec.podSelector, "matchExpressions", [])) == 0
 }
 
-# Pods the two policies must cover: the controller's and the action pods (Job template and Tasks).
-controller_pods contains p if {
-	some p in pod_specs
-	object.get(p.labels, "app.kubernetes.io/component", "") == "controller"
-}
-
+# The action pods (Job template and Tasks), whose policy the action rules hold to more.
 action_pods contains p if {
 	some p in pod_specs
 	object.get(p.labels, "app.kubernetes.io/component", "") == "action"

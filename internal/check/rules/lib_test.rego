@@ -20,7 +20,6 @@ test_containers_and_components_of_the_pods if {
 	]
 	{[x.doc.metadata.name, x.container.name] | some x in lib.containers} == {["a", "i"], ["a", "c"], ["c", "c"], ["c", "e"]} with input as {"documents": [a, c], "pods": pods}
 	count(lib.action_pods) == 1 with input as {"documents": [a, c], "pods": pods}
-	count(lib.controller_pods) == 1 with input as {"documents": [a, c], "pods": pods}
 }
 
 test_selects if {

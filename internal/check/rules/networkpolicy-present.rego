@@ -1,13 +1,13 @@
 # METADATA
 # title: networkpolicy-present
 # description: >-
-#   NetworkPolicies select the controller's pods and the action pods (Job template and Tasks).
+#   NetworkPolicies select every pod of the render: the controller's, the action pods (Job template and Tasks) and the helm test pods.
 package kubernaut.checks.rules.networkpolicy_present
 
 import data.kubernaut.checks.lib
 
-violation contains lib.violation(p.doc, sprintf("no NetworkPolicy selects its %s pods", [p.labels["app.kubernetes.io/component"]])) if {
-	some p in (lib.controller_pods | lib.action_pods)
+violation contains lib.violation(p.doc, sprintf("no NetworkPolicy selects its %s pods", [object.get(p.labels, "app.kubernetes.io/component", "")])) if {
+	some p in lib.pod_specs
 	not selected(p)
 }
 
