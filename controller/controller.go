@@ -23,6 +23,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -292,6 +293,14 @@ func (r *Reconciler) createJob(ctx context.Context, run *v1alpha1.ActionRun, a e
 		if err == nil && created.Annotations[RunAnnotation] != runAnnotation(run) {
 			return runrbac.Run{}, fmt.Sprintf("Job %s exists for another run (%s)", name, created.Annotations[RunAnnotation]), nil
 		}
+		// Adopted only when it runs what this run decided: a Job of the same name made with the
+		// controller's token and other values (or another identity) is not this run's record.
+		if err == nil && !equality.Semantic.DeepEqual(envOf(created.Spec.Template.Spec), envOf(job.Spec.Template.Spec)) {
+			return runrbac.Run{}, fmt.Sprintf("Job %s exists with other values than this run's", name), nil
+		}
+		if err == nil && created.Spec.Template.Spec.ServiceAccountName != sa {
+			return runrbac.Run{}, fmt.Sprintf("Job %s exists as another ServiceAccount (%s)", name, created.Spec.Template.Spec.ServiceAccountName), nil
+		}
 	}
 	if err != nil {
 		return runrbac.Run{}, "", fmt.Errorf("create Job %s: %w", name, err)
@@ -311,11 +320,30 @@ func (r *Reconciler) createTaskRun(ctx context.Context, run *v1alpha1.ActionRun,
 		if err == nil && created.GetAnnotations()[RunAnnotation] != runAnnotation(run) {
 			return runrbac.Run{}, fmt.Sprintf("TaskRun %s exists for another run (%s)", name, created.GetAnnotations()[RunAnnotation]), nil
 		}
+		if err == nil {
+			want := TaskRun(r.Contract, action, name, sa, params, target, approved, r.RunTimeout, runAnnotation(run))
+			for _, f := range []string{"params", "serviceAccountName", "taskRef"} {
+				got, _, _ := unstructured.NestedFieldNoCopy(created.Object, "spec", f)
+				wanted, _, _ := unstructured.NestedFieldNoCopy(want.Object, "spec", f)
+				if !equality.Semantic.DeepEqual(got, wanted) {
+					return runrbac.Run{}, fmt.Sprintf("TaskRun %s exists with another %s than this run's", name, f), nil
+				}
+			}
+		}
 	}
 	if err != nil {
 		return runrbac.Run{}, "", fmt.Errorf("create TaskRun %s: %w", name, err)
 	}
 	return runOfTaskRun(created), "", nil
+}
+
+// envOf is every container's environment, in order: what a Job's gate and steps act on.
+func envOf(spec corev1.PodSpec) [][]corev1.EnvVar {
+	var out [][]corev1.EnvVar
+	for _, c := range append(slices.Clone(spec.InitContainers), spec.Containers...) {
+		out = append(out, c.Env)
+	}
+	return out
 }
 
 func cmpOr(values ...string) string {

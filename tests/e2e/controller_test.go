@@ -23,6 +23,8 @@ import (
 	"github.com/jordigilh/kubernaut-execution/controller"
 	"github.com/jordigilh/kubernaut-execution/execution"
 	"github.com/jordigilh/kubernaut-execution/execution/gate"
+	"github.com/jordigilh/kubernaut-execution/execution/jobs"
+	"github.com/jordigilh/kubernaut-execution/execution/runrbac"
 	"github.com/jordigilh/kubernaut-execution/redact"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
@@ -303,4 +305,42 @@ func TestControllerStartsATaskRun(t *testing.T) {
 		}
 		return nil
 	}), "nothing of the run is left")
+}
+
+// A Job of the run's name made before the controller (with the controller's token, say) and other
+// values is not adopted as the run's record: the run is refused, naming the conflict.
+func TestControllerAdoptsOnlyItsOwnJob(t *testing.T) {
+	installed(t)
+	ns := namespace(t, "ctl-adopt", nil)
+	agent := personIn(t, ns, "alert-agent", "requester")
+	replicas := int32(1)
+	_, err := cluster.Client.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec: appsv1.DeploymentSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "web"}}}}}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	created, err := create(agent.client, actionRuns, ns, actionRun("scale-web", "scale-deployment", agent.user, map[string]any{"deployment": "web", "replicas": 3}))
+	require.NoError(t, err)
+	var run v1alpha1.ActionRun
+	require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(created.Object, &run))
+
+	// Before any controller runs: the Job the run would get, with 1000 replicas instead of 3.
+	c := contract(t)
+	a := testenv.Action(t, "scale-deployment")
+	name := controller.JobName(&run)
+	job, err := jobs.Build(c, a, jobs.Input{Name: name, ServiceAccount: runrbac.ServiceAccountName(c, a, ns, "Job", name),
+		Parameters: map[string]string{"namespace": ns, "deployment": "web", "replicas": "1000"}, Target: validTarget})
+	require.NoError(t, err)
+	job.Annotations = map[string]string{controller.RunAnnotation: ns + "/scale-web/" + string(run.UID)}
+	_, err = controllerClient(t).BatchV1().Jobs(releaseNS).Create(ctx, job, metav1.CreateOptions{})
+	require.NoError(t, err, "the controller's token can create such a Job: it passes the workloads policy")
+	t.Cleanup(func() {
+		_ = cluster.Client.BatchV1().Jobs(releaseNS).Delete(context.Background(), name, metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground)})
+	})
+
+	startController(t)
+	final := awaitPhase(t, ns, "scale-web", v1alpha1.Refused)
+	require.Equal(t, "NameConflict", condition(final, v1alpha1.ConditionComplete).Reason)
+	require.Contains(t, condition(final, v1alpha1.ConditionComplete).Message, "exists with other values than this run's")
+	require.Empty(t, final.Status.ServiceAccount, "no identity was made for the forged Job")
 }

@@ -15,9 +15,11 @@ import (
 	"testing"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 
 	v1alpha1 "github.com/jordigilh/kubernaut-execution/api/v1alpha1"
@@ -27,7 +29,8 @@ import (
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
-// runTimes are one ActionRun's times as a client polling every 20 ms sees them.
+// runTimes are one ActionRun's times as a client watching the run and the Jobs sees them (each event
+// stamped on arrival, to the millisecond).
 type runTimes struct {
 	total    time.Duration // create to a final phase
 	toJob    time.Duration // create (or approval) to its Job: the controller's decision and provisioning
@@ -35,8 +38,20 @@ type runTimes struct {
 	phase    v1alpha1.Phase
 }
 
-// timeRun creates an ActionRun, approves it when it waits for approval, and polls until it is final.
+// timeRun creates an ActionRun, approves it when it waits for approval, and watches until it is final.
 func timeRun(ctx context.Context, ns, name, action string, params map[string]any, requester, approver user) (runTimes, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	runs, err := cluster.Dynamic.Resource(actionRunsGVR).Namespace(ns).Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name})
+	if err != nil {
+		return runTimes{}, err
+	}
+	defer runs.Stop()
+	jobs, err := cluster.Client.BatchV1().Jobs(releaseNS).Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		return runTimes{}, err
+	}
+	defer jobs.Stop()
 	obj := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": v1alpha1.GroupVersion.String(), "kind": v1alpha1.ActionRunKind,
 		"metadata": map[string]any{"name": name},
@@ -47,57 +62,70 @@ func timeRun(ctx context.Context, ns, name, action string, params map[string]any
 	if err != nil {
 		return runTimes{}, err
 	}
-	job := controller.JobName(&v1alpha1.ActionRun{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, UID: created.GetUID()}, Spec: v1alpha1.ActionRunSpec{Action: action}})
+	annotation := ns + "/" + name + "/" + string(created.GetUID())
 	var rt runTimes
 	var jobSeen, jobDone time.Time
-	decided := start
-	approved := false
-	err = testenv.WaitFor(ctx, 10*time.Minute, func() error {
-		now := time.Now()
-		if jobSeen.IsZero() {
-			if _, err := cluster.Client.BatchV1().Jobs(releaseNS).Get(ctx, job, metav1.GetOptions{}); err == nil {
+	decided, approved := start, false
+	for {
+		select {
+		case <-ctx.Done():
+			return rt, fmt.Errorf("run %s/%s: %w", ns, name, ctx.Err())
+		case e, ok := <-jobs.ResultChan():
+			if !ok {
+				return rt, fmt.Errorf("the Jobs watch ended")
+			}
+			job, isJob := e.Object.(*batchv1.Job)
+			if !isJob || job.Annotations[controller.RunAnnotation] != annotation {
+				continue
+			}
+			now := time.Now()
+			if jobSeen.IsZero() {
 				jobSeen = now
 			}
-		}
-		if !jobSeen.IsZero() && jobDone.IsZero() {
-			if j, err := cluster.Client.BatchV1().Jobs(releaseNS).Get(ctx, job, metav1.GetOptions{}); err == nil {
-				for _, c := range j.Status.Conditions {
-					if (c.Type == "Complete" || c.Type == "Failed") && c.Status == corev1.ConditionTrue {
-						jobDone = now
-					}
+			for _, c := range job.Status.Conditions {
+				if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue && jobDone.IsZero() {
+					jobDone = now
 				}
 			}
-		}
-		run, err := getRun(ns, name)
-		if err != nil {
-			return err
-		}
-		if run.Status.Phase == v1alpha1.AwaitingApproval && !approved {
-			a := &unstructured.Unstructured{Object: map[string]any{
-				"apiVersion": v1alpha1.GroupVersion.String(), "kind": v1alpha1.ActionApprovalKind,
-				"metadata": map[string]any{"name": name},
-				"spec": map[string]any{"actionRun": map[string]any{"name": name, "uid": string(created.GetUID())},
-					"specHash": run.Status.SpecHash, "approver": approver.name, "expiresAfterSeconds": int64(600)},
-			}}
-			if _, err := approver.client.Resource(actionApprovalsGVR).Namespace(ns).Create(ctx, a, metav1.CreateOptions{}); err != nil {
-				return err
+		case e, ok := <-runs.ResultChan():
+			if !ok {
+				return rt, fmt.Errorf("the ActionRun watch ended")
 			}
-			approved, decided = true, time.Now()
+			u, isRun := e.Object.(*unstructured.Unstructured)
+			if !isRun {
+				continue
+			}
+			now := time.Now()
+			var run v1alpha1.ActionRun
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &run); err != nil {
+				return rt, err
+			}
+			if run.Status.Phase == v1alpha1.AwaitingApproval && !approved {
+				a := &unstructured.Unstructured{Object: map[string]any{
+					"apiVersion": v1alpha1.GroupVersion.String(), "kind": v1alpha1.ActionApprovalKind,
+					"metadata": map[string]any{"name": name},
+					"spec": map[string]any{"actionRun": map[string]any{"name": name, "uid": string(created.GetUID())},
+						"specHash": run.Status.SpecHash, "approver": approver.name, "expiresAfterSeconds": int64(600)},
+				}}
+				decided = time.Now()
+				if _, err := approver.client.Resource(actionApprovalsGVR).Namespace(ns).Create(ctx, a, metav1.CreateOptions{}); err != nil {
+					return rt, err
+				}
+				approved = true
+			}
+			if !run.Status.Phase.Final() {
+				continue
+			}
+			rt.phase, rt.total = run.Status.Phase, now.Sub(start)
+			if !jobSeen.IsZero() {
+				rt.toJob = jobSeen.Sub(decided)
+			}
+			if !jobDone.IsZero() {
+				rt.toStatus = now.Sub(jobDone)
+			}
+			return rt, nil
 		}
-		if !run.Status.Phase.Final() {
-			return fmt.Errorf("run %s/%s is %q", ns, name, run.Status.Phase)
-		}
-		rt.phase = run.Status.Phase
-		rt.total = now.Sub(start)
-		if !jobSeen.IsZero() {
-			rt.toJob = jobSeen.Sub(decided)
-		}
-		if !jobDone.IsZero() {
-			rt.toStatus = now.Sub(jobDone)
-		}
-		return nil
-	})
-	return rt, err
+	}
 }
 
 var benchSeq int
