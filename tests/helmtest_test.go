@@ -36,7 +36,7 @@ func TestHelmTestHooks(t *testing.T) {
 	require.Equal(t, map[string]bool{
 		"Pod/kubernaut-execution-test-access": true, "Pod/kubernaut-execution-test-networkpolicies": true,
 		"ServiceAccount/kubernaut-execution-test-networkpolicies": true, "Role/kubernaut-execution-test-networkpolicies": true,
-		"RoleBinding/kubernaut-execution-test-networkpolicies": true, "NetworkPolicy/kubernaut-execution-test": true,
+		"RoleBinding/kubernaut-execution-test-networkpolicies": true, "NetworkPolicy/kubernaut-execution-test-access": true,
 	}, hooks)
 	require.Empty(t, violations(t, checker(t, render.NewestKubernetes, false), documents(t, withActionJob(t, docs))))
 	require.Len(t, defaultRender(t), len(docs)-len(hooks), "an install renders no hook")

@@ -243,6 +243,29 @@ func TestOverlaysApplyServerSide(t *testing.T) {
 			require.NoError(t, err)
 			live, err := own.applyAs(ctx, argoCDManager, docs)
 			require.NoError(t, err)
+			// The API server writes a new CustomResourceDefinition's status (Established) a moment
+			// later, with its own managed fields: compare once that has settled, as Argo CD's next sync
+			// would.
+			require.NoError(t, waitFor(ctx, 30*time.Second, func() error {
+				crds, err := own.Dynamic.Resource(schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}).List(ctx, metav1.ListOptions{})
+				if err != nil {
+					return err
+				}
+				for _, c := range crds.Items {
+					conds, _, _ := unstructured.NestedSlice(c.Object, "status", "conditions")
+					established := false
+					for _, cond := range conds {
+						m, _ := cond.(map[string]any)
+						established = established || (m["type"] == "Established" && m["status"] == "True")
+					}
+					if !established {
+						return fmt.Errorf("CustomResourceDefinition %s not established yet", c.GetName())
+					}
+				}
+				return nil
+			}))
+			live, err = own.applyAs(ctx, argoCDManager, docs)
+			require.NoError(t, err)
 			again, err := own.applyAs(ctx, argoCDManager, docs, metav1.DryRunAll)
 			require.NoError(t, err)
 			for i := range live {
