@@ -241,7 +241,7 @@ func TestOverlaysApplyServerSide(t *testing.T) {
 			require.NoError(t, err)
 			docs, err := check.Read(o, bytes.NewReader(out))
 			require.NoError(t, err)
-			live, err := own.applyAs(ctx, argoCDManager, docs)
+			_, err = own.applyAs(ctx, argoCDManager, docs)
 			require.NoError(t, err)
 			// The API server writes a new CustomResourceDefinition's status (Established) a moment
 			// later, with its own managed fields: compare once that has settled, as Argo CD's next sync
@@ -264,7 +264,7 @@ func TestOverlaysApplyServerSide(t *testing.T) {
 				}
 				return nil
 			}))
-			live, err = own.applyAs(ctx, argoCDManager, docs)
+			live, err := own.applyAs(ctx, argoCDManager, docs)
 			require.NoError(t, err)
 			again, err := own.applyAs(ctx, argoCDManager, docs, metav1.DryRunAll)
 			require.NoError(t, err)
