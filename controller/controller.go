@@ -1,15 +1,17 @@
 // Package controller is the execution controller: it runs ActionRuns. For each run it decides with
 // the gate in process from the live target context (refusing, or waiting for a person's approval,
-// before it creates anything), creates the run's Job and its per-run identity (package runrbac),
-// follows the Job to completion, writes the steps' exit codes and a redacted tail of their output into
-// status and Events, and tears the identity down. Sweep removes what a crash left.
+// before it creates anything), creates the run's Job or TaskRun and its per-run identity (package
+// runrbac), follows it to completion, writes the steps' exit codes and a redacted tail of their output
+// into status and Events, and tears the identity down. Sweep removes what a crash left.
 //
-// A run executes at most once: its Job's name is derived from the ActionRun's UID, so a controller
-// that restarts between creating the Job and recording it finds the same Job and follows it.
+// A run executes at most once: its workload's name is derived from the ActionRun's UID, so a
+// controller that restarts between creating it and recording it finds the same one and follows it,
+// and adopts it only when it runs what the run decided.
 package controller
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -163,7 +165,7 @@ func (r *Reconciler) start(ctx context.Context, run *v1alpha1.ActionRun) (ctrl.R
 	if err != nil {
 		return r.refuse(ctx, run, st, "UnknownAction", err.Error())
 	}
-	if cmpOr(run.Spec.Mode, r.DefaultMode) == v1alpha1.ModeTekton && !r.Tekton {
+	if cmp.Or(run.Spec.Mode, r.DefaultMode) == v1alpha1.ModeTekton && !r.Tekton {
 		return r.refuse(ctx, run, st, "ModeUnavailable", "spec.mode: tekton, but Tekton Pipelines is not installed (or the release renders no Tasks); use mode job")
 	}
 	targetNS := run.Namespace
@@ -224,7 +226,7 @@ func (r *Reconciler) start(ctx context.Context, run *v1alpha1.ActionRun) (ctrl.R
 	// The workload first (its pod waits for the ServiceAccount), then the identity it names, owned by
 	// it. Not before the run budget has a slot for that identity: a Job or TaskRun waiting for its
 	// ServiceAccount would sit in its controller's backoff after the slot frees.
-	mode := cmpOr(run.Spec.Mode, r.DefaultMode, v1alpha1.ModeJob)
+	mode := cmp.Or(run.Spec.Mode, r.DefaultMode, v1alpha1.ModeJob)
 	kind := jobGVK
 	if mode == v1alpha1.ModeTekton {
 		kind = taskRunGVK
@@ -344,15 +346,6 @@ func envOf(spec corev1.PodSpec) [][]corev1.EnvVar {
 		out = append(out, c.Env)
 	}
 	return out
-}
-
-func cmpOr(values ...string) string {
-	for _, v := range values {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 // follow reads a running run's workload and, once it finished, records the outcome and tears down.
