@@ -52,13 +52,8 @@ func timeRun(ctx context.Context, ns, name, action string, params map[string]any
 		return runTimes{}, err
 	}
 	defer jobs.Stop()
-	obj := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": v1alpha1.GroupVersion.String(), "kind": v1alpha1.ActionRunKind,
-		"metadata": map[string]any{"name": name},
-		"spec":     map[string]any{"action": action, "requester": requester.name, "parameters": params},
-	}}
 	start := time.Now()
-	created, err := requester.client.Resource(actionRunsGVR).Namespace(ns).Create(ctx, obj, metav1.CreateOptions{})
+	created, err := requester.client.Resource(actionRunsGVR).Namespace(ns).Create(ctx, newActionRun(name, action, params, "", requester), metav1.CreateOptions{})
 	if err != nil {
 		return runTimes{}, err
 	}
@@ -101,14 +96,8 @@ func timeRun(ctx context.Context, ns, name, action string, params map[string]any
 				return rt, err
 			}
 			if run.Status.Phase == v1alpha1.AwaitingApproval && !approved {
-				a := &unstructured.Unstructured{Object: map[string]any{
-					"apiVersion": v1alpha1.GroupVersion.String(), "kind": v1alpha1.ActionApprovalKind,
-					"metadata": map[string]any{"name": name},
-					"spec": map[string]any{"actionRun": map[string]any{"name": name, "uid": string(created.GetUID())},
-						"specHash": run.Status.SpecHash, "approver": approver.name, "expiresAfterSeconds": int64(600)},
-				}}
 				decided = time.Now()
-				if _, err := approver.client.Resource(actionApprovalsGVR).Namespace(ns).Create(ctx, a, metav1.CreateOptions{}); err != nil {
+				if err := approveRun(ctx, ns, name, created.GetUID(), run.Status.SpecHash, approver); err != nil {
 					return rt, err
 				}
 				approved = true

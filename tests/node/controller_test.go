@@ -104,10 +104,8 @@ func requestParameters(a catalogue.Action, params map[string]string) map[string]
 	return out
 }
 
-// applyRun creates an ActionRun as requester, approves it as approver when the controller waits for
-// approval, and waits for a final phase.
-func applyRun(t testing.TB, ns, name, action string, params map[string]any, mode string, requester, approver user) *v1alpha1.ActionRun {
-	t.Helper()
+// newActionRun is an ActionRun of action asked for by requester (mode "" takes the release's default).
+func newActionRun(name, action string, params map[string]any, mode string, requester user) *unstructured.Unstructured {
 	obj := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": v1alpha1.GroupVersion.String(), "kind": v1alpha1.ActionRunKind,
 		"metadata": map[string]any{"name": name},
@@ -116,7 +114,26 @@ func applyRun(t testing.TB, ns, name, action string, params map[string]any, mode
 	if mode != "" {
 		_ = unstructured.SetNestedField(obj.Object, mode, "spec", "mode")
 	}
-	created, err := requester.client.Resource(actionRunsGVR).Namespace(ns).Create(bg, obj, metav1.CreateOptions{})
+	return obj
+}
+
+// approveRun creates approver's ActionApproval of the run (name, uid) with the spec hash it read.
+func approveRun(ctx context.Context, ns, name string, uid types.UID, specHash string, approver user) error {
+	a := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": v1alpha1.GroupVersion.String(), "kind": v1alpha1.ActionApprovalKind,
+		"metadata": map[string]any{"name": name},
+		"spec": map[string]any{"actionRun": map[string]any{"name": name, "uid": string(uid)},
+			"specHash": specHash, "approver": approver.name, "expiresAfterSeconds": int64(600)},
+	}}
+	_, err := approver.client.Resource(actionApprovalsGVR).Namespace(ns).Create(ctx, a, metav1.CreateOptions{})
+	return err
+}
+
+// applyRun creates an ActionRun as requester, approves it as approver when the controller waits for
+// approval, and waits for a final phase.
+func applyRun(t testing.TB, ns, name, action string, params map[string]any, mode string, requester, approver user) *v1alpha1.ActionRun {
+	t.Helper()
+	created, err := requester.client.Resource(actionRunsGVR).Namespace(ns).Create(bg, newActionRun(name, action, params, mode, requester), metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("create ActionRun %s/%s: %v", ns, name, err)
 	}
@@ -128,13 +145,7 @@ func applyRun(t testing.TB, ns, name, action string, params map[string]any, mode
 			return err
 		}
 		if run.Status.Phase == v1alpha1.AwaitingApproval && !approved {
-			a := &unstructured.Unstructured{Object: map[string]any{
-				"apiVersion": v1alpha1.GroupVersion.String(), "kind": v1alpha1.ActionApprovalKind,
-				"metadata": map[string]any{"name": name},
-				"spec": map[string]any{"actionRun": map[string]any{"name": name, "uid": string(created.GetUID())},
-					"specHash": run.Status.SpecHash, "approver": approver.name, "expiresAfterSeconds": int64(600)},
-			}}
-			if _, err := approver.client.Resource(actionApprovalsGVR).Namespace(ns).Create(bg, a, metav1.CreateOptions{}); err != nil {
+			if err := approveRun(bg, ns, name, created.GetUID(), run.Status.SpecHash, approver); err != nil {
 				return fmt.Errorf("approve: %w", err)
 			}
 			approved = true
@@ -368,12 +379,7 @@ func TestControllerKilledMidRunFinishesOnce(t *testing.T) {
 	ns := targetNamespace(t, "ctl-restart")
 	deploy(t, ns, "slow", appImage("v1"), 2)
 	requester := userIn(t, ns, "agent", "requester")
-	obj := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": v1alpha1.GroupVersion.String(), "kind": v1alpha1.ActionRunKind,
-		"metadata": map[string]any{"name": "verify-slow"},
-		"spec": map[string]any{"action": "verify-deployment", "requester": requester.name,
-			"parameters": map[string]any{"deployment": "slow", "timeoutSeconds": int64(120)}},
-	}}
+	obj := newActionRun("verify-slow", "verify-deployment", map[string]any{"deployment": "slow", "timeoutSeconds": int64(120)}, "", requester)
 	if _, err := requester.client.Resource(actionRunsGVR).Namespace(ns).Create(bg, obj, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
