@@ -8,13 +8,24 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/intstr"
+
 	v1alpha1 "github.com/jordigilh/kubernaut-execution/api/v1alpha1"
 )
 
-// SpecHash is the SHA-256 of an ActionRun's spec as JSON (map keys sorted by encoding/json), written
-// "sha256:<hex>": what an ActionApproval names, so that an approval holds for exactly one request.
+// SpecHash is the SHA-256 of an ActionRun's spec, written "sha256:<hex>": what an ActionApproval
+// names, so that an approval holds for exactly one request. It is canonical, so that the approval-gate
+// step in the run's pod computes the same from the ActionRun it reads (spec_hash in
+// policies/lib/gate.rego): the JSON of an object of the spec's five fields, every one present, keys
+// sorted, written as encoding/json writes it (which is also how OPA's json.marshal writes).
 func SpecHash(spec v1alpha1.ActionRunSpec) string {
-	data, _ := json.Marshal(spec) // strings, a map of scalars: always marshals
+	params := spec.Parameters
+	if params == nil {
+		params = map[string]intstr.IntOrString{}
+	}
+	data, _ := json.Marshal(map[string]any{ // strings, a map of scalars: always marshals
+		"action": spec.Action, "mode": spec.Mode, "parameters": params, "release": spec.Release, "requester": spec.Requester,
+	})
 	sum := sha256.Sum256(data)
 	return "sha256:" + hex.EncodeToString(sum[:])
 }

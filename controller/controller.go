@@ -241,9 +241,9 @@ func (r *Reconciler) start(ctx context.Context, run *v1alpha1.ActionRun) (ctrl.R
 	var ref runrbac.Run
 	var conflict string
 	if mode == v1alpha1.ModeTekton {
-		ref, conflict, err = r.createTaskRun(ctx, run, a.Name, name, sa, params, target, approval != nil)
+		ref, conflict, err = r.createTaskRun(ctx, run, a.Name, name, sa, params, target, runRef(run, approval))
 	} else {
-		ref, conflict, err = r.createJob(ctx, run, a, name, sa, params, target, approval != nil)
+		ref, conflict, err = r.createJob(ctx, run, a, name, sa, params, target, runRef(run, approval))
 	}
 	switch {
 	case overBudget(err):
@@ -282,9 +282,9 @@ func (r *Reconciler) start(ctx context.Context, run *v1alpha1.ActionRun) (ctrl.R
 
 // createJob creates the run's Job, or finds the one an earlier attempt created (never a second). A
 // Job of that name for another run is a conflict, returned as its message.
-func (r *Reconciler) createJob(ctx context.Context, run *v1alpha1.ActionRun, a execution.Action, name, sa string, params map[string]string, target string, approved bool) (runrbac.Run, string, error) {
+func (r *Reconciler) createJob(ctx context.Context, run *v1alpha1.ActionRun, a execution.Action, name, sa string, params map[string]string, target string, rr RunRef) (runrbac.Run, string, error) {
 	job, err := jobs.Build(r.Contract, a.Action, jobs.Input{Name: name, ServiceAccount: sa,
-		Parameters: params, Target: target, Approved: approved, ActiveDeadlineSeconds: ptr.To(int64(r.RunTimeout.Seconds()))})
+		Parameters: params, Target: target, Run: rr.Run, Approval: rr.Approval, ActiveDeadlineSeconds: ptr.To(int64(r.RunTimeout.Seconds()))})
 	if err != nil {
 		return runrbac.Run{}, "", err
 	}
@@ -311,19 +311,19 @@ func (r *Reconciler) createJob(ctx context.Context, run *v1alpha1.ActionRun, a e
 }
 
 // createTaskRun is createJob for a TaskRun of the action's chart Task.
-func (r *Reconciler) createTaskRun(ctx context.Context, run *v1alpha1.ActionRun, action, name, sa string, params map[string]string, target string, approved bool) (runrbac.Run, string, error) {
+func (r *Reconciler) createTaskRun(ctx context.Context, run *v1alpha1.ActionRun, action, name, sa string, params map[string]string, target string, rr RunRef) (runrbac.Run, string, error) {
 	if r.Dynamic == nil || !r.Tekton {
 		return runrbac.Run{}, "", fmt.Errorf("tekton mode: Tekton Pipelines is not installed")
 	}
 	trs := r.Dynamic.Resource(taskRunGVR).Namespace(r.Contract.Namespace)
-	created, err := trs.Create(ctx, TaskRun(r.Contract, action, name, sa, params, target, approved, r.RunTimeout, runAnnotation(run)), metav1.CreateOptions{})
+	created, err := trs.Create(ctx, TaskRun(r.Contract, action, name, sa, params, target, rr, r.RunTimeout, runAnnotation(run)), metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		created, err = trs.Get(ctx, name, metav1.GetOptions{})
 		if err == nil && created.GetAnnotations()[RunAnnotation] != runAnnotation(run) {
 			return runrbac.Run{}, fmt.Sprintf("TaskRun %s exists for another run (%s)", name, created.GetAnnotations()[RunAnnotation]), nil
 		}
 		if err == nil {
-			want := TaskRun(r.Contract, action, name, sa, params, target, approved, r.RunTimeout, runAnnotation(run))
+			want := TaskRun(r.Contract, action, name, sa, params, target, rr, r.RunTimeout, runAnnotation(run))
 			for _, f := range []string{"params", "serviceAccountName", "taskRef"} {
 				got, _, _ := unstructured.NestedFieldNoCopy(created.Object, "spec", f)
 				wanted, _, _ := unstructured.NestedFieldNoCopy(want.Object, "spec", f)
@@ -684,6 +684,19 @@ func JobName(run *v1alpha1.ActionRun) string {
 		action = strings.TrimRight(action[:40], "-")
 	}
 	return action + "-" + hex.EncodeToString(sum[:])[:12]
+}
+
+// RunRef is where a run's approval-gate step finds the ActionRun ("<namespace>/<name>") and the
+// ActionApproval the controller went ahead with (empty when none was needed). The step reads both
+// with the run's own token and decides again: these names are a pointer, not a verdict.
+type RunRef struct{ Run, Approval string }
+
+func runRef(run *v1alpha1.ActionRun, approval *Approval) RunRef {
+	ref := RunRef{Run: run.Namespace + "/" + run.Name}
+	if approval != nil {
+		ref.Approval = approval.Name
+	}
+	return ref
 }
 
 func runAnnotation(run *v1alpha1.ActionRun) string {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -94,6 +95,36 @@ func TestSpecHashChangesWithEveryField(t *testing.T) {
 		seen[h] = name
 	}
 	require.Equal(t, controller.SpecHash(base), controller.SpecHash(*base.DeepCopy()), "the hash is stable")
+}
+
+// The approval-gate step computes the hash in Rego from the ActionRun it reads: it must be the
+// controller's for every spec, also with characters encoding/json escapes (<, >, &, U+2028) and
+// fields left out. A Go change of the canonical form (say, SetEscapeHTML(false)) fails here.
+func TestSpecHashIsTheGatesSpecHash(t *testing.T) {
+	ctx := context.Background()
+	query, err := rego.New(rego.Query("data.kubernaut.gate.spec_hash(input)"),
+		rego.Load([]string{"../policies/lib/gate.rego", "../policies/lib/lib.rego"}, nil)).PrepareForEval(ctx)
+	require.NoError(t, err)
+	for name, spec := range map[string]v1alpha1.ActionRunSpec{
+		"no parameters": {Action: "cordon-node", Requester: "alice"},
+		"every field": {Action: "scale-deployment", Mode: v1alpha1.ModeTekton, Release: "kx", Requester: "system:serviceaccount:shop:agent",
+			Parameters: map[string]intstr.IntOrString{"replicas": intstr.FromInt32(3), "deployment": intstr.FromString("web")}},
+		"escaped characters": {Action: "custom-script", Requester: "o'neil <ops> & co\u2028",
+			Parameters: map[string]intstr.IntOrString{"selector": intstr.FromString(`app in (a,b),tier!="x"<>&\u2028é😀`)}},
+		"a large integer": {Action: "scale-deployment", Requester: "a", Parameters: map[string]intstr.IntOrString{"replicas": intstr.FromInt32(2147483647)}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			// The step reads the spec as the API server serves it: JSON, empty fields left out.
+			data, err := json.Marshal(spec)
+			require.NoError(t, err)
+			var served map[string]any
+			require.NoError(t, json.Unmarshal(data, &served))
+			rs, err := query.Eval(ctx, rego.EvalInput(served))
+			require.NoError(t, err)
+			require.Len(t, rs, 1)
+			require.Equal(t, controller.SpecHash(spec), rs[0].Expressions[0].Value)
+		})
+	}
 }
 
 func TestParametersTakeTheNamespaceFromTheActionRun(t *testing.T) {

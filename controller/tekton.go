@@ -39,8 +39,8 @@ func TektonInstalled(d discovery.DiscoveryInterface) (bool, error) {
 }
 
 // TaskRun is the run's TaskRun of the action's chart Task: every parameter, the target context and
-// the approval as params, the run's ServiceAccount, the run's labels, and the ActionRun's annotation.
-func TaskRun(c *execution.Contract, action, name, serviceAccount string, params map[string]string, target string, approved bool, timeout time.Duration, annotation string) *unstructured.Unstructured {
+// where the approval-gate step finds the ActionRun and its ActionApproval as params, the run's ServiceAccount, the run's labels, and the ActionRun's annotation.
+func TaskRun(c *execution.Contract, action, name, serviceAccount string, params map[string]string, target string, ref RunRef, timeout time.Duration, annotation string) *unstructured.Unstructured {
 	keys := make([]string, 0, len(params))
 	for k := range params {
 		keys = append(keys, k)
@@ -51,7 +51,7 @@ func TaskRun(c *execution.Contract, action, name, serviceAccount string, params 
 		list = append(list, map[string]any{"name": k, "value": params[k]})
 	}
 	list = append(list, map[string]any{"name": steps.TargetParam, "value": target},
-		map[string]any{"name": steps.ApprovedParam, "value": fmt.Sprint(approved)})
+		map[string]any{"name": steps.RunParam, "value": ref.Run}, map[string]any{"name": steps.ApprovalParam, "value": ref.Approval})
 	return &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": taskRunGVK.GroupVersion().String(), "kind": taskRunGVK.Kind,
 		"metadata": map[string]any{

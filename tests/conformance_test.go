@@ -303,10 +303,10 @@ var mutations = []struct {
 		steps := list(dict(findObject(t, docs, "Task", "kubernaut-scale-deployment")["spec"])["steps"])
 		dict(steps[0])["onError"] = "continue"
 	}},
-	{"approval defaults to true", []string{"task-steps"}, func(t *testing.T, docs []check.Document) {
+	{"the approval defaults to a name", []string{"task-steps"}, func(t *testing.T, docs []check.Document) {
 		for _, p := range list(dict(findObject(t, docs, "Task", "kubernaut-scale-deployment")["spec"])["params"]) {
-			if dict(p)["name"] == "approved" {
-				dict(p)["default"] = "true"
+			if dict(p)["name"] == "approval" {
+				dict(p)["default"] = "standing-approval"
 			}
 		}
 	}},

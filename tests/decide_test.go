@@ -15,10 +15,12 @@ import (
 
 // gateRun is the run a Task's params describe, as execution/gate takes it.
 func gateRun(task *pipelinev1.Task, params map[string]string) gate.Run {
-	r := gate.Run{Target: params["target"], Approved: params["approved"] == "true", Parameters: map[string]string{}}
+	// Never approved: the CLI's approval-gate step reads approvals from an API server, which these runs
+	// name none of; a Task run that says approved=true is not.
+	r := gate.Run{Target: params["target"], Parameters: map[string]string{}}
 	r.Action = strings.TrimPrefix(task.Name, "kubernaut-")
 	for _, p := range task.Spec.Params {
-		if p.Name != steps.TargetParam && p.Name != steps.ApprovedParam {
+		if p.Name != steps.TargetParam && p.Name != steps.RunParam && p.Name != steps.ApprovalParam {
 			r.Parameters[p.Name] = params[p.Name]
 		}
 	}

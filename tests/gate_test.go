@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/jordigilh/kubernaut-execution/catalogue/steps"
 	"github.com/jordigilh/kubernaut-execution/internal/schemas"
 	"github.com/jordigilh/kubernaut-execution/internal/tekton"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
@@ -41,7 +42,21 @@ func policyFiles(t testing.TB) string {
 			require.NoError(t, os.WriteFile(filepath.Join(dir, key), []byte(content), 0o644))
 		}
 	}
+	// Where a pod has its ServiceAccount token, which the approval-gate step loads. The steps run here
+	// have no API server address: a run that needs approval finds none and stops, as in a pod whose
+	// workload names no approval it can show.
+	require.NoError(t, os.WriteFile(filepath.Join(dir, localToken), []byte("not-a-token\n"), 0o600))
 	return dir
+}
+
+// localToken is the token file in the directory policyFiles writes.
+const localToken = "_test-token"
+
+// localArg is an opa argument of a step with the pod's paths (the policy volume, the token) replaced
+// by the files in dir.
+func localArg(arg, dir string) string {
+	arg = strings.Replace(arg, "="+steps.PolicyDir+"/", "="+dir+"/", 1)
+	return strings.Replace(arg, ":"+steps.TokenPath, ":"+filepath.Join(dir, localToken), 1)
 }
 
 var paramRef = regexp.MustCompile(`\$\(params\.([A-Za-z0-9_-]+)\)`)
@@ -81,7 +96,7 @@ func runStep(t testing.TB, task *pipelinev1.Task, step string, params map[string
 	require.NoError(t, err)
 	var args []string
 	for _, a := range s.Args {
-		args = append(args, strings.Replace(substitute(a), "="+tekton.PolicyDir+"/", "="+policies+"/", 1))
+		args = append(args, localArg(substitute(a), policies))
 	}
 	var env []string
 	for _, e := range append(append([]corev1.EnvVar{}, task.Spec.StepTemplate.Env...), s.Env...) {
@@ -159,7 +174,8 @@ func gateCases(t testing.TB) []gateCase {
 		{name: "deny", task: scale, params: withParams(validParams, "replicas", "0", "target", production), policy: 1,
 			output: "refusing to scale a production deployment to zero replicas"},
 		{name: "approval", task: scale, params: withParams(validParams, "replicas", "50"), again: 1, output: "large scale-up from 2 to 50 replicas"},
-		{name: "approved", task: scale, params: withParams(validParams, "replicas", "50", "approved", "true")},
+		{name: "says approved", task: scale, params: withParams(validParams, "replicas", "50", "approved", "true"), again: 1, output: "large scale-up from 2 to 50 replicas"},
+		{name: "names an approval it cannot show", task: scale, params: withParams(validParams, "replicas", "50", "run", "shop/scale", "approval", "scale"), again: 1, output: "large scale-up from 2 to 50 replicas"},
 		{name: "missing policy", task: scale, params: validParams, policy: 2, again: 2, output: "scale-deployment.rego: no such file",
 			policies: func(t *testing.T, dir string) {
 				require.NoError(t, os.Remove(filepath.Join(dir, "scale-deployment.rego")))

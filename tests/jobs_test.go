@@ -55,7 +55,7 @@ func jobFor(t testing.TB, c *execution.Contract, a catalogue.Action, params map[
 	name := "run-" + a.Name
 	job, err := jobs.Build(c, a, jobs.Input{
 		Name: name, ServiceAccount: runrbac.ServiceAccountName(c, a, params["namespace"], "Job", name),
-		Parameters: actionParams(a, params), Target: params["target"], Approved: params["approved"] == "true", RunLabel: "r1",
+		Parameters: actionParams(a, params), Target: params["target"], Run: params["run"], Approval: params["approval"], RunLabel: "r1",
 	})
 	require.NoError(t, err)
 	return job
@@ -79,7 +79,7 @@ func TestJobsRunTheTaskSteps(t *testing.T) {
 			require.Len(t, containers, len(merged))
 			require.Len(t, pod.Containers, 1)
 			require.Equal(t, steps.Execute, pod.Containers[0].Name)
-			values := withParams(actionParams(a, validParams), "target", validParams["target"], "approved", "false")
+			values := withParams(actionParams(a, validParams), "target", validParams["target"], "run", "", "approval", "")
 			sub := func(s string) string {
 				return paramRef.ReplaceAllStringFunc(s, func(ref string) string { return values[paramRef.FindStringSubmatch(ref)[1]] })
 			}
@@ -232,6 +232,7 @@ func TestJobGatesEndLikeTheTaskSteps(t *testing.T) {
 		withParams(validParams, "replicas", "0", "target", production),
 		withParams(validParams, "replicas", "50"),
 		withParams(validParams, "replicas", "50", "approved", "true"),
+		withParams(validParams, "replicas", "50", "run", "shop/scale", "approval", "scale"),
 		withParams(validParams, "deployment", "--all"),
 	} {
 		job := jobFor(t, c, a, params)
@@ -252,7 +253,7 @@ func runContainer(t testing.TB, ctr corev1.Container, dir string) (int, string) 
 	require.NoError(t, err)
 	var args []string
 	for _, a := range ctr.Args {
-		args = append(args, strings.Replace(a, "="+steps.PolicyDir+"/", "="+dir+"/", 1))
+		args = append(args, localArg(a, dir))
 	}
 	var env []string
 	for _, e := range ctr.Env {

@@ -23,8 +23,9 @@ import (
 //
 //	policy-gate   exit 1: refused by policy (the decision with its reasons is in the step's log);
 //	              exit 2: the policy could not be evaluated (missing or broken policy, evaluation error).
-//	approval-gate exit 1: a person must approve; rerun with approved=true once they have.
-//	              exit 2: as for policy-gate.
+//	approval-gate exit 1: a person must approve, and no ActionApproval the step read itself (as the
+//	              run's own identity) approves this exact run;
+//	              exit 2: as for policy-gate, or the API server could not be asked.
 //
 // Any non-zero exit stops the run before the dry-run: the gate fails closed.
 const (
@@ -87,13 +88,26 @@ const (
 	EnvAction      = "KUBERNAUT_ACTION"
 	EnvParamPrefix = "KUBERNAUT_PARAM_"
 	EnvTarget      = "KUBERNAUT_TARGET"
-	EnvApproved    = "KUBERNAUT_APPROVED"
+	// EnvRun names the ActionRun ("<namespace>/<name>") and EnvApproval its ActionApproval (in the
+	// same namespace). They are not trusted: the approval-gate step reads both objects from the API
+	// server as the run's identity and checks that they approve exactly what this pod runs.
+	EnvRun      = "KUBERNAUT_RUN"
+	EnvApproval = "KUBERNAUT_APPROVAL"
 )
 
 // Names of the run inputs besides the action's own parameters.
 const (
 	TargetParam   = "target"
-	ApprovedParam = "approved"
+	RunParam      = "run"
+	ApprovalParam = "approval"
+)
+
+// TokenPath is where the kubelet mounts the pod's ServiceAccount token (the run's own identity). The
+// approval-gate step loads it as data.kubernaut.token to read the approval with it; a pod without
+// a token cannot load it, and the step fails closed (exit 2).
+const (
+	TokenPath = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+	TokenData = "kubernaut.token"
 )
 
 // DryRunFlag is appended to the action's argv in the dry-run step.
@@ -110,8 +124,8 @@ type Step struct {
 	VolumeMounts []corev1.VolumeMount
 }
 
-// Ref returns the value of a run input as a step sees it: a parameter name, TargetParam or
-// ApprovedParam.
+// Ref returns the value of a run input as a step sees it: a parameter name, TargetParam, RunParam or
+// ApprovalParam.
 type Ref func(name string) string
 
 // TektonRef refers to the Task's params; Tekton substitutes them when it creates the TaskRun pod.
@@ -155,23 +169,25 @@ func BuildWith(a catalogue.Action, ref, argvRef Ref) []Step {
 
 // ContextEnv is the gate's environment besides the action and its parameters.
 func ContextEnv(ref Ref) []corev1.EnvVar {
-	return []corev1.EnvVar{{Name: EnvTarget, Value: ref(TargetParam)}, {Name: EnvApproved, Value: ref(ApprovedParam)}}
+	return []corev1.EnvVar{{Name: EnvTarget, Value: ref(TargetParam)}, {Name: EnvRun, Value: ref(RunParam)},
+		{Name: EnvApproval, Value: ref(ApprovalParam)}}
 }
 
 // Gates are the two opa steps over the mounted policy ConfigMap: the library, the catalogue data, the
 // chart's configuration and the action's own policy file. A missing file is a load error, and a load error denies (exit 2).
+// The approval gate also loads the pod's token, with which it reads the ActionRun and ActionApproval.
 func Gates(policyFile string, env []corev1.EnvVar) []Step {
-	args := func(query string) []string {
+	args := func(query string, extra ...string) []string {
 		out := []string{"eval", "--fail", "--strict-builtin-errors", "--format=pretty"}
 		for _, f := range []string{LibKey, GateKey, CatalogueKey, ConfigKey, policyFile} {
 			out = append(out, "--data="+PolicyDir+"/"+f)
 		}
-		return append(out, query)
+		return append(append(out, extra...), query)
 	}
 	mounts := []corev1.VolumeMount{{Name: PolicyVolume, MountPath: PolicyDir, ReadOnly: true}}
 	return []Step{
 		{Name: PolicyGate, Image: ImageOPA, Command: []string{"/opa"}, Args: args(PolicyQuery), Env: env, VolumeMounts: mounts},
-		{Name: ApprovalGate, Image: ImageOPA, Command: []string{"/opa"}, Args: args(ApprovalQuery), Env: env, VolumeMounts: mounts},
+		{Name: ApprovalGate, Image: ImageOPA, Command: []string{"/opa"}, Args: args(ApprovalQuery, "--data="+TokenData+":"+TokenPath), Env: env, VolumeMounts: mounts},
 	}
 }
 

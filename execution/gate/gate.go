@@ -101,7 +101,9 @@ type Run struct {
 	Parameters map[string]string
 	// Target is the target context as JSON (the `target` param); anything that is not a JSON object
 	// is refused, as in the step.
-	Target   string
+	Target string
+	// Approved: a person's ActionApproval of this run was found valid (controller.Judge). In a pod the
+	// approval-gate step does not take this on trust: it reads and judges the approval itself.
 	Approved bool
 }
 
@@ -111,7 +113,7 @@ type Decision struct {
 	Allowed  bool     `json:"allowed"`
 	Refusals []string `json:"refusals"`
 	// ApprovalRequired lists why a person must approve; ApprovalSatisfied is true when none is
-	// required or the run is approved: the approval-gate step would pass.
+	// required or the run is approved: the approval-gate step would pass given that approval.
 	ApprovalRequired  []string `json:"approvalRequired"`
 	ApprovalSatisfied bool     `json:"approvalSatisfied"`
 	// NotEvaluable is set when the policies cannot be loaded or evaluated (the steps exit 2).

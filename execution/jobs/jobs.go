@@ -37,8 +37,10 @@ type Input struct {
 	Parameters map[string]string
 	// Target is the target context as JSON, exactly the Task's `target` param.
 	Target string
-	// Approved is true once a person approved this run.
-	Approved bool
+	// Run names the ActionRun as "<namespace>/<name>", and Approval its ActionApproval (empty when the
+	// run needs none). The approval-gate step reads both with the run's own token and checks them; a
+	// run that needs approval and names none, or a wrong one, stops there.
+	Run, Approval string
 	// RunLabel is the value of the contract's run label on the Job and its pod (Name when empty): the
 	// workloads admission policy refuses a Job without it.
 	RunLabel string
@@ -84,8 +86,10 @@ func Build(c *execution.Contract, a catalogue.Action, in Input) (*batchv1.Job, e
 		switch name {
 		case steps.TargetParam:
 			return in.Target
-		case steps.ApprovedParam:
-			return fmt.Sprint(in.Approved)
+		case steps.RunParam:
+			return in.Run
+		case steps.ApprovalParam:
+			return in.Approval
 		}
 		return in.Parameters[name]
 	}

@@ -32,7 +32,7 @@ func TestBuildOrderAndValues(t *testing.T) {
 	require.NoError(t, err)
 	a, _ := cat.Action("scale-deployment")
 	job, err := jobs.Build(c, a, jobs.Input{Name: "run-1", ServiceAccount: c.RunServiceAccountPrefix + "run-1-0123456789",
-		Parameters: map[string]string{"namespace": "shop", "deployment": "web", "replicas": "--all"}, Target: "{}", Approved: true})
+		Parameters: map[string]string{"namespace": "shop", "deployment": "web", "replicas": "--all"}, Target: "{}", Run: "shop/scale-web", Approval: "scale-web-ok"})
 	require.NoError(t, err)
 	spec := job.Spec.Template.Spec
 	var names []string
@@ -51,7 +51,9 @@ func TestBuildOrderAndValues(t *testing.T) {
 	for _, e := range spec.InitContainers[0].Env {
 		env[e.Name] = e.Value
 	}
-	require.Equal(t, "true", env["KUBERNAUT_APPROVED"])
+	require.Equal(t, "shop/scale-web", env["KUBERNAUT_RUN"])
+	require.Equal(t, "scale-web-ok", env["KUBERNAUT_APPROVAL"], "where the approval-gate step reads the approval")
+	require.NotContains(t, env, "KUBERNAUT_APPROVED", "a Job cannot say it is approved")
 	require.Equal(t, "--all", env["KUBERNAUT_PARAM_replicas"], "the gate sees the value and refuses it")
 	require.Equal(t, c.Images[steps.ImageOPA].Image, spec.InitContainers[0].Image)
 	require.Equal(t, c.Images[steps.ImageKubectl].Image, spec.Containers[0].Image)

@@ -35,6 +35,7 @@ import (
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
 	"github.com/jordigilh/kubernaut-execution/execution"
+	"github.com/jordigilh/kubernaut-execution/internal/rbac"
 	"github.com/jordigilh/kubernaut-execution/internal/schemas"
 )
 
@@ -176,7 +177,7 @@ func ruleModules() (map[string]string, error) {
 }
 
 // paramsDocument is data.kubernaut.params: the forbidden grants and the catalogue's rules, from the
-// catalogue package (the one place they are written), the label that names an action's ClusterRole
+// catalogue package (the one place they are written), the rules every run gets besides its action's, the label that names an action's ClusterRole
 // and the Task name prefix, from the execution contract, and the digest switch.
 func paramsDocument(opts Options) (map[string]any, error) {
 	actions := map[string]any{}
@@ -192,6 +193,7 @@ func paramsDocument(opts Options) (map[string]any, error) {
 		"runServiceAccountInfix": execution.DefaultRunServiceAccountInfix,
 		"taskPrefix":             execution.DefaultTaskPrefix,
 		"catalogue":              map[string]any{"actions": actions},
+		"runRules":               rbac.RunRules(),
 	}
 	// Through JSON, so that typed values (PolicyRule) become the plain documents Rego reads.
 	data, err := json.Marshal(doc)

@@ -16,8 +16,8 @@ import (
 // RuleTaskSteps: each action's Task runs the steps the generator builds for it (tekton.Steps), in run
 // order (policy gate, approval gate, dry-run, execute), each with the argv, environment and mounts the
 // catalogue gives: no step can be skipped, reordered, turned into a shell or made to continue on error,
-// no sidecar runs beside them, and no parameter but approved (as "false") has a default that would
-// decide a run. Images are the release's and are checked by image-pinning.
+// no sidecar runs beside them, and no parameter but run and approval (as "", which names no approval)
+// has a default that would decide a run. Images are the release's and are checked by image-pinning.
 const RuleTaskSteps = "task-steps"
 
 func (c *Checker) checkTaskSteps(docs []Document) []Violation {
@@ -44,9 +44,10 @@ func (c *Checker) checkTaskSteps(docs []Document) []Violation {
 		if len(task.Spec.Sidecars) > 0 {
 			bad("sidecars %v: nothing but the policy gate, approval, dry-run and execute steps may run in a run's pod", stepNames(stepsOf(task.Spec.Sidecars)))
 		}
-		// A default decides the run of a caller that leaves the parameter out: only "not approved" may be one.
+		// A default decides the run of a caller that leaves the parameter out: only "no approval named"
+		// may be one.
 		for _, p := range task.Spec.Params {
-			if p.Default == nil || p.Name == steps.ApprovedParam && p.Default.StringVal == "false" && p.Default.Type == pipelinev1.ParamTypeString {
+			if p.Default == nil || (p.Name == steps.RunParam || p.Name == steps.ApprovalParam) && p.Default.StringVal == "" && p.Default.Type == pipelinev1.ParamTypeString {
 				continue
 			}
 			bad("parameter %s defaults to %q: a run that leaves it out would be decided by the default, not by its caller and the gate", p.Name, p.Default.StringVal)

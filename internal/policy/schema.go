@@ -49,7 +49,7 @@ func inputSchema(a catalogue.Action) ([]byte, error) {
 			"action":     object{"type": "string", "enum": []string{a.Name}},
 			"parameters": object{"type": "object", "additionalProperties": false, "required": required, "properties": params},
 			"target":     object{"type": "object", "additionalProperties": false, "required": targetRequired, "properties": target},
-			"approved":   object{"type": "boolean", "description": "A person approved this run."},
+			"approved":   object{"type": "boolean", "description": "Set only by the controller's in-process decision, once it judged a person's ActionApproval of this run; the steps in a run's pod never set it (their approval-gate step reads the ActionApproval itself)."},
 		},
 	}
 	data, err := json.MarshalIndent(schema, "", "  ")

@@ -96,7 +96,7 @@ func Compute(c *catalogue.Catalogue) Data {
 
 	actions := make([]Action, 0, len(c.Actions))
 	for _, a := range c.Actions {
-		actions = append(actions, Action{Name: a.Name, Scope: a.Scope, Rules: a.PolicyRules()})
+		actions = append(actions, Action{Name: a.Name, Scope: a.Scope, Rules: append(a.PolicyRules(), RunRules()...)})
 	}
 	slices.SortFunc(actions, func(a, b Action) int { return cmp.Compare(a.Name, b.Name) })
 	ephemeralNamespace := []rbacv1.PolicyRule{
@@ -105,6 +105,14 @@ func Compute(c *catalogue.Catalogue) Data {
 	}
 	return Data{Controller: Controller{ClusterRules: cluster, NamespaceRules: namespace,
 		EphemeralClusterRules: ephemeralCluster, EphemeralNamespaceRules: ephemeralNamespace}, Actions: actions}
+}
+
+// RunRules are granted to every run besides its action's own rules: its approval-gate step reads the
+// run's ActionRun and ActionApproval by name with the run's own token, to check the approval itself
+// (policies/lib/gate.rego). Reading one by name is not an action's effect: the controller holds the
+// same read.
+func RunRules() []rbacv1.PolicyRule {
+	return []rbacv1.PolicyRule{rule(v1alpha1.Group, []string{v1alpha1.ActionApprovalResource, v1alpha1.ActionRunResource}, "get")}
 }
 
 // contextResources are the resources of group whose objects the controller reads for a run's target

@@ -107,7 +107,9 @@ func TestActionsSortedAndExact(t *testing.T) {
 	for _, a := range data.Actions {
 		src, ok := shipped.Action(a.Name)
 		require.True(t, ok)
-		require.Equal(t, src.PolicyRules(), a.Rules)
+		require.Equal(t, append(src.PolicyRules(), rbac.RunRules()...), a.Rules, "the catalogue's rules, then the run's own")
 		require.Equal(t, src.Scope, a.Scope)
 	}
+	// A run reads its own ActionRun and ActionApproval by name, nothing else and no list.
+	require.Equal(t, []rbacv1.PolicyRule{{APIGroups: []string{"execution.kubernaut.io"}, Resources: []string{"actionapprovals", "actionruns"}, Verbs: []string{"get"}}}, rbac.RunRules())
 }

@@ -77,8 +77,9 @@ func forAction(a catalogue.Action) *pipelinev1.Task {
 // contextParams are what the controller passes besides the action's own parameters.
 func contextParams() pipelinev1.ParamSpecs {
 	return pipelinev1.ParamSpecs{
-		{Name: "target", Type: pipelinev1.ParamTypeString, Description: `Target context as JSON: {"environment": "production|staging|development|unknown", "labels": {...}} plus the action's context fields.`},
-		{Name: "approved", Type: pipelinev1.ParamTypeString, Description: `"true" once a person approved this run.`, Default: pipelinev1.NewStructuredValues("false")},
+		{Name: steps.TargetParam, Type: pipelinev1.ParamTypeString, Description: `Target context as JSON: {"environment": "production|staging|development|unknown", "labels": {...}} plus the action's context fields.`},
+		{Name: steps.RunParam, Type: pipelinev1.ParamTypeString, Description: `The ActionRun as "<namespace>/<name>": the approval-gate step reads it, and its approval, as the run's own identity.`, Default: pipelinev1.NewStructuredValues("")},
+		{Name: steps.ApprovalParam, Type: pipelinev1.ParamTypeString, Description: `The ActionApproval of the run, in its namespace: a run that needs approval goes ahead only when the approval-gate step finds it approves exactly this run.`, Default: pipelinev1.NewStructuredValues("")},
 	}
 }
 

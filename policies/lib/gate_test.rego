@@ -121,11 +121,12 @@ test_runtime_input_from_per_action_environment if {
 		"KUBERNAUT_APPROVED": "true",
 		"PATH": "/bin",
 	}
+
+	# No "approved": what the workload says about approval is not an input.
 	gate.runtime_input == {
 		"action": "scale",
 		"parameters": {"namespace": "shop", "replicas": "3"},
 		"target": {"environment": "staging", "labels": {}},
-		"approved": true,
 	} with opa.runtime as {"env": env}
 }
 
@@ -137,8 +138,10 @@ runtime_env := {
 test_steps_decide_on_the_runtime_input if {
 	gate.policy_step with opa.runtime as {"env": runtime_env} with data.kubernaut.catalogue as catalogue with data.kubernaut.actions as actions with data.kubernaut.config as config
 	not gate.approval_step with opa.runtime as {"env": runtime_env} with data.kubernaut.catalogue as catalogue with data.kubernaut.actions as actions with data.kubernaut.config as config
-	approved := object.union(runtime_env, {"KUBERNAUT_APPROVED": "true"})
-	gate.approval_step with opa.runtime as {"env": approved} with data.kubernaut.catalogue as catalogue with data.kubernaut.actions as actions with data.kubernaut.config as config
+
+	# A workload that merely says it is approved is not (the variable of earlier versions).
+	says_approved := object.union(runtime_env, {"KUBERNAUT_APPROVED": "true"})
+	not gate.approval_step with opa.runtime as {"env": says_approved} with data.kubernaut.catalogue as catalogue with data.kubernaut.actions as actions with data.kubernaut.config as config
 	refused := object.union(runtime_env, {"KUBERNAUT_ACTION": "nope"})
 	not gate.policy_step with opa.runtime as {"env": refused} with data.kubernaut.catalogue as catalogue with data.kubernaut.actions as actions with data.kubernaut.config as config
 }
@@ -148,7 +151,7 @@ test_runtime_input_tolerates_a_malformed_target if {
 	inp := gate.runtime_input with opa.runtime as {"env": env}
 	inp.parameters == {"replicas": "3"}
 	inp.target == null
-	inp.approved == false
+	not "approved" in object.keys(inp)
 }
 
 # Protected namespaces come from the chart's configuration, not from the input: the run's own
@@ -175,4 +178,136 @@ test_approval_in_production_from_the_catalogue if {
 	production := object.union(staging, {"target": {"environment": "production"}})
 	decide(production).approvalRequired == {"the catalogue requires approval for careful in production"}
 	decide(production).allowed
+}
+
+# The approval-gate step reads the ActionRun and ActionApproval from the API server; here a fake
+# http.send answers from api_objects (by URL) and time.now_ns is fixed.
+api := "https://10.0.0.1:443/apis/execution.kubernaut.io/v1alpha1/namespaces/shop"
+
+run_object := {
+	"metadata": {"name": "look", "namespace": "shop", "uid": "uid-1"},
+	"spec": {"action": "inspect", "requester": "system:serviceaccount:shop:agent", "release": "kx", "parameters": {}},
+}
+
+approval_for(run, overrides) := object.union(
+	{
+		"metadata": {"name": "ok", "namespace": "shop", "creationTimestamp": "2026-12-07T10:00:00Z"},
+		"spec": {
+			"actionRun": {"name": run.metadata.name, "uid": run.metadata.uid},
+			"specHash": gate.spec_hash(run.spec),
+			"approver": "alice",
+			"expiresAfterSeconds": 600,
+		},
+	},
+	overrides,
+)
+
+fake_send(request) := {"status_code": 200, "body": data.api_objects[request.url]} if {
+	request.method == "GET"
+	request.headers.Authorization == "Bearer the-token"
+	request.tls_ca_cert_file == "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
+}
+
+else := {"status_code": 404, "body": {"kind": "Status", "reason": "NotFound"}}
+
+pod_env := {
+	"KUBERNAUT_ACTION": "inspect",
+	"KUBERNAUT_TARGET": `{"environment":"staging","labels":{}}`,
+	"KUBERNAUT_RUN": "shop/look",
+	"KUBERNAUT_APPROVAL": "ok",
+	"KUBERNETES_SERVICE_HOST": "10.0.0.1",
+	"KUBERNETES_SERVICE_PORT": "443",
+}
+
+objects(run, approval) := {sprintf("%s/actionruns/%s", [api, run.metadata.name]): run, sprintf("%s/actionapprovals/%s", [api, approval.metadata.name]): approval}
+
+# 10:05 on the approval's day: five minutes into its ten.
+now := 1796637900000000000
+
+problems(env, objs) := p if {
+	inp := gate.runtime_input with opa.runtime as {"env": env}
+	p := gate.approval_problems with input as inp with opa.runtime as {"env": env} with http.send as fake_send with data.api_objects as objs with data.kubernaut.token as "the-token\n" with time.now_ns as now with data.kubernaut.catalogue as catalogue with data.kubernaut.actions as actions with data.kubernaut.config as config
+}
+
+approval_step(env, objs) if {
+	gate.approval_step with opa.runtime as {"env": env} with http.send as fake_send with data.api_objects as objs with data.kubernaut.token as "the-token\n" with time.now_ns as now with data.kubernaut.catalogue as catalogue with data.kubernaut.actions as actions with data.kubernaut.config as config
+}
+
+# Each way of judging alone: the positive conditions, and the problems.
+valid(env, objs) if {
+	inp := gate.runtime_input with opa.runtime as {"env": env}
+	gate.approval_valid with input as inp with opa.runtime as {"env": env} with http.send as fake_send with data.api_objects as objs with data.kubernaut.token as "the-token\n" with time.now_ns as now with data.kubernaut.catalogue as catalogue with data.kubernaut.actions as actions with data.kubernaut.config as config
+}
+
+test_a_valid_approval_read_from_the_api_server_passes if {
+	objs := objects(run_object, approval_for(run_object, {}))
+	problems(pod_env, objs) == set()
+	valid(pod_env, objs)
+	approval_step(pod_env, objs)
+}
+
+test_approval_problems_refuse_the_run if {
+	good := approval_for(run_object, {})
+	careful := object.union(run_object, {"spec": {"action": "careful"}})
+	cases := {
+		"no approval named": [object.remove(pod_env, ["KUBERNAUT_APPROVAL"]), objects(run_object, good), "KUBERNAUT_APPROVAL does not name an ActionApproval"],
+		"no run named": [object.remove(pod_env, ["KUBERNAUT_RUN"]), objects(run_object, good), "KUBERNAUT_RUN does not name an ActionRun as <namespace>/<name>"],
+		"a path in the name": [object.union(pod_env, {"KUBERNAUT_RUN": "shop/../x"}), objects(run_object, good), "KUBERNAUT_RUN does not name an ActionRun as <namespace>/<name>"],
+		"run absent": [pod_env, objects(object.union(run_object, {"metadata": {"name": "gone"}}), good), `cannot read ActionRun shop/look: {"kind": "Status", "reason": "NotFound"}`],
+		"no creation time": [pod_env, objects(run_object, json.remove(good, ["metadata/creationTimestamp"])), "the approval has no valid creationTimestamp or expiresAfterSeconds"],
+		"approval absent": [pod_env, objects(run_object, object.union(good, {"metadata": {"name": "other"}})), `cannot read ActionApproval ok: {"kind": "Status", "reason": "NotFound"}`],
+		"another run": [pod_env, objects(run_object, object.union(good, {"spec": {"actionRun": {"name": "else", "uid": "uid-1"}}})), `the approval names run {"name": "else", "uid": "uid-1"}, not look`],
+		"an earlier run of the name": [pod_env, objects(run_object, object.union(good, {"spec": {"actionRun": {"name": "look", "uid": "uid-0"}}})), `the approval names run {"name": "look", "uid": "uid-0"}, not look`],
+		"stale hash": [pod_env, objects(run_object, object.union(good, {"spec": {"specHash": "sha256:00"}})), sprintf("the approval is for spec sha256:00, not the run's %s", [gate.spec_hash(run_object.spec)])],
+		"own requester": [pod_env, objects(run_object, object.union(good, {"spec": {"approver": "system:serviceaccount:shop:agent"}})), `the approval is by the run's own requester "system:serviceaccount:shop:agent"`],
+		"expired": [pod_env, objects(run_object, object.union(good, {"spec": {"expiresAfterSeconds": 300}})), "the approval expired at 2026-12-07T10:05:00Z"],
+		"another action": [pod_env, objects(careful, approval_for(careful, {})), "the ActionRun asks for careful, this pod runs inspect"],
+		"other parameters": [object.union(pod_env, {"KUBERNAUT_PARAM_extra": "1"}), objects(run_object, good), `the ActionRun's parameters {} are not this pod's {"extra": "1"}`],
+	}
+	every name, c in cases {
+		print(name)
+		c[2] in problems(c[0], c[1])
+		not valid(c[0], c[1])
+		not approval_step(c[0], c[1])
+	}
+}
+
+# A Namespaced run's namespace is the ActionRun's own, integers are compared as the steps get them.
+test_namespaced_parameters_match_as_the_steps_get_them if {
+	asking := json.patch(actions, [{"op": "replace", "path": "/scale/requires_approval", "value": {"big"}}])
+	run := object.union(run_object, {"spec": {"action": "scale", "parameters": {"replicas": 30, "kind": "pods"}}})
+	objs := objects(run, approval_for(run, {}))
+	env := object.union(pod_env, {"KUBERNAUT_ACTION": "scale", "KUBERNAUT_PARAM_namespace": "shop", "KUBERNAUT_PARAM_replicas": "30", "KUBERNAUT_PARAM_kind": "pods", "KUBERNAUT_PARAM_dry": "", "KUBERNAUT_TARGET": `{"environment":"staging","labels":{},"currentReplicas":2}`})
+	gate.approval_step with opa.runtime as {"env": env} with http.send as fake_send with data.api_objects as objs with data.kubernaut.token as "the-token" with time.now_ns as now with data.kubernaut.catalogue as catalogue with data.kubernaut.actions as asking with data.kubernaut.config as config
+	elsewhere := object.union(env, {"KUBERNAUT_PARAM_namespace": "other"})
+	not gate.approval_step with opa.runtime as {"env": elsewhere} with http.send as fake_send with data.api_objects as objs with data.kubernaut.token as "the-token" with time.now_ns as now with data.kubernaut.catalogue as catalogue with data.kubernaut.actions as asking with data.kubernaut.config as config
+}
+
+# The hash the controller computes (controller.SpecHash, whose Go test compares the two): fixed
+# fields, sorted keys, absent ones empty.
+test_spec_hash_is_canonical if {
+	gate.spec_hash({"requester": "a", "action": "x"}) == gate.spec_hash({"action": "x", "mode": "", "parameters": {}, "release": "", "requester": "a"})
+	gate.spec_hash({"action": "x"}) != gate.spec_hash({"action": "y"})
+}
+
+# Without a token or an API server address there is no answer: the step refuses, it never passes on
+# an undefined read.
+test_no_answer_refuses if {
+	objs := objects(run_object, approval_for(run_object, {}))
+	no_host := object.remove(pod_env, ["KUBERNETES_SERVICE_HOST"])
+	"cannot read ActionRun shop/look: no answer: no token loaded, or no API server address (KUBERNETES_SERVICE_HOST)" in problems(no_host, objs)
+	not approval_step(no_host, objs)
+	not gate.approval_step with opa.runtime as {"env": pod_env} with http.send as fake_send with data.api_objects as objs with time.now_ns as now with data.kubernaut.catalogue as catalogue with data.kubernaut.actions as actions with data.kubernaut.config as config
+}
+
+# A run that needs no approval passes without reading anything.
+test_a_run_without_approval_reads_nothing if {
+	env := {"KUBERNAUT_ACTION": "scale", "KUBERNAUT_PARAM_namespace": "shop", "KUBERNAUT_PARAM_replicas": "3", "KUBERNAUT_TARGET": `{"environment":"staging","labels":{},"currentReplicas":2}`}
+	gate.approval_step with opa.runtime as {"env": env} with http.send as fake_send with data.api_objects as {} with data.kubernaut.catalogue as catalogue with data.kubernaut.actions as actions with data.kubernaut.config as config
+}
+
+# The API server's address as the kubelet gives it, an IPv6 one in brackets.
+test_api_host if {
+	gate.api_host == "10.0.0.1:443" with opa.runtime as {"env": pod_env}
+	gate.api_host == "[fd00::1]:6443" with opa.runtime as {"env": {"KUBERNETES_SERVICE_HOST": "fd00::1", "KUBERNETES_SERVICE_PORT": "6443"}}
 }

@@ -288,7 +288,8 @@ func TestControllerStartsATaskRun(t *testing.T) {
 	}
 	require.Equal(t, "3", params["replicas"])
 	require.Equal(t, ns, params["namespace"], "the namespace is the ActionRun's own")
-	require.Equal(t, "false", params["approved"])
+	require.Equal(t, ns+"/"+run.Name, params["run"], "the approval-gate step reads the ActionRun")
+	require.Empty(t, params["approval"], "no approval was needed, none is named")
 	require.JSONEq(t, `{"environment":"staging","labels":{},"currentReplicas":2}`, params["target"], "the target context is the live Deployment's")
 	_, pending, _ := unstructured.NestedString(tr.Object, "spec", "status")
 	require.False(t, pending, "the TaskRun was started (created pending until its ServiceAccount existed)")

@@ -43,8 +43,7 @@ func TestJobsModeOnTheAPIServer(t *testing.T) {
 
 			name := "job-" + a.Name
 			job, err := jobs.Build(c, a, jobs.Input{Name: name, ServiceAccount: runrbac.ServiceAccountName(c, a, target, "Job", name),
-				Parameters: params, Target: validTarget,
-				Approved: !d.ApprovalSatisfied}) // as if a person approved what the gate says needs it (custom-script)
+				Parameters: params, Target: validTarget, Run: target + "/run-" + a.Name})
 			require.NoError(t, err)
 			created, err := controller.BatchV1().Jobs(c.Namespace).Create(ctx, job, metav1.CreateOptions{})
 			require.NoError(t, err, "the controller creates Jobs in the release namespace")

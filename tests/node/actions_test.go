@@ -335,8 +335,10 @@ var scenarios = map[string]scenario{
 					t.Fatal(err)
 				}
 			}
-			// Custom scripts always need approval (the catalogue's approval: true).
-			return map[string]string{"namespace": ns, "resource": "configmaps", "selector": "app=web", "approved": "true", "target": target("staging", nil, nil)}
+			// Custom scripts always need approval (the catalogue's approval: true): a person approves an
+			// ActionRun of exactly these parameters, which the approval-gate step reads.
+			return approvedRequest(t, ns, "list-web-config", "custom-script",
+				map[string]string{"namespace": ns, "resource": "configmaps", "selector": "app=web", "target": target("staging", nil, nil)})
 		},
 		effect: func(t testing.TB, ns string, r *Result) error {
 			out := r.Logs(bg, tekton.StepExecute)

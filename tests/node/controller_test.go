@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -127,6 +128,36 @@ func approveRun(ctx context.Context, ns, name string, uid types.UID, specHash st
 	}}
 	_, err := approver.client.Resource(actionApprovalsGVR).Namespace(ns).Create(ctx, a, metav1.CreateOptions{})
 	return err
+}
+
+// noController is a release no controller runs: an ActionRun for it stays a record, which a test
+// that creates the workload itself (as the controller would) names for the approval-gate step.
+const noController = "no-controller"
+
+// approvedRequest asks for a run of action with the step parameters params in ns (as its requester)
+// for a release no controller runs, has its approver approve it, and returns the step parameters with
+// where the approval-gate step finds them: what the controller passes once a person approved.
+func approvedRequest(t testing.TB, ns, name, action string, params map[string]string) map[string]string {
+	t.Helper()
+	requester, approver := users(t, ns)
+	obj := newActionRun(name, action, requestParameters(testenv.Action(t, action), params), "", requester)
+	if err := unstructured.SetNestedField(obj.Object, noController, "spec", "release"); err != nil {
+		t.Fatal(err)
+	}
+	created, err := requester.client.Resource(actionRunsGVR).Namespace(ns).Create(bg, obj, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create ActionRun %s/%s: %v", ns, name, err)
+	}
+	var run v1alpha1.ActionRun
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(created.Object, &run); err != nil {
+		t.Fatal(err)
+	}
+	if err := approveRun(bg, ns, name, run.UID, controller.SpecHash(run.Spec), approver); err != nil {
+		t.Fatalf("approve %s/%s: %v", ns, name, err)
+	}
+	out := maps.Clone(params)
+	out["run"], out["approval"] = ns+"/"+name, name
+	return out
 }
 
 // applyRun creates an ActionRun as requester, approves it as approver when the controller waits for

@@ -81,6 +81,7 @@ func TestGateUnderTekton(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		params   map[string]string
+		approve  string // replicas a person approved in an ActionRun the TaskRun names
 		policy   func(t *testing.T)
 		steps    map[string]int32 // exit codes of the steps that run; the others must not run
 		log      string           // in the stopping step's log
@@ -91,8 +92,10 @@ func TestGateUnderTekton(t *testing.T) {
 			steps: map[string]int32{tekton.StepPolicyGate: 1}, logStep: tekton.StepPolicyGate, log: "refusing to scale a production deployment to zero replicas", replicas: 2},
 		{name: "needs approval", params: map[string]string{"replicas": "50", "target": staging},
 			steps: map[string]int32{tekton.StepPolicyGate: 0, tekton.StepApprovalGate: 1}, logStep: tekton.StepApprovalGate, log: "large scale-up from 2 to 50 replicas", replicas: 2},
-		{name: "approved", params: map[string]string{"replicas": "50", "target": staging, "approved": "true"},
+		{name: "approved", params: map[string]string{"replicas": "50", "target": staging}, approve: "50",
 			steps: map[string]int32{tekton.StepPolicyGate: 0, tekton.StepApprovalGate: 0, tekton.StepDryRun: 0, tekton.StepExecute: 0}, replicas: 50},
+		{name: "another request approved", params: map[string]string{"replicas": "50", "target": staging}, approve: "5",
+			steps: map[string]int32{tekton.StepPolicyGate: 0, tekton.StepApprovalGate: 1}, logStep: tekton.StepApprovalGate, log: "the ActionRun's parameters", replicas: 2},
 		{name: "broken policy", params: map[string]string{"replicas": "3", "target": staging},
 			policy: func(t *testing.T) {
 				withPolicy(t, "scale-deployment.rego", "package kubernaut.actions.scale_deployment\n\ndeny contains msg if {\n")
@@ -119,6 +122,10 @@ func TestGateUnderTekton(t *testing.T) {
 			params := map[string]string{"namespace": ns, "deployment": "web"}
 			for k, v := range tc.params {
 				params[k] = v
+			}
+			if tc.approve != "" {
+				approved := approvedRequest(t, ns, "scale-web", scale.Name, map[string]string{"namespace": ns, "deployment": "web", "replicas": tc.approve})
+				params["run"], params["approval"] = approved["run"], approved["approval"]
 			}
 			r := runTask(t, scale, ns, params)
 			wantStatus := "False"

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -24,7 +25,7 @@ import (
 // contract, build the action's Job (execution/jobs), create it in the release namespace (the
 // workloads admission policy on the path), provision its RBAC with the Job as owner, wait for its pod
 // to finish on the node, read the outcome from the pod's container states, and tear down.
-func runJob(t testing.TB, action, targetNS, name string, params map[string]string, target string, approved bool) (jobs.Outcome, string) {
+func runJob(t testing.TB, action, targetNS, name string, params map[string]string, target, run, approval string) (jobs.Outcome, string) {
 	t.Helper()
 	ctx := context.Background()
 	controller, _, err := controllerClientsFor(ctx, defaultRelease)
@@ -37,7 +38,7 @@ func runJob(t testing.TB, action, targetNS, name string, params map[string]strin
 	}
 	a := testenv.Action(t, action)
 	m := runrbac.New(controller, c)
-	job, err := jobs.Build(c, a, jobs.Input{Name: name, ServiceAccount: runrbac.ServiceAccountName(c, a, targetNS, "Job", name), Parameters: params, Target: target, Approved: approved})
+	job, err := jobs.Build(c, a, jobs.Input{Name: name, ServiceAccount: runrbac.ServiceAccountName(c, a, targetNS, "Job", name), Parameters: params, Target: target, Run: run, Approval: approval})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,15 +96,16 @@ func TestJobsRunOnTheNode(t *testing.T) {
 			s := scenarioFor(t, a.Name)
 			ns := targetNamespace(t, "job-"+a.Name)
 			params := s.params(t, ns)
-			// target and approved are the run's context, not the action's parameters.
-			tgt, approved := params["target"], params["approved"] == "true"
-			delete(params, "target")
-			delete(params, "approved")
-			d, err := g.Decide(ctx, gate.Run{Action: a.Name, Parameters: params, Target: tgt, Approved: approved})
+			// The target and where the approval is are the run's context, not the action's parameters.
+			tgt, run, approval := params["target"], params["run"], params["approval"]
+			for _, k := range []string{"target", "run", "approval"} {
+				delete(params, k)
+			}
+			d, err := g.Decide(ctx, gate.Run{Action: a.Name, Parameters: params, Target: tgt, Approved: approval != ""})
 			if err != nil || !d.Allowed {
 				t.Fatalf("Decide: %+v %v", d, err)
 			}
-			o, pod := runJob(t, a.Name, ns, "job-"+a.Name, params, tgt, approved)
+			o, pod := runJob(t, a.Name, ns, "job-"+a.Name, params, tgt, run, approval)
 			if !o.Succeeded() {
 				t.Fatalf("Job did not succeed: %+v", o)
 			}
@@ -161,7 +163,7 @@ func TestJobsRunOnTheNode(t *testing.T) {
 		if err != nil || d.Allowed {
 			t.Fatalf("Decide allowed a production scale to zero: %+v %v", d, err)
 		}
-		o, _ := runJob(t, "scale-deployment", ns, "job-refused", params, tgt, false)
+		o, _ := runJob(t, "scale-deployment", ns, "job-refused", params, tgt, "", "")
 		if o.Step != steps.PolicyGate || o.ExitCode != steps.ExitRefused {
 			t.Fatalf("want policy-gate exit %d, got %+v", steps.ExitRefused, o)
 		}
@@ -180,6 +182,37 @@ func TestJobsRunOnTheNode(t *testing.T) {
 		dep, err := cluster.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
 		if err != nil || ptr.Deref(dep.Spec.Replicas, 0) != 2 {
 			t.Errorf("replicas changed by a refused run: %v %v", dep.Spec.Replicas, err)
+		}
+	})
+
+	// What a stolen controller token can make: a Job that needs approval (a scale-up from 2 to 50) and
+	// names no approval, or the approval of another request (a person approved 3 replicas). The
+	// admission policies admit both (the values are the run's), so the approval-gate step, reading the
+	// ActionRun and ActionApproval with the run's own token, is what stops them.
+	t.Run("a Job that names no approval, or another request's, stops at the approval gate", func(t *testing.T) {
+		ns := targetNamespace(t, "job-unapproved")
+		deploy(t, ns, "web", appImage("v1"), 2, func(d *appsv1.Deployment) {
+			d.Spec.Template.Spec.NodeSelector = map[string]string{"kubernaut.io/nowhere": "true"}
+		})
+		tgt := target("staging", map[string]string{"app": "web"}, map[string]any{"currentReplicas": 2})
+		other := approvedRequest(t, ns, "scale-to-3", "scale-deployment", map[string]string{"namespace": ns, "deployment": "web", "replicas": "3"})
+		params := map[string]string{"namespace": ns, "deployment": "web", "replicas": "50"}
+		for name, c := range map[string]struct{ run, approval, log string }{
+			"job-no-approval":      {ns + "/scale-to-3", "", "KUBERNAUT_APPROVAL does not name an ActionApproval"},
+			"job-other-approval":   {other["run"], other["approval"], `the ActionRun's parameters {"deployment": "web", "namespace": "` + ns + `", "replicas": "3"} are not this pod's`},
+			"job-approval-in-kube": {"kube-system/scale-to-3", other["approval"], "cannot read ActionRun kube-system/scale-to-3"},
+		} {
+			o, _ := runJob(t, "scale-deployment", ns, name, params, tgt, c.run, c.approval)
+			if o.Step != steps.ApprovalGate || o.ExitCode != steps.ExitNeedsApproval {
+				t.Errorf("%s: want approval-gate exit %d, got %+v", name, steps.ExitNeedsApproval, o)
+			}
+			if !strings.Contains(o.Message, c.log) {
+				t.Errorf("%s: the approval gate's message lacks %q: %q", name, c.log, o.Message)
+			}
+		}
+		dep, err := cluster.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+		if err != nil || ptr.Deref(dep.Spec.Replicas, 0) != 2 {
+			t.Errorf("replicas changed by an unapproved run: %v %v", dep.Spec.Replicas, err)
 		}
 	})
 }

@@ -192,19 +192,36 @@ policy_step if {
 approval_step if {
 	reasons := approval_reasons with input as runtime_input
 	print("approval required for:", reasons)
-	approval_satisfied with input as runtime_input
+	count(reasons) == 0
+}
+
+# A run that needs approval goes ahead only on an ActionApproval this step reads itself, with the
+# pod's own token (the run's identity), and finds to approve exactly what this pod runs. Nothing the
+# workload says counts: KUBERNAUT_RUN and KUBERNAUT_APPROVAL only say where to look, so a Job or
+# TaskRun made with a stolen controller token that names no approval, another run's, a stale or an
+# expired one, is refused here.
+#
+# Both ways round, so that neither a missing check nor an undefined read can let a run through: the
+# approval must be found valid (approval_valid, every condition positive), and no problem may be found.
+approval_step if {
+	count(approval_reasons) > 0 with input as runtime_input
+	problems := approval_problems with input as runtime_input
+	print("approval problems:", problems)
+	approval_valid with input as runtime_input
+	count(problems) == 0
+	print("approved by", approval_object.spec.approver, "in ActionApproval", approval_name)
 }
 
 # The input of a real run, built from the step's environment: Tekton puts each parameter into an
 # environment variable of its own (never into a shell or into this query), the controller the target
-# context as JSON. The Task's steps evaluate `allowed with input as runtime_input`.
+# context as JSON. The Task's steps evaluate `allowed with input as runtime_input`. There is no
+# "approved" here: in a pod, approval is only what approval_problems finds on the API server.
 env := opa.runtime().env
 
 runtime_input := {
 	"action": object.get(env, "KUBERNAUT_ACTION", ""),
 	"parameters": runtime_parameters,
 	"target": lib.json_or_null(object.get(env, "KUBERNAUT_TARGET", "")),
-	"approved": object.get(env, "KUBERNAUT_APPROVED", "false") == "true",
 }
 
 param_prefix := "KUBERNAUT_PARAM_"
@@ -214,3 +231,151 @@ runtime_parameters := {substring(key, count(param_prefix), -1): value |
 	some key, value in env
 	startswith(key, param_prefix)
 }
+
+# The approval, read from the API server. KUBERNAUT_RUN is "<namespace>/<name>" of the ActionRun,
+# KUBERNAUT_APPROVAL the name of its ActionApproval in that namespace; both are checked to be object
+# names before they become part of a URL.
+object_name := `^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$`
+
+run_ref := split(object.get(env, "KUBERNAUT_RUN", ""), "/")
+
+approval_name := object.get(env, "KUBERNAUT_APPROVAL", "")
+
+run_ref_valid if {
+	count(run_ref) == 2
+	every part in run_ref {
+		regex.match(object_name, part)
+	}
+}
+
+approval_problems contains "KUBERNAUT_RUN does not name an ActionRun as <namespace>/<name>" if not run_ref_valid
+
+approval_problems contains "KUBERNAUT_APPROVAL does not name an ActionApproval" if not regex.match(object_name, approval_name)
+
+api_path(resource, name) := sprintf("/apis/execution.kubernaut.io/v1alpha1/namespaces/%s/%s/%s", [run_ref[0], resource, name])
+
+run_response := api_get(api_path("actionruns", run_ref[1])) if run_ref_valid
+
+approval_response := api_get(api_path("actionapprovals", approval_name)) if {
+	run_ref_valid
+	regex.match(object_name, approval_name)
+}
+
+run_object := run_response.body if run_response.status_code == 200
+
+approval_object := approval_response.body if approval_response.status_code == 200
+
+approval_problems contains sprintf("cannot read ActionRun %s: %v", [concat("/", run_ref), run_answer]) if {
+	run_ref_valid
+	not run_object
+}
+
+approval_problems contains sprintf("cannot read ActionApproval %s: %v", [approval_name, approval_answer]) if {
+	run_ref_valid
+	regex.match(object_name, approval_name)
+	not approval_object
+}
+
+run_answer := status_of(run_response) if run_response
+
+else := no_answer
+
+approval_answer := status_of(approval_response) if approval_response
+
+else := no_answer
+
+no_answer := "no answer: no token loaded, or no API server address (KUBERNETES_SERVICE_HOST)"
+
+status_of(response) := object.get(response, "body", object.get(response, "error", response))
+
+# The approval counts: every condition below holds, each read positively (approval_problems says
+# which does not).
+approval_valid if {
+	approval := approval_object
+	run := run_object
+	approval.spec.actionRun == {"name": run.metadata.name, "uid": run.metadata.uid}
+	approval.spec.specHash == spec_hash(run.spec)
+	is_string(approval.spec.approver)
+	approval.spec.approver != ""
+	approval.spec.approver != run.spec.requester
+	time.now_ns() < expiry_ns
+	run.spec.action == input.action
+	requested_parameters == running_parameters
+}
+
+running_parameters := {name: value | some name, value in input.parameters; value != ""}
+
+# The approval names this very run (name and UID) and the hash of its spec as the API server holds it.
+approval_problems contains sprintf("the approval names run %v, not %s", [approval_object.spec.actionRun, run_object.metadata.name]) if {
+	not approval_object.spec.actionRun == {"name": run_object.metadata.name, "uid": run_object.metadata.uid}
+}
+
+approval_problems contains sprintf("the approval is for spec %v, not the run's %s", [object.get(approval_object.spec, "specHash", ""), spec_hash(run_object.spec)]) if {
+	object.get(approval_object.spec, "specHash", "") != spec_hash(run_object.spec)
+}
+
+approval_problems contains sprintf("the approval is by the run's own requester %q", [run_object.spec.requester]) if {
+	object.get(approval_object.spec, "approver", "") in {"", run_object.spec.requester}
+}
+
+approval_problems contains sprintf("the approval expired at %s", [expiry_text]) if {
+	time.now_ns() >= expiry_ns
+}
+
+approval_problems contains "the approval has no valid creationTimestamp or expiresAfterSeconds" if {
+	approval_object
+	not expiry_ns
+}
+
+expiry_ns := time.parse_rfc3339_ns(approval_object.metadata.creationTimestamp) + (approval_object.spec.expiresAfterSeconds * 1000000000)
+
+expiry_text := time.format([expiry_ns, "UTC", "2006-01-02T15:04:05Z07:00"])
+
+# What was approved is what this pod runs: the action, and the parameters as the controller hands
+# them to the steps (strings, a Namespaced action's namespace from the ActionRun's own, unset ones
+# empty).
+approval_problems contains sprintf("the ActionRun asks for %v, this pod runs %v", [run_object.spec.action, input.action]) if {
+	run_object.spec.action != input.action
+}
+
+approval_problems contains sprintf("the ActionRun's parameters %v are not this pod's %v", [requested, running]) if {
+	requested := requested_parameters
+	running := running_parameters
+	requested != running
+}
+
+requested_parameters := object.union(
+	{name: parameter_text(value) | some name, value in object.get(run_object.spec, "parameters", {})},
+	{"namespace": run_object.metadata.namespace | spec.scope == "Namespaced"},
+)
+
+parameter_text(v) := format_int(v, 10) if is_number(v)
+
+parameter_text(v) := v if is_string(v)
+
+# The canonical spec hash, which the controller computes alike (controller.SpecHash): the JSON of
+# the spec's five fields with sorted keys, as encoding/json writes it, hashed with SHA-256.
+spec_hash(s) := concat("", ["sha256:", crypto.sha256(json.marshal({
+	"action": object.get(s, "action", ""),
+	"mode": object.get(s, "mode", ""),
+	"parameters": object.get(s, "parameters", {}),
+	"release": object.get(s, "release", ""),
+	"requester": object.get(s, "requester", ""),
+}))])
+
+# A GET on the API server with the pod's ServiceAccount token, verified against the cluster's CA.
+# Errors are answers (status 0 with the error), so a failed read is a problem listed, never an allow.
+service_account_dir := "/var/run/secrets/kubernetes.io/serviceaccount"
+
+api_get(path) := http.send({
+	"method": "GET",
+	"url": concat("", ["https://", api_host, path]),
+	"headers": {"Authorization": concat(" ", ["Bearer", trim_space(data.kubernaut.token)]), "Accept": "application/json"},
+	"tls_ca_cert_file": concat("/", [service_account_dir, "ca.crt"]),
+	"timeout": "10s",
+	"raise_error": false,
+})
+
+api_host := sprintf("[%s]:%s", [env.KUBERNETES_SERVICE_HOST, env.KUBERNETES_SERVICE_PORT]) if contains(env.KUBERNETES_SERVICE_HOST, ":")
+
+else := sprintf("%s:%s", [env.KUBERNETES_SERVICE_HOST, env.KUBERNETES_SERVICE_PORT])
