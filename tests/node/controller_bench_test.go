@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
 
 	v1alpha1 "github.com/jordigilh/kubernaut-execution/api/v1alpha1"
 	"github.com/jordigilh/kubernaut-execution/catalogue"
@@ -29,17 +30,41 @@ import (
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
-// runTimes are one ActionRun's times as a client watching the run and the Jobs sees them (each event
-// stamped on arrival, to the millisecond).
+// runTimes are one ActionRun's times as a client watching the run and its workloads sees them (each
+// event stamped on arrival, to the millisecond).
 type runTimes struct {
 	total    time.Duration // create to a final phase
-	toJob    time.Duration // create (or approval) to its Job: the controller's decision and provisioning
-	toStatus time.Duration // Job complete to the final phase: the controller's follow-up and teardown
+	toJob    time.Duration // create (or approval) to its Job or TaskRun: the controller's decision and provisioning
+	toStatus time.Duration // the workload done to the final phase: the controller's follow-up and teardown
 	phase    v1alpha1.Phase
 }
 
-// timeRun creates an ActionRun, approves it when it waits for approval, and watches until it is final.
-func timeRun(ctx context.Context, ns, name, action string, params map[string]any, requester, approver user) (runTimes, error) {
+// workloadEvent reads a Job or TaskRun event: its run annotation and whether it has finished.
+func workloadEvent(obj runtime.Object) (annotation string, done, ok bool) {
+	switch w := obj.(type) {
+	case *batchv1.Job:
+		for _, c := range w.Status.Conditions {
+			if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
+				done = true
+			}
+		}
+		return w.Annotations[controller.RunAnnotation], done, true
+	case *unstructured.Unstructured:
+		conditions, _, _ := unstructured.NestedSlice(w.Object, "status", "conditions")
+		for _, c := range conditions {
+			m, _ := c.(map[string]any)
+			if m["type"] == "Succeeded" && (m["status"] == "True" || m["status"] == "False") {
+				done = true
+			}
+		}
+		return w.GetAnnotations()[controller.RunAnnotation], done, true
+	}
+	return "", false, false
+}
+
+// timeRun creates an ActionRun in mode ("" for the release's default), approves it when it waits for
+// approval, and watches it and its workloads until it is final.
+func timeRun(ctx context.Context, ns, name, action, mode string, params map[string]any, requester, approver user) (runTimes, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	runs, err := cluster.Dynamic.Resource(actionRunsGVR).Namespace(ns).Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name})
@@ -47,13 +72,18 @@ func timeRun(ctx context.Context, ns, name, action string, params map[string]any
 		return runTimes{}, err
 	}
 	defer runs.Stop()
-	jobs, err := cluster.Client.BatchV1().Jobs(releaseNS).Watch(ctx, metav1.ListOptions{})
+	var jobs watch.Interface
+	if mode == v1alpha1.ModeTekton {
+		jobs, err = cluster.Dynamic.Resource(tektonGVR("taskruns")).Namespace(releaseNS).Watch(ctx, metav1.ListOptions{})
+	} else {
+		jobs, err = cluster.Client.BatchV1().Jobs(releaseNS).Watch(ctx, metav1.ListOptions{})
+	}
 	if err != nil {
 		return runTimes{}, err
 	}
 	defer jobs.Stop()
 	start := time.Now()
-	created, err := requester.client.Resource(actionRunsGVR).Namespace(ns).Create(ctx, newActionRun(name, action, params, "", requester), metav1.CreateOptions{})
+	created, err := requester.client.Resource(actionRunsGVR).Namespace(ns).Create(ctx, newActionRun(name, action, params, mode, requester), metav1.CreateOptions{})
 	if err != nil {
 		return runTimes{}, err
 	}
@@ -67,20 +97,18 @@ func timeRun(ctx context.Context, ns, name, action string, params map[string]any
 			return rt, fmt.Errorf("run %s/%s: %w", ns, name, ctx.Err())
 		case e, ok := <-jobs.ResultChan():
 			if !ok {
-				return rt, fmt.Errorf("the Jobs watch ended")
+				return rt, fmt.Errorf("the workloads watch ended")
 			}
-			job, isJob := e.Object.(*batchv1.Job)
-			if !isJob || job.Annotations[controller.RunAnnotation] != annotation {
+			got, done, isWorkload := workloadEvent(e.Object)
+			if !isWorkload || got != annotation {
 				continue
 			}
 			now := time.Now()
 			if jobSeen.IsZero() {
 				jobSeen = now
 			}
-			for _, c := range job.Status.Conditions {
-				if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue && jobDone.IsZero() {
-					jobDone = now
-				}
+			if done && jobDone.IsZero() {
+				jobDone = now
 			}
 		case e, ok := <-runs.ResultChan():
 			if !ok {
@@ -130,53 +158,60 @@ func percentile(ds []time.Duration, p float64) float64 {
 }
 
 // BenchmarkActionRun runs each catalogue action b.N times through the chart's controller Deployment,
-// one run at a time, each on a fresh fixture, and reports milliseconds at p50 and p95: create to the
-// final phase; create (for custom-script: its approval) to the Job, the controller's decision and
-// provisioning; and the Job's completion to the final phase, the controller's follow-up and teardown.
-// The rest is the Job itself (pod start, the gates, the dry-run and the action).
+// in each mode (a Job, a TaskRun), one run at a time, each on a fresh fixture, and reports milliseconds
+// at p50 and p95: create to the final phase; create (for custom-script: its approval) to the Job or
+// TaskRun, the controller's decision and provisioning; and the workload's completion to the final
+// phase, the controller's follow-up and teardown. The rest is the workload itself (pod start, the
+// gates, the dry-run and the action).
 func BenchmarkActionRun(b *testing.B) {
 	installed(b)
 	awaitController(b)
-	for _, a := range testenv.Catalogue(b).Actions {
-		b.Run(a.Name, func(b *testing.B) {
-			var total, toJob, toStatus []time.Duration
-			for range b.N {
-				b.StopTimer()
-				// Names unique across the benchmark's rounds: the testing package runs it with b.N 1 first,
-				// and that round's namespaces may still be terminating.
-				benchSeq++
-				i := benchSeq
-				if a.Scope == catalogue.Cluster {
-					// Each run starts from a schedulable second node (a drain cordons it).
-					n := secondNode(b)
-					if _, err := cluster.Client.CoreV1().Nodes().Patch(bg, n, types.StrategicMergePatchType, []byte(`{"spec":{"unschedulable":null}}`), metav1.PatchOptions{}); err != nil {
-						b.Fatal(err)
-					}
-				}
-				s := scenarioFor(b, a.Name)
-				ns := targetNamespace(b, fmt.Sprintf("bench-%d-%s", i, a.Name))
-				params := s.params(b, ns)
-				runNS := ns
-				if a.Scope == catalogue.Cluster {
-					runNS = releaseNS
-				}
-				requester, approver := users(b, runNS)
-				b.StartTimer()
-				rt, err := timeRun(bg, runNS, fmt.Sprintf("bench-%d-%s", i, a.Name), a.Name, requestParameters(a, params), requester, approver)
-				b.StopTimer()
-				if err != nil || rt.phase != v1alpha1.Succeeded {
-					b.Fatalf("run %d: %s %v", i, rt.phase, err)
-				}
-				total, toJob, toStatus = append(total, rt.total), append(toJob, rt.toJob), append(toStatus, rt.toStatus)
-			}
-			b.ReportMetric(percentile(total, 0.5), "total-p50-ms")
-			b.ReportMetric(percentile(total, 0.95), "total-p95-ms")
-			b.ReportMetric(percentile(toJob, 0.5), "to-job-p50-ms")
-			b.ReportMetric(percentile(toJob, 0.95), "to-job-p95-ms")
-			b.ReportMetric(percentile(toStatus, 0.5), "job-to-status-p50-ms")
-			b.ReportMetric(percentile(toStatus, 0.95), "job-to-status-p95-ms")
-		})
+	for _, mode := range []string{v1alpha1.ModeJob, v1alpha1.ModeTekton} {
+		for _, a := range testenv.Catalogue(b).Actions {
+			benchmarkActionRun(b, mode, a)
+		}
 	}
+}
+
+func benchmarkActionRun(b *testing.B, mode string, a catalogue.Action) {
+	b.Run(mode+"/"+a.Name, func(b *testing.B) {
+		var total, toJob, toStatus []time.Duration
+		for range b.N {
+			b.StopTimer()
+			// Names unique across the benchmark's rounds: the testing package runs it with b.N 1 first,
+			// and that round's namespaces may still be terminating.
+			benchSeq++
+			i := benchSeq
+			if a.Scope == catalogue.Cluster {
+				// Each run starts from a schedulable second node (a drain cordons it).
+				n := secondNode(b)
+				if _, err := cluster.Client.CoreV1().Nodes().Patch(bg, n, types.StrategicMergePatchType, []byte(`{"spec":{"unschedulable":null}}`), metav1.PatchOptions{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			s := scenarioFor(b, a.Name)
+			ns := targetNamespace(b, fmt.Sprintf("bench-%d-%s", i, a.Name))
+			params := s.params(b, ns)
+			runNS := ns
+			if a.Scope == catalogue.Cluster {
+				runNS = releaseNS
+			}
+			requester, approver := users(b, runNS)
+			b.StartTimer()
+			rt, err := timeRun(bg, runNS, fmt.Sprintf("bench-%d-%s", i, a.Name), a.Name, mode, requestParameters(a, params), requester, approver)
+			b.StopTimer()
+			if err != nil || rt.phase != v1alpha1.Succeeded {
+				b.Fatalf("run %d: %s %v", i, rt.phase, err)
+			}
+			total, toJob, toStatus = append(total, rt.total), append(toJob, rt.toJob), append(toStatus, rt.toStatus)
+		}
+		b.ReportMetric(percentile(total, 0.5), "total-p50-ms")
+		b.ReportMetric(percentile(total, 0.95), "total-p95-ms")
+		b.ReportMetric(percentile(toJob, 0.5), "to-workload-p50-ms")
+		b.ReportMetric(percentile(toJob, 0.95), "to-workload-p95-ms")
+		b.ReportMetric(percentile(toStatus, 0.5), "workload-to-status-p50-ms")
+		b.ReportMetric(percentile(toStatus, 0.95), "workload-to-status-p95-ms")
+	})
 }
 
 // controllerMemory is the controller container's RSS in bytes, from the kubelet's summary API.
@@ -309,7 +344,7 @@ func BenchmarkFiftyActionRunsAtOnce(b *testing.B) {
 		errs := make([]error, n)
 		for j := range n {
 			wg.Go(func() {
-				results[j], errs[j] = timeRun(bg, ns, fmt.Sprintf("patch-%02d", j), "patch-configmap",
+				results[j], errs[j] = timeRun(bg, ns, fmt.Sprintf("patch-%02d", j), "patch-configmap", "",
 					map[string]any{"configmap": fmt.Sprintf("cfg-%02d", j), "patch": `{"data":{"LOG_LEVEL":"debug"}}`}, requester, approver)
 			})
 		}
