@@ -132,6 +132,9 @@ type Parameter struct {
 	Minimum     *int64   `yaml:"minimum" json:"minimum,omitempty"`
 	Maximum     *int64   `yaml:"maximum" json:"maximum,omitempty"`
 	Enum        []string `yaml:"enum" json:"enum,omitempty"`
+	// Example is a value the parameter accepts: the tests run the action with it (tests/testenv), so an
+	// action added to the catalogue is run by every test layer without a test edit.
+	Example string `yaml:"example" json:"-"`
 }
 
 // ContextField is one typed field of the target context.
@@ -139,6 +142,9 @@ type ContextField struct {
 	Name        string `yaml:"name" json:"-"`
 	Type        string `yaml:"type" json:"type"`
 	Description string `yaml:"description" json:"-"`
+	// Example is a value of the field's type, written as YAML would (2, true, ReplicaSet): the target
+	// context the tests run the action with.
+	Example string `yaml:"example" json:"-"`
 }
 
 // Default returns the catalogue shipped with this module.

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -125,6 +126,11 @@ func (c *checker) action(path string, a Action) {
 		if strings.TrimSpace(f.Description) == "" {
 			c.add(fpath+".description", "action %q: context field %q: description is empty", a.Name, f.Name)
 		}
+		if f.Example != "" {
+			if err := (Parameter{Type: f.Type}).Accepts(f.Example); err != nil {
+				c.add(fpath+".example", "action %q: context field %q: example %q: %v", a.Name, f.Name, f.Example, err)
+			}
+		}
 	}
 }
 
@@ -226,6 +232,52 @@ func (c *checker) parameter(path, action string, p Parameter) {
 			c.add(fmt.Sprintf("%s.enum[%d]", path, i), "action %q: parameter %q: enum value %q is empty or could be read as a flag", action, p.Name, v)
 		}
 	}
+	if p.Example != "" {
+		if err := p.Accepts(p.Example); err != nil {
+			c.add(path+".example", "action %q: parameter %q: example %q: %v", action, p.Name, p.Example, err)
+		}
+	}
+}
+
+// Accepts reports why a value does not meet the parameter's type, range, enum and pattern, as the
+// policy gate's parameter checks would refuse it (policies/lib/gate.rego); nil when it does.
+func (p Parameter) Accepts(v string) error {
+	if strings.HasPrefix(v, "-") {
+		return fmt.Errorf("must not start with \"-\"")
+	}
+	switch p.Type {
+	case TypeInteger:
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("not a whole number")
+		}
+		if p.Minimum != nil && n < *p.Minimum || p.Maximum != nil && n > *p.Maximum {
+			return fmt.Errorf("outside %s", bounds(p.Minimum, p.Maximum))
+		}
+	case TypeBoolean:
+		if v != "true" && v != "false" {
+			return fmt.Errorf("not true or false")
+		}
+	}
+	if len(p.Enum) > 0 && !slices.Contains(p.Enum, v) {
+		return fmt.Errorf("not one of %v", p.Enum)
+	}
+	if p.Pattern != "" {
+		if re, err := regexp.Compile(p.Pattern); err == nil && !re.MatchString(v) {
+			return fmt.Errorf("does not match %s", p.Pattern)
+		}
+	}
+	return nil
+}
+
+func bounds(lo, hi *int64) string {
+	text := func(n *int64, none string) string {
+		if n == nil {
+			return none
+		}
+		return strconv.FormatInt(*n, 10)
+	}
+	return "[" + text(lo, "-inf") + ", " + text(hi, "+inf") + "]"
 }
 
 func (c *checker) command(path string, a Action, params map[string]Parameter) {

@@ -78,27 +78,6 @@ func Action(t testing.TB, name string) catalogue.Action {
 	return a
 }
 
-// ValidParams are parameter values (and a target context) every catalogue action accepts, as a
-// controller would pass them. Shared by the gate, Jobs and real-cluster layers.
-func ValidParams() map[string]string {
-	return map[string]string{
-		"namespace": "shop", "pod": "web-7d4b9-x2x", "deployment": "web", "replicas": "3", "configmap": "web-config",
-		"patch": `{"data":{"LOG_LEVEL":"debug"}}`, "node": "worker-1", "timeoutSeconds": "120", "gracePeriodSeconds": "30",
-		"revision": "0", "resource": "pods", "selector": "app=web",
-		"target": `{"environment":"staging","labels":{"app":"web"},"currentReplicas":2,"ownerKind":"ReplicaSet"}`,
-	}
-}
-
-// ParamsFor is ValidParams with the values one action reads differently: the same parameter name can
-// have a different shape per action (a ConfigMap merge patch, a Deployment's container patch).
-func ParamsFor(action string) map[string]string {
-	p := ValidParams()
-	if action == "patch-deployment" {
-		p["patch"] = `{"spec":{"template":{"spec":{"containers":[{"name":"web","resources":{"limits":{"memory":"512Mi"}}}]}}}}`
-	}
-	return p
-}
-
 // WaitFor polls probe until it returns nil, the timeout passes (the last error is returned), or ctx
 // ends: a bounded wait for a positive signal.
 func WaitFor(ctx context.Context, timeout time.Duration, probe func() error) error {
