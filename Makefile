@@ -249,7 +249,7 @@ $(KUBE_ROUTER_STAMP):
 $(CACHE)/bin/kube-router: $(KUBE_ROUTER_STAMP)
 	GOBIN=$(CACHE)/bin $(GO) install -ldflags "-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$(KUBE_ROUTER_VERSION)" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$(KUBE_ROUTER_VERSION)
 
-# Tekton's commands come from tools/node (pinned there; see its tools.go for why not go install).
+# Tekton's commands come from tools/node (tool directives there; its go.mod says why not go install).
 $(CACHE)/bin/tekton/%: tools/node/go.mod tools/node/go.sum
 	cd tools/node && $(GO) build -o $@ github.com/tektoncd/pipeline/cmd/$*
 
