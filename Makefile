@@ -18,6 +18,10 @@ HELM := $(CACHE)/bin/helm
 CONTROLLER_GEN := $(CACHE)/bin/controller-gen
 # Written by controller-gen from api/v1alpha1's types; committed, checked by make verify.
 DEEPCOPY := api/v1alpha1/zz_generated.deepcopy.go
+# Written by tools/gitleaks from the default config of the gitleaks module it pins: the redaction
+# patterns taken from gitleaks (the end of patterns.yaml) and gitleaks' licence notice; committed,
+# checked by make verify.
+GITLEAKS_PATTERNS := redact/patterns.yaml redact/LICENSE.gitleaks
 REGISTRY := $(CACHE)/bin/registry
 # apt-install installs the Debian packages $(2) that are missing, as root; target $(1) names itself in
 # what it prints. Without root or apt it only says so: the tests that need a package then fail naming
@@ -49,8 +53,9 @@ help: ## Show this help.
 ##@ Development
 
 .PHONY: generate
-generate: $(CONTROLLER_GEN) ## Regenerate every generated file from catalogue/actions.yaml (and the API's DeepCopy methods) and print what was written.
+generate: $(CONTROLLER_GEN) ## Regenerate every generated file from catalogue/actions.yaml (and the API's DeepCopy methods, the redaction patterns taken from gitleaks) and print what was written.
 	$(CONTROLLER_GEN) object paths=./api/...
+	cd tools/gitleaks && $(GO) run . -redact $(CURDIR)/redact
 	$(GO) run ./cmd/kubernaut-execution generate
 	@if sha256sum --status -c $(FLOW_SUMS) 2> /dev/null; then echo "generate: $(FLOW_SUMS): docs/flow.png is drawn from docs/flow.dot"; else $(MAKE) --no-print-directory docs; fi
 
@@ -85,7 +90,7 @@ doc-deps: ## Install Graphviz (as root, with apt) when missing.
 
 .PHONY: verify
 verify: generate ## Regenerate and fail on any difference from the committed files, printing the fix.
-	@owned="$$($(GO) run ./cmd/kubernaut-execution generate --owned) $(DEEPCOPY)"; if [ -n "$$(git status --porcelain -- $$owned)" ]; then \
+	@owned="$$($(GO) run ./cmd/kubernaut-execution generate --owned) $(DEEPCOPY) $(GITLEAKS_PATTERNS)"; if [ -n "$$(git status --porcelain -- $$owned)" ]; then \
 		git status --short -- $$owned; \
 		echo "Generated files were stale and are now regenerated (the same as make generate): review and commit them."; exit 1; \
 	fi
@@ -121,10 +126,12 @@ demo-down: ## Remove the cluster make demo left running (processes, mounts, netw
 .PHONY: test
 test: lint tools node-deps node-tools ## Run every test layer: unit, golden, render, kustomize, schema, policies, Tekton, gate, conformance, real cluster, real node.
 	$(GO) test ./... -count=1 -timeout 40m
+	cd tools/gitleaks && $(GO) test . -count=1
 
 .PHONY: test-fast
 test-fast: vet $(OPA) $(KUBE_SCORE) $(HELM) $(REGISTRY) ## Every layer but the real-cluster ones, for the edit-test loop.
 	$(GO) test $$($(GO) list ./... | grep -v -e /tests/e2e -e /tests/node) -count=1 -timeout 20m
+	cd tools/gitleaks && $(GO) test . -count=1
 
 .PHONY: policy-test
 policy-test: $(OPA) ## Run the policy tests only: opa test with 100% coverage, schema type-check, the gate steps.
@@ -242,7 +249,7 @@ $(KUBE_ROUTER_STAMP):
 $(CACHE)/bin/kube-router: $(KUBE_ROUTER_STAMP)
 	GOBIN=$(CACHE)/bin $(GO) install -ldflags "-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$(KUBE_ROUTER_VERSION)" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$(KUBE_ROUTER_VERSION)
 
-# Tekton's commands come from tools/node (pinned there; see its tools.go for why not go install).
+# Tekton's commands come from tools/node (tool directives there; its go.mod says why not go install).
 $(CACHE)/bin/tekton/%: tools/node/go.mod tools/node/go.sum
 	cd tools/node && $(GO) build -o $@ github.com/tektoncd/pipeline/cmd/$*
 

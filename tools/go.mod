@@ -2,7 +2,7 @@ module github.com/jordigilh/kubernaut-execution/tools
 
 go 1.26.8
 
-require github.com/open-policy-agent/opa v1.22.2
+require github.com/open-policy-agent/opa v1.22.2 // indirect
 
 require (
 	github.com/agnivade/levenshtein v1.2.1 // indirect
@@ -95,3 +95,8 @@ require (
 	gopkg.in/natefinch/lumberjack.v2 v2.2.1 // indirect
 	oras.land/oras-go/v2 v2.6.2 // indirect
 )
+
+// The command-line tools the tests build and run: they are test inputs, not part of the product, so
+// they live in this module and never in the product's go.mod. `make tools` builds them into the
+// gitignored cache.
+tool github.com/open-policy-agent/opa

@@ -10,9 +10,12 @@
 // nothing. Checking exits 0 when every document conforms, 1 on any violation, 2 when the input cannot
 // be read (unparseable YAML, a document that is not a Kubernetes object). Wrong usage exits 2.
 //
-// `go generate ./...` runs the generation below, so the usual Go recipe regenerates everything.
+// `go generate ./...` runs the generation below, so the usual Go recipe regenerates everything: first
+// the redaction patterns taken from gitleaks (tools/gitleaks, a module of its own), which generate
+// then copies into the chart.
 package main
 
+//go:generate go -C ../../tools/gitleaks run . -redact ../../redact
 //go:generate go run . generate
 
 import (

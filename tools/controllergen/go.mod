@@ -2,7 +2,7 @@ module github.com/jordigilh/kubernaut-execution/tools/controllergen
 
 go 1.26.8
 
-require sigs.k8s.io/controller-tools v0.23.0
+require sigs.k8s.io/controller-tools v0.23.0 // indirect
 
 require (
 	github.com/davecgh/go-spew v1.1.2-0.20180830191138-d8f796af33cc // indirect
@@ -57,3 +57,6 @@ require (
 	sigs.k8s.io/structured-merge-diff/v6 v6.4.2 // indirect
 	sigs.k8s.io/yaml v1.6.0 // indirect
 )
+
+// controller-gen, which writes the API's DeepCopy methods (api/v1alpha1/zz_generated.deepcopy.go).
+tool sigs.k8s.io/controller-tools/cmd/controller-gen

@@ -2,7 +2,7 @@ module github.com/jordigilh/kubernaut-execution/tools/helm
 
 go 1.26.8
 
-require helm.sh/helm/v3 v3.22.0
+require helm.sh/helm/v3 v3.22.0 // indirect
 
 require (
 	dario.cat/mergo v1.0.1 // indirect
@@ -118,3 +118,8 @@ require (
 	sigs.k8s.io/structured-merge-diff/v6 v6.4.2 // indirect
 	sigs.k8s.io/yaml v1.6.0 // indirect
 )
+
+// The helm command (helm.sh/helm/v3), at the version of the Helm SDK the product pins: `make package`
+// packages and signs the chart with it, and the tests push, verify and pull the archive with it.
+// A module of its own, so that the command's plugin and docs dependencies stay out of the product's.
+tool helm.sh/helm/v3/cmd/helm

@@ -2,7 +2,7 @@ module github.com/jordigilh/kubernaut-execution/tools/kubescore
 
 go 1.26.8
 
-require github.com/zegl/kube-score v1.20.0
+require github.com/zegl/kube-score v1.20.0 // indirect
 
 require (
 	github.com/eidolon/wordwrap v0.0.0-20161011182207-e0f54129b8bb // indirect
@@ -33,3 +33,8 @@ require (
 	sigs.k8s.io/structured-merge-diff/v4 v4.4.2 // indirect
 	sigs.k8s.io/yaml v1.4.0 // indirect
 )
+
+// kube-score (github.com/zegl/kube-score): the render layer runs it on the chart's default render and
+// on the production overlay (tests/kubescore_test.go). A module of its own, so that its Kubernetes
+// libraries never meet the product's.
+tool github.com/zegl/kube-score/cmd/kube-score

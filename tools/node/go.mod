@@ -4,7 +4,6 @@ go 1.26.8
 
 require (
 	github.com/google/go-containerregistry v0.21.7
-	github.com/tektoncd/pipeline v1.15.1
 	gopkg.in/yaml.v3 v3.0.1
 )
 
@@ -124,6 +123,7 @@ require (
 	github.com/spf13/pflag v1.0.10 // indirect
 	github.com/spiffe/go-spiffe/v2 v2.8.1 // indirect
 	github.com/spiffe/spire-api-sdk v1.15.2 // indirect
+	github.com/tektoncd/pipeline v1.15.1 // indirect
 	github.com/x448/float16 v0.8.4 // indirect
 	github.com/youmark/pkcs8 v0.0.0-20240726163527-a2c0da244d78 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
@@ -178,4 +178,15 @@ require (
 	sigs.k8s.io/randfill v1.0.0 // indirect
 	sigs.k8s.io/structured-merge-diff/v6 v6.3.3 // indirect
 	sigs.k8s.io/yaml v1.6.0 // indirect
+)
+
+// The Tekton Pipelines commands the node layer runs, built from this module so that their versions are
+// pinned in go.mod and go.sum. `go install <pkg>@<version>` cannot build them here: it loads the
+// module's deprecation from the proxy's version list, which the proxy refuses for this module (403).
+tool (
+	github.com/tektoncd/pipeline/cmd/controller
+	github.com/tektoncd/pipeline/cmd/entrypoint
+	github.com/tektoncd/pipeline/cmd/nop
+	github.com/tektoncd/pipeline/cmd/sidecarlogresults
+	github.com/tektoncd/pipeline/cmd/workingdirinit
 )

@@ -2,7 +2,7 @@ module github.com/jordigilh/kubernaut-execution/tools/registry
 
 go 1.26.8
 
-require github.com/distribution/distribution/v3 v3.1.2
+require github.com/distribution/distribution/v3 v3.1.2 // indirect
 
 require (
 	cel.dev/expr v0.25.2 // indirect
@@ -110,3 +110,9 @@ require (
 	google.golang.org/grpc v1.83.2 // indirect
 	google.golang.org/protobuf v1.36.11 // indirect
 )
+
+// The CNCF Distribution registry (github.com/distribution/distribution), the reference OCI registry:
+// the tests start it on loopback, push the packaged chart to it and install the chart from
+// oci://127.0.0.1:PORT as users install it from a public registry. A module of its own, so that its
+// dependencies never meet the product's.
+tool github.com/distribution/distribution/v3/cmd/registry
