@@ -241,26 +241,22 @@ func stripLinePrefix(msg string) string {
 	return msg
 }
 
-// Argv is the action's kubectl argv with every $(params.<name>) replaced by its value, element by
-// element, never joined into a shell string. Every parameter the command uses must have a value.
-// Values are not checked here: the policy gate refuses malformed ones before anything runs.
-func (a Action) Argv(values map[string]string) ([]string, error) {
-	out := make([]string, len(a.Command))
-	var missing []string
-	for i, arg := range a.Command {
-		out[i] = placeholder.ReplaceAllStringFunc(arg, func(ref string) string {
-			name := placeholder.FindStringSubmatch(ref)[1]
-			v, ok := values[name]
-			if !ok {
-				missing = append(missing, name)
-			}
-			return v
-		})
-	}
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("action %s: no value for parameter(s) %s", a.Name, strings.Join(missing, ", "))
-	}
-	return out, nil
+// nameRule is the rule for parameter and context field names: lowerCamelCase letters and digits. Such
+// a name is a Tekton param name, a suffix of an environment variable name (KUBERNAUT_PARAM_<name>) and
+// a Rego object key as it stands.
+const nameRule = `[a-z][a-zA-Z0-9]*`
+
+// Placeholder matches a reference to a parameter in a command element, `$(params.<name>)`, with the
+// name as its one submatch. It matches only names the parameter-name rule allows, so what validation
+// reads as a reference is exactly what Substitute replaces; validation refuses any other "$(".
+var Placeholder = regexp.MustCompile(`\$\(params\.(` + nameRule + `)\)`)
+
+// Substitute replaces every placeholder in a command element with value(name), within the element:
+// the result is one argv element whatever the values hold, never joined into a shell string.
+func Substitute(arg string, value func(name string) string) string {
+	return Placeholder.ReplaceAllStringFunc(arg, func(ref string) string {
+		return value(Placeholder.FindStringSubmatch(ref)[1])
+	})
 }
 
 // ClusterScopedResources are the built-in cluster-scoped resources (<plural> or <plural>.<group>) the
@@ -285,7 +281,7 @@ var targetKinds = map[string][2]string{
 	"statefulset": {"apps", "statefulsets"},
 }
 
-var targetArg = regexp.MustCompile(`^([a-z]+)/\$\(params\.([A-Za-z0-9_]+)\)$`)
+var targetArg = regexp.MustCompile(`^([a-z]+)/` + Placeholder.String() + `$`)
 
 // Target is the object a's command acts on, when it names one (custom-script lists by selector).
 func (a Action) Target() (Target, bool) {

@@ -94,14 +94,90 @@ func TestLoadMissingFileNamesIt(t *testing.T) {
 	require.ErrorContains(t, err, "catalogue testdata/does-not-exist.yaml")
 }
 
-func TestArgv(t *testing.T) {
+func TestSubstitute(t *testing.T) {
 	c, err := catalogue.Default()
 	require.NoError(t, err)
 	scale, ok := c.Action("scale-deployment")
 	require.True(t, ok)
-	argv, err := scale.Argv(map[string]string{"namespace": "shop", "deployment": "--all", "replicas": "3"})
-	require.NoError(t, err)
+	values := map[string]string{"namespace": "shop", "deployment": "--all", "replicas": "3"}
+	var argv []string
+	for _, arg := range scale.Command {
+		argv = append(argv, catalogue.Substitute(arg, func(name string) string { return values[name] }))
+	}
 	require.Equal(t, []string{"kubectl", "patch", "deployment/--all", "--namespace=shop", "--type=merge", `--patch={"spec":{"replicas":3}}`}, argv, "a flag-like value stays inside its element")
-	_, err = scale.Argv(map[string]string{"namespace": "shop"})
-	require.ErrorContains(t, err, "no value for parameter(s) deployment, replicas")
 }
+
+// Placeholder reads a reference exactly when its name is one the catalogue allows a parameter to have,
+// so validation, Substitute and Target agree. Before, the step builder read [A-Za-z0-9_-]+, Target
+// [A-Za-z0-9_]+ and validation [^)]*: each read names the others did not.
+func TestPlaceholderReadsParameterNames(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		valid bool
+		was   string // what the old readings did with it
+	}{
+		{name: "pod", valid: true},
+		{name: "maxUnavailable", valid: true},
+		{name: "v2", valid: true},
+		{name: "Pod", was: "the step builder substituted it and Target named it"},
+		{name: "pod-name", was: "the step builder substituted it"},
+		{name: "pod_name", was: "the step builder substituted it and Target named it"},
+		{name: "9pods", was: "the step builder substituted it and Target named it"},
+		{name: "pod.name", was: "validation read it as a name, the step builder left it"},
+		{name: "", was: "validation read it as a name, the step builder left it"},
+	} {
+		t.Run("params."+tc.name, func(t *testing.T) {
+			arg := "pod/$(params." + tc.name + ")"
+			m := catalogue.Placeholder.FindStringSubmatch(arg)
+			require.Equal(t, tc.valid, m != nil, "Placeholder on %q (%s)", arg, tc.was)
+			if tc.valid {
+				require.Equal(t, tc.name, m[1])
+				require.Equal(t, "pod/value", catalogue.Substitute(arg, func(string) string { return "value" }))
+			} else {
+				require.Equal(t, arg, catalogue.Substitute(arg, func(string) string { return "value" }), "left as written")
+			}
+			target, ok := catalogue.Action{Command: []string{"kubectl", "delete", arg}}.Target()
+			require.Equal(t, tc.valid, ok, "Target of %q", arg)
+			if ok {
+				require.Equal(t, tc.name, target.Parameter)
+			}
+
+			// Declared and used, the name makes a valid catalogue exactly when Placeholder reads it; when it
+			// does not, the command is refused too, not only the name.
+			_, err := catalogue.Parse("placeholder.yaml", []byte(strings.ReplaceAll(placeholderCatalogue, "NAME", tc.name)))
+			if tc.valid {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorContains(t, err, "must be lowerCamelCase letters and digits")
+			require.ErrorContains(t, err, "malformed placeholder")
+		})
+	}
+}
+
+// placeholderCatalogue is a valid catalogue when NAME is a valid parameter name.
+const placeholderCatalogue = `actions:
+  - name: fixture
+    description: Fixture action.
+    scope: Namespaced
+    dryRun:
+      supported: true
+    rules:
+      - apiGroups: [""]
+        resources: [pods]
+        verbs: [delete]
+    parameters:
+      - name: namespace
+        type: string
+        required: true
+        description: Target namespace.
+      - name: "NAME"
+        type: string
+        required: true
+        description: Target pod.
+    command: ["kubectl", "delete", "pod/$(params.NAME)", "--namespace=$(params.namespace)"]
+    admission:
+      - apiGroup: ""
+        resource: pods
+        operations: [DELETE]
+`

@@ -47,8 +47,7 @@ var forbiddenResources = map[string]string{
 }
 
 var (
-	parameterName = regexp.MustCompile(`^[a-z][a-zA-Z0-9]*$`)
-	placeholder   = regexp.MustCompile(`\$\(params\.([^)]*)\)`)
+	parameterName = regexp.MustCompile(`^` + nameRule + `$`)
 	knownTypes    = []string{TypeBoolean, TypeInteger, TypeString}
 )
 
@@ -290,11 +289,13 @@ func (c *checker) command(path string, a Action, params map[string]Parameter) {
 		if strings.HasPrefix(arg, "--dry-run") {
 			c.add(apath, "action %q: the runner adds --dry-run=server itself; the command must not set it", a.Name)
 		}
-		rest := placeholder.ReplaceAllString(arg, "")
+		// Whatever Placeholder does not read as a reference is left as it is by Substitute: refuse it
+		// here rather than run kubectl with a literal "$(params....)".
+		rest := Placeholder.ReplaceAllString(arg, "")
 		if strings.Contains(rest, "$(") {
-			c.add(apath, "action %q: malformed placeholder in %q (want $(params.<name>))", a.Name, arg)
+			c.add(apath, "action %q: malformed placeholder in %q (want $(params.<name>), the name lowerCamelCase letters and digits)", a.Name, arg)
 		}
-		for _, m := range placeholder.FindAllStringSubmatch(arg, -1) {
+		for _, m := range Placeholder.FindAllStringSubmatch(arg, -1) {
 			name := m[1]
 			used[name] = true
 			p, declared := params[name]

@@ -14,9 +14,9 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 
-	"github.com/jordigilh/kubernaut-execution/catalogue/steps"
 	"github.com/jordigilh/kubernaut-execution/execution"
 	"github.com/jordigilh/kubernaut-execution/execution/runrbac"
+	"github.com/jordigilh/kubernaut-execution/execution/steps"
 )
 
 // Tekton's TaskRun, read and written as unstructured objects: the controller needs its name, params,

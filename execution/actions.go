@@ -5,7 +5,7 @@ import (
 	"slices"
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
-	"github.com/jordigilh/kubernaut-execution/catalogue/steps"
+	"github.com/jordigilh/kubernaut-execution/execution/steps"
 )
 
 // Action is everything a controller looks up for one catalogue action under this release.

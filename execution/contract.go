@@ -30,7 +30,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
-	"github.com/jordigilh/kubernaut-execution/catalogue/steps"
+	"github.com/jordigilh/kubernaut-execution/execution/steps"
 )
 
 // Version is the contract's format version; Parse refuses any other, so a controller never misreads a

@@ -11,8 +11,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
-	"github.com/jordigilh/kubernaut-execution/catalogue/steps"
 	"github.com/jordigilh/kubernaut-execution/execution"
+	"github.com/jordigilh/kubernaut-execution/execution/steps"
 )
 
 // renderedContract is the contract ConfigMap of the chart rendered with default values (kustomize/base

@@ -299,6 +299,10 @@ var mutations = []struct {
 		spec := dict(findObject(t, docs, "ValidatingAdmissionPolicy", "kubernaut-execution-runs-contract")["spec"])
 		spec["matchConditions"] = []any{map[string]any{"name": "controller", "expression": `request.userInfo.username == "system:serviceaccount:kubernaut-system:kubernaut-execution-controller"`}}
 	}},
+	{"the policy gate drops --fail, so opa exits 0 on a refusal", []string{"task-steps"}, func(t *testing.T, docs []check.Document) {
+		gate := dict(list(dict(findObject(t, docs, "Task", "kubernaut-drain-node")["spec"])["steps"])[0])
+		gate["args"] = slices.DeleteFunc(list(gate["args"]), func(a any) bool { return a == "--fail" })
+	}},
 	{"the policy gate continues on error", []string{"task-steps"}, func(t *testing.T, docs []check.Document) {
 		steps := list(dict(findObject(t, docs, "Task", "kubernaut-scale-deployment")["spec"])["steps"])
 		dict(steps[0])["onError"] = "continue"

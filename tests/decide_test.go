@@ -8,9 +8,8 @@ import (
 	"github.com/stretchr/testify/require"
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 
-	"github.com/jordigilh/kubernaut-execution/catalogue/steps"
 	"github.com/jordigilh/kubernaut-execution/execution/gate"
-	"github.com/jordigilh/kubernaut-execution/internal/tekton"
+	"github.com/jordigilh/kubernaut-execution/execution/steps"
 )
 
 // gateRun is the run a Task's params describe, as execution/gate takes it.
@@ -36,8 +35,8 @@ func TestDecideAgreesWithTheGateSteps(t *testing.T) {
 			if tc.policies != nil {
 				tc.policies(t, dir)
 			}
-			policy, policyOut := runStep(t, tc.task, tekton.StepPolicyGate, tc.params, dir)
-			approval, _ := runStep(t, tc.task, tekton.StepApprovalGate, tc.params, dir)
+			policy, policyOut := runStep(t, tc.task, steps.PolicyGate, tc.params, dir)
+			approval, _ := runStep(t, tc.task, steps.ApprovalGate, tc.params, dir)
 			require.Equal(t, tc.policy, policy, "the table still describes the CLI")
 
 			d, err := gate.New(readPolicyDir(t, dir)).Decide(context.Background(), gateRun(tc.task, tc.params))

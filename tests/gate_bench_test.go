@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jordigilh/kubernaut-execution/execution/gate"
+	"github.com/jordigilh/kubernaut-execution/execution/steps"
 	"github.com/jordigilh/kubernaut-execution/internal/tekton"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
@@ -30,7 +31,7 @@ func BenchmarkGateDecision(b *testing.B) {
 			var cli []time.Duration
 			for range cliRuns {
 				start := time.Now()
-				code, out := runStep(b, task, tekton.StepPolicyGate, params, dir)
+				code, out := runStep(b, task, steps.PolicyGate, params, dir)
 				cli = append(cli, time.Since(start))
 				require.Equal(b, 0, code, "policy gate: %s", out)
 			}
@@ -68,7 +69,7 @@ func BenchmarkGateStepCLI(b *testing.B) {
 	dir := policyFiles(b)
 	task := tasks(b, defaultRender(b))[tekton.TaskName("scale-deployment")]
 	for b.Loop() {
-		if code, out := runStep(b, task, tekton.StepPolicyGate, validParams, dir); code != 0 {
+		if code, out := runStep(b, task, steps.PolicyGate, validParams, dir); code != 0 {
 			b.Fatalf("policy gate exited %d: %s", code, out)
 		}
 	}

@@ -16,7 +16,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/jordigilh/kubernaut-execution/catalogue/steps"
+	"github.com/jordigilh/kubernaut-execution/catalogue"
+	"github.com/jordigilh/kubernaut-execution/execution/steps"
 	"github.com/jordigilh/kubernaut-execution/internal/schemas"
 	"github.com/jordigilh/kubernaut-execution/internal/tekton"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
@@ -59,10 +60,23 @@ func localArg(arg, dir string) string {
 	return strings.Replace(arg, ":"+steps.TokenPath, ":"+filepath.Join(dir, localToken), 1)
 }
 
-var paramRef = regexp.MustCompile(`\$\(params\.([A-Za-z0-9_-]+)\)`)
-
 // envRef is a $(VAR) reference in a Job container's args, as the kubelet expands it.
 var envRef = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
+
+// substituteParams replaces the $(params.<name>) references in a value of one of task's steps with
+// values, as Tekton would. The Task's params are the catalogue's parameters and the run inputs (target,
+// run, approval), all named by the catalogue's rule, so its placeholder reads every reference a step
+// makes: one left over, or one without a value, fails t.
+func substituteParams(t testing.TB, task, s string, values map[string]string) string {
+	t.Helper()
+	out := catalogue.Substitute(s, func(name string) string {
+		v, ok := values[name]
+		require.True(t, ok, "%s: no value for $(params.%s)", task, name)
+		return v
+	})
+	require.NotContains(t, out, "$(params.", "%s: a reference the catalogue's placeholder does not read", task)
+	return out
+}
 
 // runStep runs one step of a rendered Task as Tekton would: $(params.x) replaced in args and env
 // values (with the Task's defaults), the stepTemplate's environment plus the step's, and the policy
@@ -77,13 +91,7 @@ func runStep(t testing.TB, task *pipelinev1.Task, step string, params map[string
 			values[p.Name] = p.Default.StringVal
 		}
 	}
-	substitute := func(s string) string {
-		return paramRef.ReplaceAllStringFunc(s, func(ref string) string {
-			v, ok := values[paramRef.FindStringSubmatch(ref)[1]]
-			require.True(t, ok, "%s: no value for %s", task.Name, ref)
-			return v
-		})
-	}
+	substitute := func(s string) string { return substituteParams(t, task.Name, s, values) }
 	var s *pipelinev1.Step
 	for i := range task.Spec.Steps {
 		if task.Spec.Steps[i].Name == step {
@@ -146,9 +154,9 @@ func TestGateStepsAllowEveryActionWithValidInput(t *testing.T) {
 	rendered := tasks(t, defaultRender(t))
 	for _, a := range testenv.Catalogue(t).Actions {
 		task := rendered[tekton.TaskName(a.Name)]
-		code, out := runStep(t, task, tekton.StepPolicyGate, paramsFor(a.Name), policies)
+		code, out := runStep(t, task, steps.PolicyGate, paramsFor(a.Name), policies)
 		require.Equal(t, 0, code, "%s policy gate: %s", a.Name, out)
-		code, out = runStep(t, task, tekton.StepApprovalGate, paramsFor(a.Name), policies)
+		code, out = runStep(t, task, steps.ApprovalGate, paramsFor(a.Name), policies)
 		wantApproval := a.Approval
 		require.Equal(t, map[bool]int{false: 0, true: 1}[wantApproval], code, "%s approval gate: %s", a.Name, out)
 	}
@@ -233,10 +241,10 @@ func TestGateStepsEndAsTheContractSays(t *testing.T) {
 			if tc.policies != nil {
 				tc.policies(t, policies)
 			}
-			code, out := runStep(t, tc.task, tekton.StepPolicyGate, tc.params, policies)
+			code, out := runStep(t, tc.task, steps.PolicyGate, tc.params, policies)
 			require.Equal(t, tc.policy, code, "policy gate:\n%s", out)
 			require.Contains(t, out, tc.output)
-			code, out = runStep(t, tc.task, tekton.StepApprovalGate, tc.params, policies)
+			code, out = runStep(t, tc.task, steps.ApprovalGate, tc.params, policies)
 			require.Equal(t, tc.again, code, "approval gate:\n%s", out)
 		})
 	}

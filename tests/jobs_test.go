@@ -16,10 +16,10 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
-	"github.com/jordigilh/kubernaut-execution/catalogue/steps"
 	"github.com/jordigilh/kubernaut-execution/execution"
 	"github.com/jordigilh/kubernaut-execution/execution/jobs"
 	"github.com/jordigilh/kubernaut-execution/execution/runrbac"
+	"github.com/jordigilh/kubernaut-execution/execution/steps"
 	"github.com/jordigilh/kubernaut-execution/internal/render"
 	"github.com/jordigilh/kubernaut-execution/internal/tekton"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
@@ -80,9 +80,7 @@ func TestJobsRunTheTaskSteps(t *testing.T) {
 			require.Len(t, pod.Containers, 1)
 			require.Equal(t, steps.Execute, pod.Containers[0].Name)
 			values := withParams(actionParams(a, validParams), "target", validParams["target"], "run", "", "approval", "")
-			sub := func(s string) string {
-				return paramRef.ReplaceAllStringFunc(s, func(ref string) string { return values[paramRef.FindStringSubmatch(ref)[1]] })
-			}
+			sub := func(s string) string { return substituteParams(t, task.Name, s, values) }
 			for i, step := range merged {
 				want := step.ToK8sContainer()
 				for j := range want.Args {
@@ -236,7 +234,7 @@ func TestJobGatesEndLikeTheTaskSteps(t *testing.T) {
 		withParams(validParams, "deployment", "--all"),
 	} {
 		job := jobFor(t, c, a, params)
-		for i, step := range []string{tekton.StepPolicyGate, tekton.StepApprovalGate} {
+		for i, step := range []string{steps.PolicyGate, steps.ApprovalGate} {
 			wantCode, wantOut := runStep(t, rendered[tekton.TaskName(a.Name)], step, params, policies)
 			gotCode, gotOut := runContainer(t, job.Spec.Template.Spec.InitContainers[i], policies)
 			require.Equal(t, wantCode, gotCode, "%s %v\ntask: %s\njob: %s", step, params, wantOut, gotOut)

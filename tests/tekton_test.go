@@ -10,6 +10,7 @@ import (
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/jordigilh/kubernaut-execution/execution/steps"
 	"github.com/jordigilh/kubernaut-execution/internal/render"
 	"github.com/jordigilh/kubernaut-execution/internal/tekton"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
@@ -59,17 +60,17 @@ func TestTasksPassTektonValidation(t *testing.T) {
 	for _, a := range cat.Actions {
 		task := rendered[tekton.TaskName(a.Name)]
 		require.NotNil(t, task, a.Name)
-		var steps []string
+		var names []string
 		for _, s := range task.Spec.Steps {
-			steps = append(steps, s.Name)
+			names = append(names, s.Name)
 			require.Empty(t, s.Script, "%s/%s: no shell scripts", a.Name, s.Name)
 		}
-		want := []string{tekton.StepPolicyGate, tekton.StepApprovalGate, tekton.StepDryRun, tekton.StepExecute}
+		want := []string{steps.PolicyGate, steps.ApprovalGate, steps.DryRun, steps.Execute}
 		if !a.DryRun.Supported {
-			want = []string{tekton.StepPolicyGate, tekton.StepApprovalGate, tekton.StepExecute}
+			want = []string{steps.PolicyGate, steps.ApprovalGate, steps.Execute}
 		}
-		require.Equal(t, want, steps, a.Name)
-		execute := task.Spec.Steps[len(steps)-1]
+		require.Equal(t, want, names, a.Name)
+		execute := task.Spec.Steps[len(names)-1]
 		require.Equal(t, a.Command, append(execute.Command, execute.Args...), "%s runs the catalogue's argv", a.Name)
 	}
 }

@@ -29,8 +29,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/jordigilh/kubernaut-execution/catalogue/steps"
 	"github.com/jordigilh/kubernaut-execution/execution"
+	"github.com/jordigilh/kubernaut-execution/execution/steps"
 )
 
 // Queries: the rules the two gate steps evaluate, without the step's print and environment plumbing.

@@ -12,8 +12,8 @@ import (
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/stretchr/testify/require"
 
-	"github.com/jordigilh/kubernaut-execution/catalogue/steps"
 	"github.com/jordigilh/kubernaut-execution/execution/gate"
+	"github.com/jordigilh/kubernaut-execution/execution/steps"
 )
 
 // policyData is the policy ConfigMap's data as the chart ships it (the generator writes files/policies), with

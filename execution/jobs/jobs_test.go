@@ -10,9 +10,9 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
-	"github.com/jordigilh/kubernaut-execution/catalogue/steps"
 	"github.com/jordigilh/kubernaut-execution/execution"
 	"github.com/jordigilh/kubernaut-execution/execution/jobs"
+	"github.com/jordigilh/kubernaut-execution/execution/steps"
 )
 
 func contract(t *testing.T) *execution.Contract {

@@ -8,7 +8,8 @@
 //  4. rbac-covers: k8s.io/component-helpers' Covers: each per-action ClusterRole grants what its
 //     catalogue entry needs (that the controller holds none of it is the Rego rule
 //     controller-holds-no-action-permission);
-//  5. task-steps: each action's Task runs package steps' steps for it, in order, with its argv.
+//  5. task-steps: each action's Task runs the steps its catalogue entry gives, in order, with their
+//     argv, read from the catalogue by the check, not by the step builder that generated the Task.
 package check
 
 import (

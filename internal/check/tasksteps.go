@@ -6,18 +6,21 @@ import (
 	"strings"
 
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 
-	"github.com/jordigilh/kubernaut-execution/catalogue/steps"
+	"github.com/jordigilh/kubernaut-execution/catalogue"
 	"github.com/jordigilh/kubernaut-execution/execution"
-	"github.com/jordigilh/kubernaut-execution/internal/tekton"
+	"github.com/jordigilh/kubernaut-execution/execution/steps"
 )
 
-// RuleTaskSteps: each action's Task runs the steps the generator builds for it (tekton.Steps), in run
-// order (policy gate, approval gate, dry-run, execute), each with the argv, environment and mounts the
-// catalogue gives: no step can be skipped, reordered, turned into a shell or made to continue on error,
-// no sidecar runs beside them, and no parameter but run and approval (as "", which names no approval)
-// has a default that would decide a run. Images are the release's and are checked by image-pinning.
+// RuleTaskSteps: each action's Task runs the steps its catalogue entry gives, in run order (policy
+// gate, approval gate, dry-run, execute), each with the argv, environment and mounts read from the
+// catalogue here (wantSteps), not taken from the step builder that generated the Task, so a bug in
+// that builder is caught: no step can be skipped, reordered, turned into a shell or made to continue on
+// error, no sidecar runs beside them, and no parameter but run and approval (as "", which names no
+// approval) has a default that would decide a run. Images are the release's and are checked by
+// image-pinning.
 const RuleTaskSteps = "task-steps"
 
 func (c *Checker) checkTaskSteps(docs []Document) []Violation {
@@ -52,8 +55,8 @@ func (c *Checker) checkTaskSteps(docs []Document) []Violation {
 			}
 			bad("parameter %s defaults to %q: a run that leaves it out would be decided by the default, not by its caller and the gate", p.Name, p.Default.StringVal)
 		}
-		want := tekton.Steps(a)
-		if got, wantNames := stepNames(task.Spec.Steps), stepNames(want); !slices.Equal(got, wantNames) {
+		want := wantSteps(a)
+		if got, wantNames := stepNames(task.Spec.Steps), wantNames(want); !slices.Equal(got, wantNames) {
 			bad("steps %v, want %v: every run passes the policy gate, then approval, then the dry-run, before it executes", got, wantNames)
 			continue
 		}
@@ -63,18 +66,73 @@ func (c *Checker) checkTaskSteps(docs []Document) []Violation {
 			if s.OnError != "" && s.OnError != pipelinev1.StopAndFail {
 				bad("step %s sets onError: %s: a failing step must stop the run (a refused gate would not)", s.Name, s.OnError)
 			}
-			if argv, wantArgv := append(slices.Clone(s.Command), s.Args...), append(slices.Clone(w.Command), w.Args...); !slices.Equal(argv, wantArgv) || s.Script != "" {
-				bad("step %s runs %q%s, want %q: argv as the catalogue gives it, never a shell", s.Name, argv, scriptNote(s.Script), wantArgv)
+			if argv := append(slices.Clone(s.Command), s.Args...); !slices.Equal(argv, w.argv) || s.Script != "" {
+				bad("step %s runs %q%s, want %q: argv as the catalogue gives it, never a shell", s.Name, argv, scriptNote(s.Script), w.argv)
 			}
-			if !equality.Semantic.DeepEqual(nilIfEmpty(s.Env), nilIfEmpty(w.Env)) {
-				bad("step %s environment %v, want %v: the gate decides on exactly these values", s.Name, s.Env, w.Env)
+			if !equality.Semantic.DeepEqual(nilIfEmpty(s.Env), nilIfEmpty(w.env)) {
+				bad("step %s environment %v, want %v: the gate decides on exactly these values", s.Name, s.Env, w.env)
 			}
-			if !equality.Semantic.DeepEqual(nilIfEmpty(s.VolumeMounts), nilIfEmpty(w.VolumeMounts)) {
-				bad("step %s mounts %v, want %v", s.Name, s.VolumeMounts, w.VolumeMounts)
+			if !equality.Semantic.DeepEqual(nilIfEmpty(s.VolumeMounts), nilIfEmpty(w.mounts)) {
+				bad("step %s mounts %v, want %v", s.Name, s.VolumeMounts, w.mounts)
 			}
 		}
 	}
 	return out
+}
+
+// wantStep is one step of an action's Task as the catalogue gives it.
+type wantStep struct {
+	name   string
+	argv   []string
+	env    []corev1.EnvVar
+	mounts []corev1.VolumeMount
+}
+
+// wantSteps reads an action's steps from its catalogue entry, without package steps' Build: the
+// vocabulary (step names, variables, ConfigMap keys, paths, queries) is package steps', the flags and
+// how the steps are put together are written out here.
+//
+//   - Both gates run `opa eval --fail --strict-builtin-errors` (exit 1 unless the query is true, 2 on
+//     any error) over every policy file of the action in the mounted policy ConfigMap, in the order of
+//     steps.PolicyKeys; the approval gate also loads the pod's token. They see the action, each
+//     parameter, and the run inputs (target, run, approval) as environment variables, in that order.
+//   - The dry-run and execute steps run the catalogue's command as written, the dry-run with
+//     --dry-run=server appended: Tekton substitutes its $(params.<name>) references, which are the
+//     Task's params, within each element.
+func wantSteps(a catalogue.Action) []wantStep {
+	param := func(name string) string { return "$(params." + name + ")" }
+	env := []corev1.EnvVar{{Name: steps.EnvAction, Value: a.Name}}
+	for _, p := range a.Parameters {
+		env = append(env, corev1.EnvVar{Name: steps.EnvParamPrefix + p.Name, Value: param(p.Name)})
+	}
+	env = append(env,
+		corev1.EnvVar{Name: steps.EnvTarget, Value: param(steps.TargetParam)},
+		corev1.EnvVar{Name: steps.EnvRun, Value: param(steps.RunParam)},
+		corev1.EnvVar{Name: steps.EnvApproval, Value: param(steps.ApprovalParam)})
+	opa := func(last ...string) []string {
+		argv := []string{"/opa", "eval", "--fail", "--strict-builtin-errors", "--format=pretty"}
+		for _, key := range steps.PolicyKeys(a.Name) {
+			argv = append(argv, "--data="+steps.PolicyDir+"/"+key)
+		}
+		return append(argv, last...)
+	}
+	policies := []corev1.VolumeMount{{Name: steps.PolicyVolume, MountPath: steps.PolicyDir, ReadOnly: true}}
+	out := []wantStep{
+		{name: steps.PolicyGate, argv: opa(steps.PolicyQuery), env: env, mounts: policies},
+		{name: steps.ApprovalGate, argv: opa("--data="+steps.TokenData+":"+steps.TokenPath, steps.ApprovalQuery), env: env, mounts: policies},
+	}
+	if a.DryRun.Supported {
+		out = append(out, wantStep{name: steps.DryRun, argv: append(slices.Clone(a.Command), "--dry-run=server")})
+	}
+	return append(out, wantStep{name: steps.Execute, argv: slices.Clone(a.Command)})
+}
+
+func wantNames(want []wantStep) []string {
+	names := make([]string, len(want))
+	for i, w := range want {
+		names[i] = w.name
+	}
+	return names
 }
 
 func scriptNote(script string) string {
@@ -93,9 +151,9 @@ func stepsOf(sidecars []pipelinev1.Sidecar) []pipelinev1.Step {
 	return out
 }
 
-func stepNames(steps []pipelinev1.Step) []string {
-	names := make([]string, len(steps))
-	for i, s := range steps {
+func stepNames(taskSteps []pipelinev1.Step) []string {
+	names := make([]string, len(taskSteps))
+	for i, s := range taskSteps {
 		names[i] = s.Name
 	}
 	return names

@@ -10,8 +10,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
-	"github.com/jordigilh/kubernaut-execution/catalogue/steps"
 	"github.com/jordigilh/kubernaut-execution/execution"
+	"github.com/jordigilh/kubernaut-execution/execution/steps"
 	"github.com/jordigilh/kubernaut-execution/redact"
 )
 

@@ -18,9 +18,9 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
-	"github.com/jordigilh/kubernaut-execution/catalogue/steps"
 	"github.com/jordigilh/kubernaut-execution/execution"
 	"github.com/jordigilh/kubernaut-execution/execution/jobs"
+	"github.com/jordigilh/kubernaut-execution/execution/steps"
 	"github.com/jordigilh/kubernaut-execution/internal/admission"
 	"github.com/jordigilh/kubernaut-execution/internal/crd"
 	"github.com/jordigilh/kubernaut-execution/internal/policy"

@@ -15,7 +15,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
-	"github.com/jordigilh/kubernaut-execution/catalogue/steps"
+	"github.com/jordigilh/kubernaut-execution/execution/steps"
 )
 
 // Repository layout, relative to the repository root: the policies of the shipped catalogue, their
@@ -27,14 +27,8 @@ const (
 	SchemaDir = "policy-schemas"
 )
 
-// ConfigMap keys that cannot clash with an action's `<action>.rego`: action names are DNS labels,
-// which never start with "_". Package steps owns them: the gate steps and execution/gate read them.
+// File names under policies/: a policy and the tests that must come with it.
 const (
-	LibKeyPrefix = steps.LibKeyPrefix
-	CatalogueKey = steps.CatalogueKey
-	// ConfigKey holds the chart's configuration the policies read at data.kubernaut.config (protected
-	// namespaces, allowed image registries). The chart renders it from values, not the generator.
-	ConfigKey     = steps.ConfigKey
 	testSuffix    = "_test.rego"
 	regoExtension = ".rego"
 )
@@ -57,7 +51,9 @@ func underscored(action string) string { return strings.ReplaceAll(action, "-", 
 
 // Bundle is what the generator writes from policies/.
 type Bundle struct {
-	// ConfigMap maps ConfigMap keys to file contents.
+	// ConfigMap maps ConfigMap keys to file contents, under package steps' names (PolicyKey,
+	// LibKeyPrefix, CatalogueKey), which the gate steps and execution/gate read. The chart adds
+	// steps.ConfigKey from values.
 	ConfigMap map[string][]byte
 	// Schemas maps schema file names (<SchemaName>.json) to JSON Schemas of each action's input.
 	Schemas map[string][]byte
@@ -132,7 +128,7 @@ func Build(cat *catalogue.Catalogue, dir string) (Bundle, error) {
 
 	for _, a := range cat.Actions {
 		if data := withTests(filepath.Join(dir, a.Name+regoExtension), Package(a.Name)); data != nil {
-			b.ConfigMap[a.Name+regoExtension] = data
+			b.ConfigMap[steps.PolicyKey(a.Name)] = data
 		}
 		schema, err := inputSchema(a)
 		if err != nil {
@@ -150,7 +146,7 @@ func Build(cat *catalogue.Catalogue, dir string) (Bundle, error) {
 	}
 	for _, name := range libs {
 		if data := withTests(filepath.Join(libDir, name), ""); data != nil {
-			b.ConfigMap[LibKeyPrefix+name] = data
+			b.ConfigMap[steps.LibKeyPrefix+name] = data
 		}
 	}
 	top, err := policyFiles(dir)
@@ -166,7 +162,7 @@ func Build(cat *catalogue.Catalogue, dir string) (Bundle, error) {
 	if err != nil {
 		fail("catalogue data: %v", err)
 	}
-	b.ConfigMap[CatalogueKey] = data
+	b.ConfigMap[steps.CatalogueKey] = data
 	b.Reference = []byte(reference.String())
 
 	if len(problems) == 0 {

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
+	"github.com/jordigilh/kubernaut-execution/execution/steps"
 	"github.com/jordigilh/kubernaut-execution/internal/policy"
 )
 
@@ -25,7 +26,7 @@ func TestBuildShippedPolicies(t *testing.T) {
 	}
 	require.Contains(t, b.ConfigMap, "_lib.rego")
 	require.Contains(t, b.ConfigMap, "_gate.rego")
-	require.Contains(t, b.ConfigMap, policy.CatalogueKey)
+	require.Contains(t, b.ConfigMap, steps.CatalogueKey)
 	for key := range b.ConfigMap {
 		require.NotContains(t, key, "_test", "tests do not ship")
 	}

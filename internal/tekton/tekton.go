@@ -6,7 +6,9 @@
 // elements.
 //
 // Images and the ConfigMap name depend on the release, so the chart's template fills them in: steps
-// name their image by role (ImageOPA, ImageKubectl) and the policy volume by PolicyVolume.
+// name their image by role (steps.ImageOPA, steps.ImageKubectl) and the policy volume by
+// steps.PolicyVolume. Package execution/steps defines the steps, their names and exit codes once, for
+// the Tasks here and for the Jobs of execution/jobs.
 package tekton
 
 import (
@@ -18,30 +20,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
-	"github.com/jordigilh/kubernaut-execution/catalogue/steps"
 	"github.com/jordigilh/kubernaut-execution/execution"
-)
-
-// Image roles the chart's template replaces with images from values.
-const (
-	ImageOPA     = steps.ImageOPA
-	ImageKubectl = steps.ImageKubectl
-)
-
-// Step names; package steps documents what each step's exit codes mean. Steps, their argv and
-// environment are defined there once, for the Tasks here and for the Jobs of execution/jobs.
-const (
-	StepPolicyGate   = steps.PolicyGate
-	StepApprovalGate = steps.ApprovalGate
-	StepDryRun       = steps.DryRun
-	StepExecute      = steps.Execute
-)
-
-// Volume and mount paths.
-const (
-	PolicyVolume = steps.PolicyVolume
-	PolicyDir    = steps.PolicyDir
-	tmpVolume    = steps.TmpVolume
+	"github.com/jordigilh/kubernaut-execution/execution/steps"
 )
 
 // TaskName is the Task of one catalogue action, named as the execution contract says.
@@ -121,8 +101,8 @@ func task(name, action, description string, params pipelinev1.ParamSpecs, taskSt
 			},
 			Steps: taskSteps,
 			Volumes: []corev1.Volume{
-				{Name: PolicyVolume, VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{}}},
-				{Name: tmpVolume, VolumeSource: steps.TmpVolumeSource()},
+				{Name: steps.PolicyVolume, VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{}}},
+				{Name: steps.TmpVolume, VolumeSource: steps.TmpVolumeSource()},
 			},
 		},
 	}

@@ -354,10 +354,30 @@ func envFor(t *testing.T, name string) env {
 	return e
 }
 
+// argvOf is a's kubectl argv with every $(params.<name>) replaced by its value, element by element:
+// a scenario that leaves out a parameter the command uses is an error, not an empty argument.
+func argvOf(a catalogue.Action, values map[string]string) ([]string, error) {
+	out := make([]string, len(a.Command))
+	var missing []string
+	for i, arg := range a.Command {
+		out[i] = catalogue.Substitute(arg, func(name string) string {
+			v, ok := values[name]
+			if !ok {
+				missing = append(missing, name)
+			}
+			return v
+		})
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("action %s: no value for parameter(s) %s", a.Name, strings.Join(missing, ", "))
+	}
+	return out, nil
+}
+
 // run executes an action's catalogue command with a token: the dry-run first where the catalogue has
 // one (it must succeed and change nothing), then the real run.
 func runAction(t *testing.T, a catalogue.Action, s scenario, e env, token string, dryRun bool) (string, error) {
-	argv, err := a.Argv(s.params(e))
+	argv, err := argvOf(a, s.params(e))
 	require.NoError(t, err)
 	require.Equal(t, "kubectl", argv[0])
 	home := t.TempDir()

@@ -18,7 +18,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/jordigilh/kubernaut-execution/execution"
-	"github.com/jordigilh/kubernaut-execution/internal/tekton"
+	"github.com/jordigilh/kubernaut-execution/execution/steps"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
@@ -318,7 +318,7 @@ var scenarios = map[string]scenario{
 			return map[string]string{"namespace": ns, "deployment": "fresh", "timeoutSeconds": "120", "target": target("staging", map[string]string{"app": "fresh"}, nil)}
 		},
 		effect: func(t testing.TB, ns string, r *Result) error {
-			if out := r.Logs(bg, tekton.StepExecute); !strings.Contains(out, `deployment "fresh" successfully rolled out`) {
+			if out := r.Logs(bg, steps.Execute); !strings.Contains(out, `deployment "fresh" successfully rolled out`) {
 				return fmt.Errorf("execute step said %q", out)
 			}
 			_, err := waitPods(ns, "app=fresh", 2, nil)
@@ -343,7 +343,7 @@ var scenarios = map[string]scenario{
 				map[string]string{"namespace": ns, "resource": "configmaps", "selector": "app=web", "target": target("staging", nil, nil)})
 		},
 		effect: func(t testing.TB, ns string, r *Result) error {
-			out := r.Logs(bg, tekton.StepExecute)
+			out := r.Logs(bg, steps.Execute)
 			if !strings.Contains(out, "web-config") {
 				return fmt.Errorf("execute step did not list ConfigMap web-config: %q", out)
 			}
@@ -389,11 +389,11 @@ func TestEveryActionAsTaskRun(t *testing.T) {
 			r := runTask(t, a, ns, params)
 			r.params = params
 			if r.Status != "True" {
-				t.Fatalf("%s\npolicy gate: %s\nexecute: %s", r, r.Logs(bg, tekton.StepPolicyGate), r.Logs(bg, tekton.StepExecute))
+				t.Fatalf("%s\npolicy gate: %s\nexecute: %s", r, r.Logs(bg, steps.PolicyGate), r.Logs(bg, steps.Execute))
 			}
-			want := map[string]int32{tekton.StepPolicyGate: 0, tekton.StepApprovalGate: 0, tekton.StepExecute: 0}
+			want := map[string]int32{steps.PolicyGate: 0, steps.ApprovalGate: 0, steps.Execute: 0}
 			if a.DryRun.Supported {
-				want[tekton.StepDryRun] = 0
+				want[steps.DryRun] = 0
 			}
 			expectSteps(t, r, want)
 			if err := s.effect(t, ns, r); err != nil {
@@ -412,8 +412,8 @@ func TestEveryActionAsTaskRun(t *testing.T) {
 		deploy(t, ns, "web", appImage("v1"), 1)
 		r := runTaskBound(t, defaultRelease, testenv.Action(t, "scale-deployment"), ns, map[string]string{"namespace": ns, "deployment": "web", "replicas": "3",
 			"target": target("staging", map[string]string{"app": "web"}, map[string]any{"currentReplicas": 1})}, false)
-		expectSteps(t, r, map[string]int32{tekton.StepPolicyGate: 0, tekton.StepApprovalGate: 0, tekton.StepDryRun: 1})
-		if out := r.Logs(bg, tekton.StepDryRun); !strings.Contains(out, "forbidden") {
+		expectSteps(t, r, map[string]int32{steps.PolicyGate: 0, steps.ApprovalGate: 0, steps.DryRun: 1})
+		if out := r.Logs(bg, steps.DryRun); !strings.Contains(out, "forbidden") {
 			t.Errorf("dry-run without a binding was not refused by RBAC: %s", out)
 		}
 		d, err := cluster.Client.AppsV1().Deployments(ns).Get(bg, "web", metav1.GetOptions{})
@@ -431,7 +431,7 @@ func TestEveryActionAsTaskRun(t *testing.T) {
 		})
 		r := runTask(t, testenv.Action(t, "verify-deployment"), ns, map[string]string{"namespace": ns, "deployment": "stuck", "timeoutSeconds": "10",
 			"target": target("staging", map[string]string{"app": "stuck"}, nil)})
-		if r.Status != "False" || !r.step(tekton.StepExecute).Ran || r.step(tekton.StepExecute).ExitCode == 0 {
+		if r.Status != "False" || !r.step(steps.Execute).Ran || r.step(steps.Execute).ExitCode == 0 {
 			t.Fatalf("verify of a stuck rollout did not fail in its execute step: %s", r)
 		}
 	})
@@ -460,8 +460,8 @@ func printTable(t testing.TB, header []string, rows [][]string) {
 // resolution of one second), and the share of provisioning plus teardown in the whole run.
 func (r *Result) timingRow(action string) []string {
 	total := r.Completed.Sub(r.Created)
-	first := r.step(tekton.StepPolicyGate).Started
-	gates := r.step(tekton.StepApprovalGate).Finished.Sub(first)
+	first := r.step(steps.PolicyGate).Started
+	gates := r.step(steps.ApprovalGate).Finished.Sub(first)
 	d := func(s Step) string {
 		if s.Started.IsZero() {
 			return "-"
@@ -469,7 +469,7 @@ func (r *Result) timingRow(action string) []string {
 		return s.Finished.Sub(s.Started).String()
 	}
 	whole := time.Since(r.provisionStart)
-	return []string{action, total.String(), first.Sub(r.Created).String(), gates.String(), d(r.step(tekton.StepDryRun)), d(r.step(tekton.StepExecute)),
+	return []string{action, total.String(), first.Sub(r.Created).String(), gates.String(), d(r.step(steps.DryRun)), d(r.step(steps.Execute)),
 		fmt.Sprintf("%s (%.0f%%)", (r.Provision + r.Teardown).Round(time.Millisecond), 100*float64(r.Provision+r.Teardown)/float64(whole))}
 }
 

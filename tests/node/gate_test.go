@@ -11,7 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
-	"github.com/jordigilh/kubernaut-execution/internal/tekton"
+	"github.com/jordigilh/kubernaut-execution/execution/steps"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
@@ -89,25 +89,25 @@ func TestGateUnderTekton(t *testing.T) {
 		replicas int32 // after the run
 	}{
 		{name: "deny", params: map[string]string{"replicas": "0", "target": production},
-			steps: map[string]int32{tekton.StepPolicyGate: 1}, logStep: tekton.StepPolicyGate, log: "refusing to scale a production deployment to zero replicas", replicas: 2},
+			steps: map[string]int32{steps.PolicyGate: 1}, logStep: steps.PolicyGate, log: "refusing to scale a production deployment to zero replicas", replicas: 2},
 		{name: "needs approval", params: map[string]string{"replicas": "50", "target": staging},
-			steps: map[string]int32{tekton.StepPolicyGate: 0, tekton.StepApprovalGate: 1}, logStep: tekton.StepApprovalGate, log: "large scale-up from 2 to 50 replicas", replicas: 2},
+			steps: map[string]int32{steps.PolicyGate: 0, steps.ApprovalGate: 1}, logStep: steps.ApprovalGate, log: "large scale-up from 2 to 50 replicas", replicas: 2},
 		{name: "approved", params: map[string]string{"replicas": "50", "target": staging}, approve: "50",
-			steps: map[string]int32{tekton.StepPolicyGate: 0, tekton.StepApprovalGate: 0, tekton.StepDryRun: 0, tekton.StepExecute: 0}, replicas: 50},
+			steps: map[string]int32{steps.PolicyGate: 0, steps.ApprovalGate: 0, steps.DryRun: 0, steps.Execute: 0}, replicas: 50},
 		{name: "another request approved", params: map[string]string{"replicas": "50", "target": staging}, approve: "5",
-			steps: map[string]int32{tekton.StepPolicyGate: 0, tekton.StepApprovalGate: 1}, logStep: tekton.StepApprovalGate, log: "the ActionRun's parameters", replicas: 2},
+			steps: map[string]int32{steps.PolicyGate: 0, steps.ApprovalGate: 1}, logStep: steps.ApprovalGate, log: "the ActionRun's parameters", replicas: 2},
 		{name: "broken policy", params: map[string]string{"replicas": "3", "target": staging},
 			policy: func(t *testing.T) {
 				withPolicy(t, "scale-deployment.rego", "package kubernaut.actions.scale_deployment\n\ndeny contains msg if {\n")
 			},
-			steps: map[string]int32{tekton.StepPolicyGate: 2}, logStep: tekton.StepPolicyGate, log: "rego_parse_error", replicas: 2},
+			steps: map[string]int32{steps.PolicyGate: 2}, logStep: steps.PolicyGate, log: "rego_parse_error", replicas: 2},
 		{name: "missing policy", params: map[string]string{"replicas": "3", "target": staging},
 			policy: func(t *testing.T) { withPolicy(t, "scale-deployment.rego", "") },
-			steps:  map[string]int32{tekton.StepPolicyGate: 2}, logStep: tekton.StepPolicyGate, log: "scale-deployment.rego", replicas: 2},
+			steps:  map[string]int32{steps.PolicyGate: 2}, logStep: steps.PolicyGate, log: "scale-deployment.rego", replicas: 2},
 		{name: "flag as name", params: map[string]string{"replicas": "3", "target": staging, "deployment": "--all"},
-			steps: map[string]int32{tekton.StepPolicyGate: 1}, logStep: tekton.StepPolicyGate, log: `must not start with \"-\"`, replicas: 2},
+			steps: map[string]int32{steps.PolicyGate: 1}, logStep: steps.PolicyGate, log: `must not start with \"-\"`, replicas: 2},
 		{name: "shell in replicas", params: map[string]string{"replicas": "3; kubectl delete ns --all", "target": staging},
-			steps: map[string]int32{tekton.StepPolicyGate: 1}, logStep: tekton.StepPolicyGate, log: `must be a whole number`, replicas: 2},
+			steps: map[string]int32{steps.PolicyGate: 1}, logStep: steps.PolicyGate, log: `must be a whole number`, replicas: 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ns := targetNamespace(t, "gate-"+strings.ReplaceAll(tc.name, " ", "-"))

@@ -13,11 +13,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
-	"github.com/jordigilh/kubernaut-execution/catalogue/steps"
 	"github.com/jordigilh/kubernaut-execution/execution"
 	"github.com/jordigilh/kubernaut-execution/execution/gate"
 	"github.com/jordigilh/kubernaut-execution/execution/jobs"
 	"github.com/jordigilh/kubernaut-execution/execution/runrbac"
+	"github.com/jordigilh/kubernaut-execution/execution/steps"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
+	"github.com/jordigilh/kubernaut-execution/execution/steps"
 	"github.com/jordigilh/kubernaut-execution/internal/tekton"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
@@ -262,8 +263,8 @@ func runTaskBound(t testing.TB, rel releaseRef, a catalogue.Action, targetNS str
 	if ct, ok, _ := unstructured.NestedString(got.Object, "status", "completionTime"); ok {
 		res.Completed, _ = time.Parse(time.RFC3339, ct)
 	}
-	steps, _, _ := unstructured.NestedSlice(got.Object, "status", "steps")
-	for _, s := range steps {
+	states, _, _ := unstructured.NestedSlice(got.Object, "status", "steps")
+	for _, s := range states {
 		m, _ := s.(map[string]any)
 		st := Step{}
 		st.Name, _, _ = unstructured.NestedString(m, "name")
@@ -302,7 +303,7 @@ func toAny(m map[string]string) map[string]any {
 // did not run.
 func expectSteps(t testing.TB, r *Result, want map[string]int32) {
 	t.Helper()
-	for _, name := range []string{tekton.StepPolicyGate, tekton.StepApprovalGate, tekton.StepDryRun, tekton.StepExecute} {
+	for _, name := range []string{steps.PolicyGate, steps.ApprovalGate, steps.DryRun, steps.Execute} {
 		s := r.step(name)
 		code, shouldRun := want[name]
 		if s.Name == "" && !shouldRun {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jordigilh/kubernaut-execution/internal/tekton"
+	"github.com/jordigilh/kubernaut-execution/execution/steps"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
@@ -32,12 +32,12 @@ func BenchmarkTaskRun(b *testing.B) {
 			b.Fatalf("%s", r)
 		}
 		whole := time.Since(start)
-		first := r.step(tekton.StepPolicyGate).Started
+		first := r.step(steps.PolicyGate).Started
 		total = append(total, r.Completed.Sub(r.Created))
 		podStart = append(podStart, first.Sub(r.Created))
-		gates = append(gates, r.step(tekton.StepApprovalGate).Finished.Sub(first))
-		dryRun = append(dryRun, r.step(tekton.StepDryRun).Finished.Sub(r.step(tekton.StepDryRun).Started))
-		execute = append(execute, r.step(tekton.StepExecute).Finished.Sub(r.step(tekton.StepExecute).Started))
+		gates = append(gates, r.step(steps.ApprovalGate).Finished.Sub(first))
+		dryRun = append(dryRun, r.step(steps.DryRun).Finished.Sub(r.step(steps.DryRun).Started))
+		execute = append(execute, r.step(steps.Execute).Finished.Sub(r.step(steps.Execute).Started))
 		overhead = append(overhead, r.Provision+r.Teardown)
 		share = append(share, float64(r.Provision+r.Teardown)/float64(whole))
 	}

@@ -1,16 +1,18 @@
 // Package steps defines, once, the four steps that run a catalogue action: policy gate, approval gate,
-// server-side dry-run and execute, with their argv, environment, mounts and exit codes. The Tekton
-// Task generator (internal/tekton) and the Job builder (execution/jobs) both call Build, so a Task step and
-// the matching Job container cannot drift apart: they are the same values.
+// server-side dry-run and execute, with their argv, environment, mounts and exit codes, the keys of the
+// policy ConfigMap the gates load, and the security context of an action pod. They are part of the
+// controller's execution contract: the Tekton Task generator (internal/tekton) and the Job builder
+// (execution/jobs) both build them here, so a Task step and the matching Job container cannot drift apart:
+// they are the same values.
 //
-// It imports only the catalogue and core/v1 types, so a controller can use it without Tekton or OPA.
-// Parameter values are supplied by a Ref function: the Task generator passes Tekton's `$(params.<name>)`
-// references (resolved by Tekton at run time), the Job builder the run's literal values.
+// It imports only the catalogue and core/v1-level Kubernetes types, so a controller can use it without
+// Tekton or OPA (execution/imports_test.go holds it to that). Parameter values are supplied by a Ref
+// function: the Task generator passes Tekton's `$(params.<name>)` references (resolved by Tekton at run
+// time), the Job builder the run's values for the gates' environment and references to those
+// environment variables for kubectl's argv (BuildWith).
 package steps
 
 import (
-	"regexp"
-
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/utils/ptr"
@@ -131,8 +133,6 @@ type Ref func(name string) string
 // TektonRef refers to the Task's params; Tekton substitutes them when it creates the TaskRun pod.
 func TektonRef(name string) string { return "$(params." + name + ")" }
 
-var placeholder = regexp.MustCompile(`\$\(params\.([A-Za-z0-9_-]+)\)`)
-
 // EnvRef refers to a parameter's environment variable, which the kubelet expands in a container's
 // command and args (and never expands again within the value): a Job's argv is then the same for every
 // run of an action, and admission can compare it whole.
@@ -154,9 +154,7 @@ func BuildWith(a catalogue.Action, ref, argvRef Ref) []Step {
 	out := Gates(PolicyKey(a.Name), env)
 	argv := make([]string, len(a.Command))
 	for i, arg := range a.Command {
-		argv[i] = placeholder.ReplaceAllStringFunc(arg, func(m string) string {
-			return argvRef(placeholder.FindStringSubmatch(m)[1])
-		})
+		argv[i] = catalogue.Substitute(arg, argvRef)
 	}
 	run := func(name string, extra ...string) Step {
 		return Step{Name: name, Image: ImageKubectl, Command: argv[:1], Args: append(append([]string{}, argv[1:]...), extra...)}
