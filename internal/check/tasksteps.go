@@ -10,6 +10,7 @@ import (
 
 	"github.com/jordigilh/kubernaut-execution/catalogue/steps"
 	"github.com/jordigilh/kubernaut-execution/execution"
+	"github.com/jordigilh/kubernaut-execution/internal/manifest"
 	"github.com/jordigilh/kubernaut-execution/internal/tekton"
 )
 
@@ -20,7 +21,7 @@ import (
 // has a default that would decide a run. Images are the release's and are checked by image-pinning.
 const RuleTaskSteps = "task-steps"
 
-func (c *Checker) checkTaskSteps(docs []Document) []Violation {
+func (c *Checker) checkTaskSteps(docs []manifest.Document) []Violation {
 	var out []Violation
 	for _, d := range docs {
 		if d.Kind() != "Task" || !strings.HasPrefix(d.Name(), execution.DefaultTaskPrefix) {
