@@ -260,7 +260,8 @@ func Substitute(arg string, value func(name string) string) string {
 }
 
 // ClusterScopedResources are the built-in cluster-scoped resources (<plural> or <plural>.<group>) the
-// catalogue refuses in a Namespaced action, generated from the Kubernetes OpenAPI spec.
+// catalogue refuses in a Namespaced action, generated from the discovery documents k8s.io/kubernetes
+// ships.
 func ClusterScopedResources() []string { return slices.Clone(clusterScopedResources) }
 
 // Target is the object an action's command addresses, as <kind>/$(params.<parameter>).

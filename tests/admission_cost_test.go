@@ -14,6 +14,7 @@ import (
 	"k8s.io/apiserver/pkg/cel/library"
 	"sigs.k8s.io/yaml"
 
+	"github.com/jordigilh/kubernaut-execution/internal/manifest"
 	"github.com/jordigilh/kubernaut-execution/internal/render"
 )
 
@@ -133,9 +134,9 @@ func TestPausedValueIsTheKillSwitch(t *testing.T) {
 	require.NoError(t, err)
 	env, err := base.Extend(cel.Variable("params", cel.DynType))
 	require.NoError(t, err)
-	paused := func(docs []render.Document) any {
+	paused := func(docs []manifest.Document) any {
 		for _, d := range docs {
-			if d.Kind != "ValidatingAdmissionPolicy" || d.Name != "kubernaut-execution-runs-contract" {
+			if d.Kind() != "ValidatingAdmissionPolicy" || d.Name() != "kubernaut-execution-runs-contract" {
 				continue
 			}
 			var p admissionregistrationv1.ValidatingAdmissionPolicy

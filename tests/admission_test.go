@@ -22,7 +22,7 @@ func admissionPolicies(t *testing.T) map[string]*admissionregistrationv1.Validat
 	t.Helper()
 	out := map[string]*admissionregistrationv1.ValidatingAdmissionPolicy{}
 	for _, d := range defaultRender(t) {
-		if d.Kind == "ValidatingAdmissionPolicy" {
+		if d.Kind() == "ValidatingAdmissionPolicy" {
 			var p admissionregistrationv1.ValidatingAdmissionPolicy
 			require.NoError(t, yaml.UnmarshalStrict(d.YAML, &p))
 			out[strings.TrimPrefix(strings.TrimPrefix(p.Name, "kubernaut-execution-"), "controller-")] = &p
@@ -120,13 +120,13 @@ func TestAdmissionPolicyCanBeTurnedOff(t *testing.T) {
 	docs, err := renderWith(t, render.NewestKubernetes, vals)
 	require.NoError(t, err)
 	for _, d := range docs {
-		require.NotContains(t, d.Kind, "ValidatingAdmissionPolicy")
+		require.NotContains(t, d.Kind(), "ValidatingAdmissionPolicy")
 	}
 	// kubernaut-execution check says what is missing, and only that, until the operator says so with --skip.
-	got := violations(t, checker(t, render.NewestKubernetes, false), documents(t, docs))
+	got := violations(t, checker(t, render.NewestKubernetes, false), docs)
 	require.NotEmpty(t, got)
 	for _, v := range got {
 		require.Contains(t, []string{"admission-policy", "run-contract"}, v.Rule, v.String())
 	}
-	require.Empty(t, violations(t, checker(t, render.NewestKubernetes, false, "admission-policy", "run-contract"), documents(t, docs)))
+	require.Empty(t, violations(t, checker(t, render.NewestKubernetes, false, "admission-policy", "run-contract"), docs))
 }

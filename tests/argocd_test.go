@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/jordigilh/kubernaut-execution/internal/manifest"
 	"github.com/jordigilh/kubernaut-execution/internal/render"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
@@ -24,7 +26,7 @@ func TestArgoCDExamples(t *testing.T) {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			data, err := os.ReadFile(file)
 			require.NoError(t, err)
-			docs, err := render.Split(map[string]string{file: string(data)})
+			docs, err := manifest.Read(file, bytes.NewReader(data))
 			require.NoError(t, err)
 			require.Len(t, docs, 1)
 			conform(t, render.NewestKubernetes, docs)

@@ -12,6 +12,7 @@ import (
 	"github.com/jordigilh/kubernaut-execution/execution"
 	"github.com/jordigilh/kubernaut-execution/execution/steps"
 	"github.com/jordigilh/kubernaut-execution/internal/generate"
+	"github.com/jordigilh/kubernaut-execution/internal/manifest"
 	"github.com/jordigilh/kubernaut-execution/internal/render"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
@@ -50,10 +51,10 @@ func TestContractNamesComeFromOnePlace(t *testing.T) {
 			require.NoError(t, err)
 			var all []byte
 			for _, d := range docs {
-				if filepath.Base(d.Template) == "tekton-tasks.yaml" {
+				if filepath.Base(d.Source) == "tekton-tasks.yaml" {
 					continue // the Tasks are generated with the names; the mutation here is of the contract file alone
 				}
-				require.Nil(t, defaults.Find(d.YAML), "%s still holds a default contract name: %s", d.Template, defaults.Find(d.YAML))
+				require.Nil(t, defaults.Find(d.YAML), "%s still holds a default contract name: %s", d.Source, defaults.Find(d.YAML))
 				all = append(all, d.YAML...)
 			}
 			objs := objects(t, docs)
@@ -97,7 +98,7 @@ func TestTasksAreCompletedFromTheirSlots(t *testing.T) {
 		}
 		return files
 	}
-	render1 := func(files map[string][]byte) ([]render.Document, error) {
+	render1 := func(files map[string][]byte) ([]manifest.Document, error) {
 		ch, err := render.LoadChart(chartDir, files)
 		require.NoError(t, err)
 		return render.Render(ch, render.Options{Release: render.DefaultRelease, Namespace: render.DefaultNamespace,
@@ -144,17 +145,17 @@ func TestPodSettingsComeFromOnePlace(t *testing.T) {
 	require.NoError(t, err)
 	pods := 0
 	for _, d := range docs {
-		if d.Kind != "Deployment" && d.Kind != "Pod" {
+		if d.Kind() != "Deployment" && d.Kind() != "Pod" {
 			continue
 		}
-		require.Contains(t, string(d.YAML), "allowPrivilegeEscalation: false", d.Kind+"/"+d.Name)
-		if d.Name == render.DefaultRelease+"-test-access" {
+		require.Contains(t, string(d.YAML), "allowPrivilegeEscalation: false", d.Kind()+"/"+d.Name())
+		if d.Name() == render.DefaultRelease+"-test-access" {
 			continue // the access check writes nothing and runs no kubectl: no /tmp
 		}
 		pods++
-		require.Contains(t, string(d.YAML), "sizeLimit: 7Mi", d.Kind+"/"+d.Name)
-		require.NotContains(t, string(d.YAML), "sizeLimit: "+steps.TmpSizeLimit, d.Kind+"/"+d.Name)
-		require.Contains(t, string(d.YAML), "/tmp/elsewhere", d.Kind+"/"+d.Name)
+		require.Contains(t, string(d.YAML), "sizeLimit: 7Mi", d.Kind()+"/"+d.Name())
+		require.NotContains(t, string(d.YAML), "sizeLimit: "+steps.TmpSizeLimit, d.Kind()+"/"+d.Name())
+		require.Contains(t, string(d.YAML), "/tmp/elsewhere", d.Kind()+"/"+d.Name())
 	}
 	require.Equal(t, 2, pods, "the controller and the helm test's kubectl pod")
 }

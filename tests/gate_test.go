@@ -18,14 +18,14 @@ import (
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
 	"github.com/jordigilh/kubernaut-execution/execution/steps"
-	"github.com/jordigilh/kubernaut-execution/internal/schemas"
+	"github.com/jordigilh/kubernaut-execution/internal/cache"
 	"github.com/jordigilh/kubernaut-execution/internal/tekton"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
 // opaBinary is the opa CLI that `make tools` built, at the version tools/go.mod pins.
 var opaBinary = sync.OnceValues(func() (string, error) {
-	return testenv.Tool(schemas.CacheDir(root), "opa", filepath.Join(root, "tools", "go.mod"), "github.com/open-policy-agent/opa", "version")
+	return testenv.Tool(cache.Dir(root), "opa", filepath.Join(root, "tools", "go.mod"), "github.com/open-policy-agent/opa", "version")
 })
 
 // policyFiles writes the rendered policy ConfigMap's data to a directory, as the kubelet mounts it.
@@ -33,7 +33,7 @@ func policyFiles(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	for _, d := range defaultRender(t) {
-		if d.Kind != "ConfigMap" || !strings.HasSuffix(d.Name, "-policies") {
+		if d.Kind() != "ConfigMap" || !strings.HasSuffix(d.Name(), "-policies") {
 			continue
 		}
 		var cm struct{ Data map[string]string }

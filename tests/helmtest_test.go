@@ -6,12 +6,13 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/jordigilh/kubernaut-execution/internal/manifest"
 	"github.com/jordigilh/kubernaut-execution/internal/render"
 )
 
 // renderWithTests renders as `helm template` does without --skip-tests: the release and its helm test
 // hooks.
-func renderWithTests(t *testing.T, values map[string]any) []render.Document {
+func renderWithTests(t *testing.T, values map[string]any) []manifest.Document {
 	t.Helper()
 	docs, err := render.Render(mustChart(t), render.Options{Release: render.DefaultRelease, Namespace: render.DefaultNamespace,
 		KubeVersion: render.NewestKubernetes, Values: values, Tests: true})
@@ -28,9 +29,9 @@ func TestHelmTestHooks(t *testing.T) {
 	docs := renderWithTests(t, values)
 	hooks := map[string]bool{}
 	for _, d := range docs {
-		if filepath.Dir(d.Template) == filepath.Join(mustChart(t).Name(), "templates", "tests") {
-			require.Equal(t, "test", get(parse(t, d.YAML), "metadata", "annotations", "helm.sh/hook"), d.Kind+"/"+d.Name)
-			hooks[d.Kind+"/"+d.Name] = true
+		if filepath.Dir(d.Source) == filepath.Join(mustChart(t).Name(), "templates", "tests") {
+			require.Equal(t, "test", get(parse(t, d.YAML), "metadata", "annotations", "helm.sh/hook"), d.Kind()+"/"+d.Name())
+			hooks[d.Kind()+"/"+d.Name()] = true
 		}
 	}
 	require.Equal(t, map[string]bool{
@@ -38,12 +39,12 @@ func TestHelmTestHooks(t *testing.T) {
 		"ServiceAccount/kubernaut-execution-test-networkpolicies": true, "Role/kubernaut-execution-test-networkpolicies": true,
 		"RoleBinding/kubernaut-execution-test-networkpolicies": true, "NetworkPolicy/kubernaut-execution-test-access": true,
 	}, hooks)
-	require.Empty(t, violations(t, checker(t, render.NewestKubernetes, false), documents(t, withActionJob(t, docs))))
+	require.Empty(t, violations(t, checker(t, render.NewestKubernetes, false), withActionJob(t, docs)))
 	require.Len(t, defaultRender(t), len(docs)-len(hooks), "an install renders no hook")
 
 	values["networkPolicy"].(map[string]any)["enabled"] = false
 	for _, d := range renderWithTests(t, values) {
-		require.NotContains(t, d.Name, "test-networkpolicies", "no NetworkPolicy check without NetworkPolicies")
-		require.NotEqual(t, "NetworkPolicy", d.Kind, "no NetworkPolicy for the test pods without NetworkPolicies")
+		require.NotContains(t, d.Name(), "test-networkpolicies", "no NetworkPolicy check without NetworkPolicies")
+		require.NotEqual(t, "NetworkPolicy", d.Kind(), "no NetworkPolicy for the test pods without NetworkPolicies")
 	}
 }

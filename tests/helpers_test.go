@@ -16,6 +16,7 @@ import (
 
 	"github.com/jordigilh/kubernaut-execution/internal/fixture"
 	"github.com/jordigilh/kubernaut-execution/internal/generate"
+	"github.com/jordigilh/kubernaut-execution/internal/manifest"
 	"github.com/jordigilh/kubernaut-execution/internal/render"
 )
 
@@ -41,7 +42,7 @@ func readValues(t testing.TB, file string) map[string]any {
 	return vals
 }
 
-func renderWith(t testing.TB, kubeVersion string, vals map[string]any) ([]render.Document, error) {
+func renderWith(t testing.TB, kubeVersion string, vals map[string]any) ([]manifest.Document, error) {
 	t.Helper()
 	return render.Render(mustChart(t), render.Options{
 		Release: render.DefaultRelease, Namespace: render.DefaultNamespace, KubeVersion: kubeVersion, Values: vals,
@@ -58,11 +59,11 @@ func parse(t *testing.T, doc []byte) object {
 	return o
 }
 
-func objects(t *testing.T, docs []render.Document) map[string]object {
+func objects(t *testing.T, docs []manifest.Document) map[string]object {
 	t.Helper()
 	out := map[string]object{}
 	for _, d := range docs {
-		key := d.Kind + "/" + d.Namespace + "/" + d.Name
+		key := d.Kind() + "/" + d.Namespace() + "/" + d.Name()
 		require.NotContains(t, out, key, "two objects named %s", key)
 		out[key] = parse(t, d.YAML)
 	}

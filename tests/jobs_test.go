@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"strings"
@@ -20,16 +21,17 @@ import (
 	"github.com/jordigilh/kubernaut-execution/execution/jobs"
 	"github.com/jordigilh/kubernaut-execution/execution/runrbac"
 	"github.com/jordigilh/kubernaut-execution/execution/steps"
+	"github.com/jordigilh/kubernaut-execution/internal/manifest"
 	"github.com/jordigilh/kubernaut-execution/internal/render"
 	"github.com/jordigilh/kubernaut-execution/internal/tekton"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
 // renderedContract is the execution contract the chart renders with default values.
-func renderedContract(t testing.TB, docs []render.Document) *execution.Contract {
+func renderedContract(t testing.TB, docs []manifest.Document) *execution.Contract {
 	t.Helper()
 	for _, d := range docs {
-		if d.Kind == "ConfigMap" && strings.HasSuffix(d.Name, "-execution-contract") {
+		if d.Kind() == "ConfigMap" && strings.HasSuffix(d.Name(), "-execution-contract") {
 			var cm corev1.ConfigMap
 			require.NoError(t, yaml.Unmarshal(d.YAML, &cm))
 			c, err := execution.Parse(cm.Data)
@@ -126,12 +128,14 @@ func TestJobsRunTheTaskSteps(t *testing.T) {
 	}
 }
 
-func jobDocuments(t testing.TB, jobsToCheck []*batchv1.Job) []render.Document {
-	var out []render.Document
+func jobDocuments(t testing.TB, jobsToCheck []*batchv1.Job) []manifest.Document {
+	var out []manifest.Document
 	for _, j := range jobsToCheck {
 		data, err := yaml.Marshal(j)
 		require.NoError(t, err)
-		out = append(out, render.Document{Kind: "Job", Name: j.Name, Namespace: j.Namespace, YAML: data})
+		docs, err := manifest.Read("job "+j.Name, bytes.NewReader(data))
+		require.NoError(t, err)
+		out = append(out, docs...)
 	}
 	return out
 }
@@ -152,7 +156,7 @@ func TestJobsPassPodSecurityAndCheck(t *testing.T) {
 		all = append(all, job)
 	}
 	cs := checker(t, render.NewestKubernetes, false)
-	require.Empty(t, violations(t, cs, documents(t, append(docs, jobDocuments(t, all)...))))
+	require.Empty(t, violations(t, cs, append(docs, jobDocuments(t, all)...)))
 
 	for _, tc := range []struct {
 		name, rule string
@@ -177,7 +181,7 @@ func TestJobsPassPodSecurityAndCheck(t *testing.T) {
 				res := psapolicy.AggregateCheckResults(evaluator.EvaluatePod(restricted, &job.Spec.Template.ObjectMeta, &job.Spec.Template.Spec))
 				require.False(t, res.Allowed)
 			}
-			got := violations(t, cs, documents(t, append(docs, jobDocuments(t, []*batchv1.Job{job})...)))
+			got := violations(t, cs, append(docs, jobDocuments(t, []*batchv1.Job{job})...))
 			require.NotEmpty(t, got)
 			var rules []string
 			for _, v := range got {
@@ -316,7 +320,7 @@ func buildActionJob(data map[string]string) (object, error) {
 }
 
 // withActionJob adds the scale-deployment Job to a render, as `kubernaut-execution check` sees a release with a run.
-func withActionJob(t testing.TB, docs []render.Document) []render.Document {
+func withActionJob(t testing.TB, docs []manifest.Document) []manifest.Document {
 	t.Helper()
 	c := renderedContract(t, docs)
 	a, _ := testenv.Catalogue(t).Action("scale-deployment")

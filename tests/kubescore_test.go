@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"bytes"
 	"errors"
 	"os"
 	"os/exec"
@@ -12,23 +11,18 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/jordigilh/kubernaut-execution/internal/render"
-	"github.com/jordigilh/kubernaut-execution/internal/schemas"
+	"github.com/jordigilh/kubernaut-execution/internal/cache"
+	"github.com/jordigilh/kubernaut-execution/internal/manifest"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
 // kubeScore runs the pinned kube-score (make tools) on documents and returns its CRITICAL lines.
-func kubeScore(t *testing.T, docs []render.Document) []string {
+func kubeScore(t *testing.T, docs []manifest.Document) []string {
 	t.Helper()
-	bin, err := testenv.Tool(schemas.CacheDir(root), "kube-score", filepath.Join(root, "tools", "kubescore", "go.mod"), "github.com/zegl/kube-score", "version")
+	bin, err := testenv.Tool(cache.Dir(root), "kube-score", filepath.Join(root, "tools", "kubescore", "go.mod"), "github.com/zegl/kube-score", "version")
 	require.NoError(t, err)
-	var all bytes.Buffer
-	for _, d := range docs {
-		all.WriteString("---\n")
-		all.Write(d.YAML)
-	}
 	file := filepath.Join(t.TempDir(), "render.yaml")
-	require.NoError(t, os.WriteFile(file, all.Bytes(), 0o644))
+	require.NoError(t, os.WriteFile(file, manifest.Join(docs), 0o644))
 	out, err := exec.Command(bin, "score", "--output-format", "ci", file).CombinedOutput()
 	var exit *exec.ExitError
 	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 1) { // 1: it found something
@@ -49,7 +43,7 @@ func TestKubeScoreFindsNothingCritical(t *testing.T) {
 	docs := renderWithTests(t, readValues(t, filepath.Join(chartDir, "ci", "default-values.yaml")))
 	var testPods int
 	for _, d := range docs {
-		if d.Kind == "Pod" && filepath.Dir(d.Template) == filepath.Join(mustChart(t).Name(), "templates", "tests") {
+		if d.Kind() == "Pod" && filepath.Dir(d.Source) == filepath.Join(mustChart(t).Name(), "templates", "tests") {
 			testPods++
 		}
 	}
@@ -58,7 +52,7 @@ func TestKubeScoreFindsNothingCritical(t *testing.T) {
 	require.Empty(t, kubeScore(t, build(t, overlayDir("production"))), "production overlay")
 
 	// Control: without the chart's reasoned ignore annotations kube-score does report those checks.
-	var bare []render.Document
+	var bare []manifest.Document
 	for _, d := range docs {
 		d.YAML = regexp.MustCompile(`(?m)^\s+kube-score/ignore: .*\n`).ReplaceAll(d.YAML, nil)
 		bare = append(bare, d)

@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jordigilh/kubernaut-execution/internal/generate"
+	"github.com/jordigilh/kubernaut-execution/internal/manifest"
 	"github.com/jordigilh/kubernaut-execution/internal/render"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
@@ -16,11 +18,11 @@ import (
 var overlays = []string{"development", "production", "openshift"}
 
 // build runs `kustomize build dir` in-process and returns its documents.
-func build(t *testing.T, dir string) []render.Document {
+func build(t *testing.T, dir string) []manifest.Document {
 	t.Helper()
 	out, err := testenv.KustomizeBuild(dir)
 	require.NoError(t, err)
-	docs, err := render.Split(map[string]string{dir: string(out)})
+	docs, err := manifest.Read(dir, bytes.NewReader(out))
 	require.NoError(t, err)
 	return docs
 }
@@ -68,7 +70,7 @@ func TestOverlays(t *testing.T) {
 			objs := objects(t, docs)
 			requireCommon(t, objs)
 			requirePoliciesSelectTheirPods(t, objs)
-			require.NotContains(t, string(render.Join(docs)), "192.0.2.1", "the overlay must set its API-server addresses")
+			require.NotContains(t, string(manifest.Join(docs)), "192.0.2.1", "the overlay must set its API-server addresses")
 			for _, np := range networkPolicies(t, objs) {
 				// The api-server.yaml patch replaced the API-server rule, not another one.
 				for _, peer := range get(np, "spec", "egress", 0, "to").([]any) {

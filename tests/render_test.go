@@ -17,6 +17,7 @@ import (
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
 	"github.com/jordigilh/kubernaut-execution/execution/steps"
+	"github.com/jordigilh/kubernaut-execution/internal/manifest"
 	"github.com/jordigilh/kubernaut-execution/internal/render"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
@@ -117,7 +118,7 @@ var matrix = map[string]func(t *testing.T, objs map[string]object){
 }
 
 func TestValuesMatrix(t *testing.T) {
-	forEachMatrixRender(t, func(t *testing.T, file, _ string, docs []render.Document) {
+	forEachMatrixRender(t, func(t *testing.T, file, _ string, docs []manifest.Document) {
 		check, ok := matrix[file]
 		require.True(t, ok, "no assertions for %s", file)
 		objs := objects(t, docs)
@@ -131,7 +132,7 @@ func TestValuesMatrix(t *testing.T) {
 
 // forEachMatrixRender renders every values file of the matrix (the chart-testing files in ci/) at the
 // oldest and newest Kubernetes the chart claims, each in a subtest.
-func forEachMatrixRender(t *testing.T, f func(t *testing.T, file, kubeVersion string, docs []render.Document)) {
+func forEachMatrixRender(t *testing.T, f func(t *testing.T, file, kubeVersion string, docs []manifest.Document)) {
 	files, err := filepath.Glob(filepath.Join(chartDir, "ci", "*-values.yaml"))
 	require.NoError(t, err)
 	require.Len(t, files, len(matrix), "every ci/ values file has its assertions and vice versa")

@@ -11,6 +11,7 @@ import (
 	"github.com/yannh/kubeconform/pkg/resource"
 	"github.com/yannh/kubeconform/pkg/validator"
 
+	"github.com/jordigilh/kubernaut-execution/internal/manifest"
 	"github.com/jordigilh/kubernaut-execution/internal/render"
 	"github.com/jordigilh/kubernaut-execution/internal/schemas"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
@@ -30,7 +31,7 @@ func schemaDir(t testing.TB, version string) string {
 
 // conform validates docs with kubeconform, strict and offline, failing on any invalid document, any
 // kind without a schema and any schema that does not compile.
-func conform(t *testing.T, version string, docs []render.Document) {
+func conform(t *testing.T, version string, docs []manifest.Document) {
 	t.Helper()
 	dir := schemaDir(t, version)
 	v, err := validator.New([]string{schemas.PathTemplate(dir)}, validator.Opts{
@@ -38,13 +39,13 @@ func conform(t *testing.T, version string, docs []render.Document) {
 	})
 	require.NoError(t, err)
 	for _, d := range docs {
-		res := v.ValidateResource(resource.Resource{Path: d.Template, Bytes: d.YAML})
-		require.Equal(t, validator.Valid, res.Status, "%s %s/%s (%s) at Kubernetes %s: %v %v", d.Kind, d.Namespace, d.Name, d.Template, version, res.Err, res.ValidationErrors)
+		res := v.ValidateResource(resource.Resource{Path: d.Source, Bytes: d.YAML})
+		require.Equal(t, validator.Valid, res.Status, "%s %s/%s (%s) at Kubernetes %s: %v %v", d.Kind(), d.Namespace(), d.Name(), d.Source, version, res.Err, res.ValidationErrors)
 	}
 }
 
 func TestKubeconformValuesMatrix(t *testing.T) {
-	forEachMatrixRender(t, func(t *testing.T, _, kubeVersion string, docs []render.Document) {
+	forEachMatrixRender(t, func(t *testing.T, _, kubeVersion string, docs []manifest.Document) {
 		conform(t, kubeVersion, docs)
 	})
 }

@@ -11,27 +11,28 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/jordigilh/kubernaut-execution/execution/steps"
+	"github.com/jordigilh/kubernaut-execution/internal/manifest"
 	"github.com/jordigilh/kubernaut-execution/internal/render"
 	"github.com/jordigilh/kubernaut-execution/internal/tekton"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
 // tasks returns the Tasks of a render, decoded into Tekton's own type.
-func tasks(t testing.TB, docs []render.Document) map[string]*pipelinev1.Task {
+func tasks(t testing.TB, docs []manifest.Document) map[string]*pipelinev1.Task {
 	t.Helper()
 	out := map[string]*pipelinev1.Task{}
 	for _, d := range docs {
-		if d.Kind != "Task" {
+		if d.Kind() != "Task" {
 			continue
 		}
 		var task pipelinev1.Task
-		require.NoError(t, yaml.UnmarshalStrict(d.YAML, &task), d.Name)
+		require.NoError(t, yaml.UnmarshalStrict(d.YAML, &task), d.Name())
 		out[task.Name] = &task
 	}
 	return out
 }
 
-func defaultRender(t testing.TB) []render.Document {
+func defaultRender(t testing.TB) []manifest.Document {
 	t.Helper()
 	docs, err := renderWith(t, render.NewestKubernetes, readValues(t, filepath.Join(chartDir, "ci", "default-values.yaml")))
 	require.NoError(t, err)

@@ -11,7 +11,9 @@ import (
 	"strings"
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
+	"github.com/jordigilh/kubernaut-execution/internal/cache"
 	"github.com/jordigilh/kubernaut-execution/internal/check"
+	"github.com/jordigilh/kubernaut-execution/internal/manifest"
 	"github.com/jordigilh/kubernaut-execution/internal/render"
 	"github.com/jordigilh/kubernaut-execution/internal/schemas"
 )
@@ -87,7 +89,7 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			MinPrefixLength: check.PrefixLengths{IPv4: *minIPv4, IPv6: *minIPv6}})
 		ready <- prepared{c, err}
 	}()
-	var docs []check.Document
+	var docs []manifest.Document
 	for _, f := range files {
 		var r io.Reader = stdin
 		name := "<stdin>"
@@ -99,7 +101,7 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			defer file.Close()
 			r, name = file, f
 		}
-		d, err := check.Read(name, r)
+		d, err := manifest.Read(name, r)
 		if err != nil {
 			return fail(err)
 		}
@@ -153,9 +155,9 @@ func schemasFor(version, root string) (string, error) {
 	}
 	if root == "" {
 		if checkout, err := repositoryRoot(); err == nil {
-			root = filepath.Join(schemas.CacheDir(checkout), "schemas")
-		} else if cache, err := os.UserCacheDir(); err == nil {
-			root = filepath.Join(cache, name, "schemas")
+			root = filepath.Join(cache.Dir(checkout), "schemas")
+		} else if userCache, err := os.UserCacheDir(); err == nil {
+			root = filepath.Join(userCache, name, "schemas")
 		} else {
 			return "", fmt.Errorf("schemas: no cache directory (%w): give --schemas", err)
 		}

@@ -27,7 +27,7 @@ func contractDir(t *testing.T, change func(data map[string]string)) string {
 	require.NoError(t, err)
 	dir := t.TempDir()
 	for _, d := range docs {
-		if d.Kind != "ConfigMap" || !strings.HasSuffix(d.Name, "-execution-contract") {
+		if d.Kind() != "ConfigMap" || !strings.HasSuffix(d.Name(), "-execution-contract") {
 			continue
 		}
 		var cm struct{ Data map[string]string }

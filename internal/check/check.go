@@ -36,6 +36,7 @@ import (
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
 	"github.com/jordigilh/kubernaut-execution/execution"
+	"github.com/jordigilh/kubernaut-execution/internal/manifest"
 	"github.com/jordigilh/kubernaut-execution/internal/rbac"
 	"github.com/jordigilh/kubernaut-execution/internal/schemas"
 )
@@ -206,7 +207,7 @@ func paramsDocument(opts Options) (map[string]any, error) {
 }
 
 // Check runs every layer over docs and returns the violations, sorted.
-func (c *Checker) Check(ctx context.Context, docs []Document) ([]Violation, error) {
+func (c *Checker) Check(ctx context.Context, docs []manifest.Document) ([]Violation, error) {
 	// The schema layer, the slowest, runs beside the others.
 	schemaViolations := make(chan []Violation, 1)
 	go func() { schemaViolations <- c.checkSchemas(docs) }()
@@ -237,14 +238,14 @@ func (c *Checker) Check(ctx context.Context, docs []Document) ([]Violation, erro
 	return slices.Compact(out), nil
 }
 
-func violationOf(rule string, d Document, msg string) Violation {
+func violationOf(rule string, d manifest.Document, msg string) Violation {
 	return Violation{Rule: rule, Kind: d.Kind(), Namespace: d.Namespace(), Name: d.Name(), Message: msg}
 }
 
-func (c *Checker) checkSchemas(docs []Document) []Violation {
+func (c *Checker) checkSchemas(docs []manifest.Document) []Violation {
 	var out []Violation
 	for _, d := range docs {
-		res := c.schema.ValidateResource(resource.Resource{Path: d.Source, Bytes: d.YAML})
+		res := c.schema.ValidateResource(resource.Resource{Path: d.Location(), Bytes: d.YAML})
 		switch res.Status {
 		case validator.Valid:
 		case validator.Invalid:
@@ -257,7 +258,7 @@ func (c *Checker) checkSchemas(docs []Document) []Violation {
 	return out
 }
 
-func (c *Checker) checkRules(ctx context.Context, docs []Document, pods []pod) ([]Violation, error) {
+func (c *Checker) checkRules(ctx context.Context, docs []manifest.Document, pods []pod) ([]Violation, error) {
 	objects := make([]any, 0, len(docs))
 	for _, d := range docs {
 		objects = append(objects, d.Object)
@@ -293,19 +294,19 @@ func (c *Checker) checkRules(ctx context.Context, docs []Document, pods []pod) (
 
 // pod is one pod a render makes: the document it is in, its metadata (labels) and its spec.
 type pod struct {
-	doc  Document
+	doc  manifest.Document
 	meta *metav1.ObjectMeta
 	spec *corev1.PodSpec
 }
 
 // podsOf extracts the pods of every document that makes one: the one place the checker reads pod
 // specs, for Pod Security and for the rules alike.
-func podsOf(docs []Document) ([]pod, error) {
+func podsOf(docs []manifest.Document) ([]pod, error) {
 	var out []pod
 	for _, d := range docs {
 		meta, spec, err := PodSpec(d)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", d.Source, err)
+			return nil, fmt.Errorf("%s: %w", d.Location(), err)
 		}
 		if spec != nil {
 			out = append(out, pod{doc: d, meta: meta, spec: spec})
@@ -317,7 +318,7 @@ func podsOf(docs []Document) ([]pod, error) {
 // PodSpec returns the pod a document makes, if it makes one (nil otherwise). A Task makes its TaskRun
 // pods: its steps merged over the stepTemplate by Tekton's own function, with the Task's labels, which
 // Tekton copies onto them.
-func PodSpec(d Document) (*metav1.ObjectMeta, *corev1.PodSpec, error) {
+func PodSpec(d manifest.Document) (*metav1.ObjectMeta, *corev1.PodSpec, error) {
 	var path []string
 	switch d.Kind() {
 	case "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job":
@@ -379,11 +380,11 @@ func (c *Checker) checkPodSecurity(pods []pod) []Violation {
 	return out
 }
 
-func (c *Checker) checkCovers(docs []Document) ([]Violation, error) {
-	actionRoles := map[string]Document{}
+func (c *Checker) checkCovers(docs []manifest.Document) ([]Violation, error) {
+	actionRoles := map[string]manifest.Document{}
 	for _, d := range docs {
-		if labels, _ := meta(d.Object)["labels"].(map[string]any); d.Kind() == "ClusterRole" && labels[execution.DefaultActionLabel] != nil {
-			actionRoles[str(labels[execution.DefaultActionLabel])] = d
+		if action, ok := d.Labels()[execution.DefaultActionLabel].(string); ok && d.Kind() == "ClusterRole" {
+			actionRoles[action] = d
 		}
 	}
 	var out []Violation
@@ -394,7 +395,7 @@ func (c *Checker) checkCovers(docs []Document) ([]Violation, error) {
 		}
 		var role rbacv1.ClusterRole
 		if err := decode(d.Object, &role); err != nil {
-			return nil, fmt.Errorf("%s: %w", d.Source, err)
+			return nil, fmt.Errorf("%s: %w", d.Location(), err)
 		}
 		if covers, missing := rbacvalidation.Covers(role.Rules, a.PolicyRules()); !covers {
 			out = append(out, violationOf(RuleRBACCovers, d, fmt.Sprintf("does not grant what the %s command needs: %s", a.Name, rulesString(missing))))

@@ -7,6 +7,8 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/jordigilh/kubernaut-execution/internal/manifest"
 )
 
 // Every kind that makes pods gives its pod, with its labels; a Task gives its TaskRun pod, each step
@@ -17,7 +19,7 @@ func TestPodsOfEveryKindThatMakesPods(t *testing.T) {
       labels: {app.kubernetes.io/component: action}
     spec:
       containers: [{name: c, image: "x:1"}]`
-	docs, err := Read("render.yaml", strings.NewReader(`
+	docs, err := manifest.Read("render.yaml", strings.NewReader(`
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: d}

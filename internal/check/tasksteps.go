@@ -12,6 +12,7 @@ import (
 	"github.com/jordigilh/kubernaut-execution/catalogue"
 	"github.com/jordigilh/kubernaut-execution/execution"
 	"github.com/jordigilh/kubernaut-execution/execution/steps"
+	"github.com/jordigilh/kubernaut-execution/internal/manifest"
 )
 
 // RuleTaskSteps: each action's Task runs the steps its catalogue entry gives, in run order (policy
@@ -23,7 +24,7 @@ import (
 // image-pinning.
 const RuleTaskSteps = "task-steps"
 
-func (c *Checker) checkTaskSteps(docs []Document) []Violation {
+func (c *Checker) checkTaskSteps(docs []manifest.Document) []Violation {
 	var out []Violation
 	for _, d := range docs {
 		if d.Kind() != "Task" || !strings.HasPrefix(d.Name(), execution.DefaultTaskPrefix) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
 	"github.com/jordigilh/kubernaut-execution/execution/steps"
+	"github.com/jordigilh/kubernaut-execution/internal/manifest"
 	"github.com/jordigilh/kubernaut-execution/internal/tekton"
 )
 
@@ -23,7 +24,7 @@ func TestTaskStepsCatchesStepBuilderBugs(t *testing.T) {
 	c := &Checker{opts: Options{Catalogue: cat}}
 	const action = "scale-deployment"
 	// generated is every Task as the generator builds it, with bug applied to the builder's steps for action.
-	generated := func(bug func([]pipelinev1.Step) []pipelinev1.Step) []Document {
+	generated := func(bug func([]pipelinev1.Step) []pipelinev1.Step) []manifest.Document {
 		var b bytes.Buffer
 		for _, task := range tekton.Tasks(cat) {
 			if task.Name == tekton.TaskName(action) && bug != nil {
@@ -34,7 +35,7 @@ func TestTaskStepsCatchesStepBuilderBugs(t *testing.T) {
 			b.WriteString("---\n")
 			b.Write(data)
 		}
-		docs, err := Read("generated", &b)
+		docs, err := manifest.Read("generated", &b)
 		require.NoError(t, err)
 		return docs
 	}

@@ -1,9 +1,8 @@
-// Package render renders the chart through the Helm SDK, the project's only templating engine, and
-// splits the result into sorted documents. The generator, the tests and the benchmarks all call it.
+// Package render renders the chart through the Helm SDK, the project's only templating engine, into
+// sorted manifest documents. The generator, the tests and the benchmarks all call it.
 package render
 
 import (
-	"bytes"
 	"cmp"
 	"fmt"
 	"io/fs"
@@ -13,11 +12,12 @@ import (
 	"slices"
 	"strings"
 
-	"go.yaml.in/yaml/v2"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/engine"
+
+	"github.com/jordigilh/kubernaut-execution/internal/manifest"
 )
 
 // Default release the Kustomize base and the golden files are rendered as.
@@ -84,20 +84,10 @@ type Options struct {
 	Tests bool
 }
 
-// Document is one rendered Kubernetes object.
-type Document struct {
-	// Template is the chart template it came from.
-	Template  string
-	Kind      string
-	Name      string
-	Namespace string
-	YAML      []byte
-}
-
 // Render renders ch as `helm template` would, with explicit Capabilities (the SDK's default
 // KubeVersion is v1.20.0), values validated against values.schema.json and the chart's kubeVersion
 // range enforced. Documents come back sorted by template, then in template order.
-func Render(ch *chart.Chart, opts Options) ([]Document, error) {
+func Render(ch *chart.Chart, opts Options) ([]manifest.Document, error) {
 	kv, err := chartutil.ParseKubeVersion(opts.KubeVersion)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes version %q: %w", opts.KubeVersion, err)
@@ -125,11 +115,12 @@ func Render(ch *chart.Chart, opts Options) ([]Document, error) {
 	if !opts.Tests {
 		maps.DeleteFunc(rendered, func(name string, _ string) bool { return strings.HasPrefix(name, ch.Name()+"/templates/tests/") })
 	}
-	return Split(rendered)
+	return documents(rendered)
 }
 
-// Split turns engine output (template name to text) into documents, dropping NOTES.txt and empty ones.
-func Split(rendered map[string]string) ([]Document, error) {
+// documents turns engine output (template name to text) into documents, sorted by template, dropping
+// NOTES.txt.
+func documents(rendered map[string]string) ([]manifest.Document, error) {
 	names := make([]string, 0, len(rendered))
 	for name := range rendered {
 		if !strings.HasSuffix(name, "NOTES.txt") {
@@ -137,51 +128,13 @@ func Split(rendered map[string]string) ([]Document, error) {
 		}
 	}
 	slices.Sort(names)
-	var docs []Document
+	var docs []manifest.Document
 	for _, name := range names {
-		for _, text := range splitYAML(rendered[name]) {
-			// Straight into the head, with the YAML parser sigs.k8s.io/yaml uses: not through JSON, which
-			// would convert the whole document for three fields.
-			var head struct {
-				Kind     string `yaml:"kind"`
-				Metadata struct {
-					Name      string `yaml:"name"`
-					Namespace string `yaml:"namespace"`
-				} `yaml:"metadata"`
-			}
-			if err := yaml.Unmarshal([]byte(text), &head); err != nil {
-				return nil, fmt.Errorf("%s: rendered YAML does not parse: %w", name, err)
-			}
-			if head.Kind == "" {
-				continue // comments only
-			}
-			docs = append(docs, Document{
-				Template: name, Kind: head.Kind, Name: head.Metadata.Name, Namespace: head.Metadata.Namespace,
-				YAML: []byte(strings.TrimSpace(text) + "\n"),
-			})
+		d, err := manifest.Read(name, strings.NewReader(rendered[name]))
+		if err != nil {
+			return nil, fmt.Errorf("rendered YAML: %w", err)
 		}
+		docs = append(docs, d...)
 	}
 	return docs, nil
-}
-
-func splitYAML(s string) []string {
-	var out []string
-	for _, part := range strings.Split("\n"+s, "\n---") {
-		if strings.TrimSpace(part) != "" {
-			out = append(out, part)
-		}
-	}
-	return out
-}
-
-// Join writes docs as one multi-document YAML stream.
-func Join(docs []Document) []byte {
-	var b bytes.Buffer
-	for i, d := range docs {
-		if i > 0 {
-			b.WriteString("---\n")
-		}
-		b.Write(d.YAML)
-	}
-	return b.Bytes()
 }

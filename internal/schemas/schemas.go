@@ -7,21 +7,19 @@
 package schemas
 
 import (
-	"archive/zip"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"sigs.k8s.io/yaml"
+
+	"github.com/jordigilh/kubernaut-execution/internal/cache"
+	"github.com/jordigilh/kubernaut-execution/internal/modules"
 )
 
 // CRD is a CustomResourceDefinition file inside a module at a pinned version.
@@ -50,7 +48,7 @@ func Ensure(version, dir string) error {
 	if _, err := os.Stat(filepath.Join(dir, stamp)); err == nil {
 		return nil
 	}
-	spec, err := ModuleFile("k8s.io/kubernetes@"+version, "api/openapi-spec/swagger.json")
+	spec, err := modules.File("k8s.io/kubernetes@"+version, "api/openapi-spec/swagger.json")
 	if err != nil {
 		return err
 	}
@@ -58,7 +56,7 @@ func Ensure(version, dir string) error {
 		return fmt.Errorf("schemas for kubernetes %s: %w", version, err)
 	}
 	for _, crd := range CRDs {
-		data, err := ModuleFile(crd.Module, crd.Path)
+		data, err := modules.File(crd.Module, crd.Path)
 		if err != nil {
 			return err
 		}
@@ -67,29 +65,6 @@ func Ensure(version, dir string) error {
 		}
 	}
 	return os.WriteFile(filepath.Join(dir, stamp), []byte(version+"\n"), 0o644)
-}
-
-// ModuleFile reads one file of a module (path@version) from its zip, fetched through the Go module proxy (or found in
-// the module cache) and verified against go.sum or the checksum database by the go command. The zip is
-// read directly because the go command refuses to extract a module that declares a newer Go than the
-// local one (Argo CD v3.6 declares go 1.27) while it still downloads and verifies it.
-func ModuleFile(module, file string) ([]byte, error) {
-	out, _ := exec.Command("go", "mod", "download", "-json", module).Output()
-	var mod struct{ Path, Version, Zip, Error string }
-	if err := json.Unmarshal(out, &mod); err != nil || mod.Zip == "" {
-		return nil, fmt.Errorf("go mod download %s: %s %s", module, mod.Error, out)
-	}
-	z, err := zip.OpenReader(mod.Zip)
-	if err != nil {
-		return nil, fmt.Errorf("module %s: %w", module, err)
-	}
-	defer z.Close()
-	f, err := z.Open(mod.Path + "@" + mod.Version + "/" + file)
-	if err != nil {
-		return nil, fmt.Errorf("module %s: %w", module, err)
-	}
-	defer f.Close()
-	return io.ReadAll(f)
 }
 
 // FromCRD writes one schema per served version of a CustomResourceDefinition to dir.
@@ -289,63 +264,8 @@ func collect(v any, defs map[string]schema, reached map[string]any) {
 	}
 }
 
-// CacheDir is the gitignored cache of generated schemas and built tools: $KUBERNAUT_CACHE, or .cache at
-// the repository root.
-func CacheDir(root string) string {
-	if c := os.Getenv("KUBERNAUT_CACHE"); c != "" {
-		return c
-	}
-	abs, err := filepath.Abs(filepath.Join(root, ".cache"))
-	if err != nil {
-		return filepath.Join(root, ".cache")
-	}
-	return abs
-}
-
-// Dir is where Ensure keeps the schemas of one Kubernetes version under the cache.
+// Dir is where Ensure keeps the schemas of one Kubernetes version under the cache of the checkout at
+// root.
 func Dir(root, version string) string {
-	return filepath.Join(CacheDir(root), "schemas", version)
-}
-
-// resourcePath matches a list path of a swagger document: /api/v1/<plural> or
-// /apis/<group>/<version>/<plural>, optionally under /namespaces/{namespace}/.
-var resourcePath = regexp.MustCompile(`^/(?:api/v1|apis/([^/]+)/[^/]+)/(namespaces/\{namespace\}/)?([a-z0-9]+)$`)
-
-// ClusterScopedResources lists the cluster-scoped resources of a Kubernetes OpenAPI (swagger 2.0)
-// document, as <plural> or <plural>.<group>, sorted: those served at a list path with no namespaced
-// variant (pods has /api/v1/pods and /api/v1/namespaces/{namespace}/pods; nodes only the first).
-func ClusterScopedResources(spec []byte) ([]string, error) {
-	var doc struct {
-		Paths map[string]json.RawMessage `json:"paths"`
-	}
-	if err := json.Unmarshal(spec, &doc); err != nil {
-		return nil, fmt.Errorf("openapi spec: %w", err)
-	}
-	all, namespaced := map[string]bool{}, map[string]bool{}
-	for p := range doc.Paths {
-		m := resourcePath.FindStringSubmatch(p)
-		if m == nil || m[3] == "watch" {
-			continue
-		}
-		key := m[3]
-		if m[1] != "" {
-			key += "." + m[1]
-		}
-		if m[2] != "" {
-			namespaced[key] = true
-		} else {
-			all[key] = true
-		}
-	}
-	var out []string
-	for key := range all {
-		if !namespaced[key] {
-			out = append(out, key)
-		}
-	}
-	if len(out) == 0 {
-		return nil, errors.New("openapi spec: no cluster-scoped resources found")
-	}
-	slices.Sort(out)
-	return out, nil
+	return filepath.Join(cache.Dir(root), "schemas", version)
 }

@@ -11,9 +11,9 @@ import (
 	"github.com/jordigilh/kubernaut-execution/catalogue"
 )
 
-// The catalogue's cluster-scoped list, generated from the OpenAPI spec, agrees with the real API
-// server's discovery: every built-in (k8s.io or core) cluster-scoped resource the server serves is on
-// it, and nothing on it is served as namespaced.
+// The catalogue's cluster-scoped list, generated from the discovery documents k8s.io/kubernetes ships,
+// agrees with the real API server's discovery: every built-in (k8s.io or core) cluster-scoped resource
+// the server serves is on it, and nothing on it is served as namespaced.
 func TestClusterScopedResourcesMatchDiscovery(t *testing.T) {
 	lists, err := cluster.Client.Discovery().ServerPreferredResources()
 	require.NoError(t, err)

@@ -34,7 +34,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/jordigilh/kubernaut-execution/execution"
-	"github.com/jordigilh/kubernaut-execution/internal/schemas"
+	"github.com/jordigilh/kubernaut-execution/internal/cache"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
@@ -88,7 +88,7 @@ var binaries = map[string]struct {
 // binary returns a control-plane binary that `make tools` built, at the version tools/kube pins.
 func binary(name string) (string, error) {
 	b := binaries[name]
-	return testenv.Tool(schemas.CacheDir(root), name, filepath.Join(root, "tools", "kube", "go.mod"), b.module, b.version...)
+	return testenv.Tool(cache.Dir(root), name, filepath.Join(root, "tools", "kube", "go.mod"), b.module, b.version...)
 }
 
 func freePort() (int, error) {

@@ -27,8 +27,9 @@ import (
 	"github.com/jordigilh/kubernaut-execution/execution/jobs"
 	"github.com/jordigilh/kubernaut-execution/internal/check"
 	"github.com/jordigilh/kubernaut-execution/internal/generate"
+	"github.com/jordigilh/kubernaut-execution/internal/manifest"
+	"github.com/jordigilh/kubernaut-execution/internal/modules"
 	"github.com/jordigilh/kubernaut-execution/internal/render"
-	"github.com/jordigilh/kubernaut-execution/internal/schemas"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
@@ -44,14 +45,14 @@ var (
 
 // apply server-side applies documents, as `kubectl apply --server-side` does (with dryRun, as
 // `--dry-run=server`).
-func (c *Cluster) apply(ctx context.Context, docs []check.Document, dryRun ...string) error {
+func (c *Cluster) apply(ctx context.Context, docs []manifest.Document, dryRun ...string) error {
 	_, err := c.applyAs(ctx, "e2e", docs, dryRun...)
 	return err
 }
 
 // applyAs server-side applies docs as field manager manager and returns what the API server made of
 // each (with dryRun "All", what it would make, changing nothing).
-func (c *Cluster) applyAs(ctx context.Context, manager string, docs []check.Document, dryRun ...string) ([]*unstructured.Unstructured, error) {
+func (c *Cluster) applyAs(ctx context.Context, manager string, docs []manifest.Document, dryRun ...string) ([]*unstructured.Unstructured, error) {
 	return testenv.ServerSideApply(ctx, c.Dynamic, c.mapper(), manager, docs, dryRun...)
 }
 
@@ -66,11 +67,11 @@ func installTektonCRDs(c *Cluster) error {
 		return err
 	}
 	for _, path := range tektonCRDs {
-		data, err := schemas.ModuleFile("github.com/tektoncd/pipeline@"+version, path)
+		data, err := modules.File("github.com/tektoncd/pipeline@"+version, path)
 		if err != nil {
 			return err
 		}
-		docs, err := check.Read(path, bytes.NewReader(data))
+		docs, err := manifest.Read(path, bytes.NewReader(data))
 		if err != nil {
 			return err
 		}
@@ -239,7 +240,7 @@ func TestOverlaysApplyServerSide(t *testing.T) {
 		t.Run(o, func(t *testing.T) {
 			out, err := testenv.KustomizeBuild(filepath.Join(root, "kustomize", "overlays", o))
 			require.NoError(t, err)
-			docs, err := check.Read(o, bytes.NewReader(out))
+			docs, err := manifest.Read(o, bytes.NewReader(out))
 			require.NoError(t, err)
 			_, err = own.applyAs(ctx, argoCDManager, docs)
 			require.NoError(t, err)
@@ -272,7 +273,7 @@ func TestOverlaysApplyServerSide(t *testing.T) {
 				require.Equal(t, live[i].Object, again[i].Object, "%s %s drifts: applying it again would change it", docs[i].Kind(), docs[i].Name())
 			}
 			// Control: a render that differs from the live objects does show as a change.
-			changed, err := check.Read(o, bytes.NewReader(bytes.Replace(out, []byte("automountServiceAccountToken: true"), []byte("automountServiceAccountToken: false"), 1)))
+			changed, err := manifest.Read(o, bytes.NewReader(bytes.Replace(out, []byte("automountServiceAccountToken: true"), []byte("automountServiceAccountToken: false"), 1)))
 			require.NoError(t, err)
 			diff, err := own.applyAs(ctx, argoCDManager, changed, metav1.DryRunAll)
 			require.NoError(t, err)
@@ -294,17 +295,15 @@ func TestOverlaysApplyServerSide(t *testing.T) {
 // podsOf turns every shipped pod spec into a Pod: the controller's, an action Job's (built from the
 // execution contract by package jobs) and each
 // Task's (its steps over the stepTemplate, as Tekton builds the pod).
-func podsOf(t *testing.T, docs []render.Document) map[string]*corev1.Pod {
+func podsOf(t *testing.T, docs []manifest.Document) map[string]*corev1.Pod {
 	t.Helper()
 	pods := map[string]*corev1.Pod{}
 	for _, d := range docs {
 		var spec corev1.PodSpec
-		switch d.Kind {
+		switch d.Kind() {
 		case "Deployment", "Task":
 			// The pod each makes, as the checker reads it (a Task's steps merged by Tekton's function).
-			read, err := check.Read(d.Template, bytes.NewReader(d.YAML))
-			require.NoError(t, err)
-			_, s, err := check.PodSpec(read[0])
+			_, s, err := check.PodSpec(d)
 			require.NoError(t, err)
 			spec = *s
 			spec.RestartPolicy = corev1.RestartPolicyNever
@@ -326,7 +325,7 @@ func podsOf(t *testing.T, docs []render.Document) map[string]*corev1.Pod {
 			continue
 		}
 		spec.ServiceAccountName = "" // the namespace's default ServiceAccount
-		pods[d.Kind+"/"+d.Name] = &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "psa-"}, Spec: spec}
+		pods[d.Kind()+"/"+d.Name()] = &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "psa-"}, Spec: spec}
 	}
 	require.Len(t, pods, 2+len(testenv.Catalogue(t).Actions), "the controller, the action Job and one Task per action")
 	return pods

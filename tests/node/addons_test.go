@@ -14,7 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/jordigilh/kubernaut-execution/internal/check"
+	"github.com/jordigilh/kubernaut-execution/internal/manifest"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
@@ -231,13 +231,13 @@ func (c *Cluster) startTekton(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var docs []check.Document
+	var docs []manifest.Document
 	for _, f := range append(prefixAll(filepath.Join(dir, "config"), tektonConfig), crds...) {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			return err
 		}
-		d, err := check.Read(f, strings.NewReader(string(data)))
+		d, err := manifest.Read(f, strings.NewReader(string(data)))
 		if err != nil {
 			return err
 		}
@@ -252,7 +252,7 @@ func (c *Cluster) startTekton(ctx context.Context) error {
 			}
 		}
 	}
-	var crdDocs, rest []check.Document
+	var crdDocs, rest []manifest.Document
 	for _, d := range docs {
 		if d.Kind() == "CustomResourceDefinition" {
 			crdDocs = append(crdDocs, d)
@@ -358,7 +358,7 @@ func prefixAll(dir string, names []string) []string {
 }
 
 // withData returns a ConfigMap document with keys of its data set.
-func withData(d check.Document, data map[string]string) (check.Document, error) {
+func withData(d manifest.Document, data map[string]string) (manifest.Document, error) {
 	obj := d.Object
 	m, _ := obj["data"].(map[string]any)
 	if m == nil {

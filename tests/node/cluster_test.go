@@ -31,8 +31,8 @@ import (
 	"k8s.io/client-go/restmapper"
 	"k8s.io/utils/ptr"
 
-	"github.com/jordigilh/kubernaut-execution/internal/check"
-	"github.com/jordigilh/kubernaut-execution/internal/schemas"
+	"github.com/jordigilh/kubernaut-execution/internal/cache"
+	"github.com/jordigilh/kubernaut-execution/internal/manifest"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
@@ -78,7 +78,7 @@ func (c *Cluster) stage(name string, start time.Time) {
 // Start starts every component inside the namespace the process runs in, each stage ready (by a
 // positive signal, polled with a bound) before the next.
 func Start(ctx context.Context, dir string) (*Cluster, error) {
-	c := &Cluster{Dir: dir, cache: schemas.CacheDir(root)}
+	c := &Cluster{Dir: dir, cache: cache.Dir(root)}
 	for _, d := range []string{"logs", "etcd", "certs"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return c, err
@@ -495,17 +495,17 @@ func (c *Cluster) mapper() meta.ResettableRESTMapper {
 }
 
 // apply server-side applies documents as the admin (`kubectl apply --server-side`).
-func (c *Cluster) apply(ctx context.Context, docs []check.Document) error {
+func (c *Cluster) apply(ctx context.Context, docs []manifest.Document) error {
 	return c.applyAs(ctx, c.Dynamic, docs)
 }
 
-func (c *Cluster) applyAs(ctx context.Context, dyn dynamic.Interface, docs []check.Document) error {
+func (c *Cluster) applyAs(ctx context.Context, dyn dynamic.Interface, docs []manifest.Document) error {
 	_, err := testenv.ServerSideApply(ctx, dyn, c.mapper(), "node-test", docs)
 	return err
 }
 
 func (c *Cluster) applyYAML(ctx context.Context, name, text string) error {
-	docs, err := check.Read(name, strings.NewReader(text))
+	docs, err := manifest.Read(name, strings.NewReader(text))
 	if err != nil {
 		return err
 	}

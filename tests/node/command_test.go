@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/jordigilh/kubernaut-execution/internal/generate"
+	"github.com/jordigilh/kubernaut-execution/internal/manifest"
 	"github.com/jordigilh/kubernaut-execution/internal/render"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
@@ -78,10 +79,10 @@ func TestCheckImage(t *testing.T) {
 	docs, err := render.Render(ch, render.Options{Release: release, Namespace: releaseNS, KubeVersion: render.NewestKubernetes,
 		Values: map[string]any{"networkPolicy": map[string]any{"apiServer": map[string]any{"cidrs": []any{"10.96.0.1/32"}}}}})
 	require.NoError(t, err)
-	clean := string(render.Join(docs))
+	clean := string(manifest.Join(docs))
 	// One wildcard verb in the controller's ClusterRole.
 	for i, d := range docs {
-		if d.Kind == "ClusterRole" && d.Name == defaultRelease.controllerSA() {
+		if d.Kind() == "ClusterRole" && d.Name() == defaultRelease.controllerSA() {
 			var role rbacv1.ClusterRole
 			require.NoError(t, yaml.Unmarshal(d.YAML, &role))
 			role.Rules[0].Verbs = append(role.Rules[0].Verbs, "*")
@@ -89,7 +90,7 @@ func TestCheckImage(t *testing.T) {
 			require.NoError(t, err)
 		}
 	}
-	wildcard := string(render.Join(docs))
+	wildcard := string(manifest.Join(docs))
 	require.NotEqual(t, clean, wildcard)
 	ns := targetNamespace(t, "check-image")
 	for _, tc := range []struct {

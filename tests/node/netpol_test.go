@@ -16,7 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/utils/ptr"
 
-	"github.com/jordigilh/kubernaut-execution/internal/check"
+	"github.com/jordigilh/kubernaut-execution/internal/manifest"
 )
 
 // check is one cell of the reachability matrix.
@@ -377,7 +377,7 @@ func TestNetworkPolicyMatrix(t *testing.T) {
 // namespaceSelector `name: kube-system` is a label no namespace carries.
 func seedPolicies(t testing.TB) []*networkingv1.NetworkPolicy {
 	t.Helper()
-	docs, err := check.Read("seed", strings.NewReader(seedNetworkPolicies))
+	docs, err := manifest.Read("seed", strings.NewReader(seedNetworkPolicies))
 	if err != nil {
 		t.Fatal(err)
 	}

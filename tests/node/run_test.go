@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jordigilh/kubernaut-execution/internal/schemas"
+	"github.com/jordigilh/kubernaut-execution/internal/cache"
 )
 
 const (
@@ -70,14 +70,14 @@ func prerequisites() error {
 		errs = append(errs, "missing Debian packages: "+strings.Join(debs, ", ")+"; run `make node-deps` as root")
 	}
 	var built []string
-	cache := schemas.CacheDir(root)
+	dir := cache.Dir(root)
 	for _, b := range append(hostBinaries, imagesIndex) {
-		if _, err := os.Stat(filepath.Join(cache, b)); err != nil {
+		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
 			built = append(built, b)
 		}
 	}
 	if len(built) > 0 {
-		errs = append(errs, fmt.Sprintf("missing in %s: %s; run `make node-tools`", cache, strings.Join(built, ", ")))
+		errs = append(errs, fmt.Sprintf("missing in %s: %s; run `make node-tools`", dir, strings.Join(built, ", ")))
 	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "\n"))

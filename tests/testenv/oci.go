@@ -22,7 +22,7 @@ import (
 	"helm.sh/helm/v3/pkg/cli"
 	"helm.sh/helm/v3/pkg/registry"
 
-	"github.com/jordigilh/kubernaut-execution/internal/schemas"
+	"github.com/jordigilh/kubernaut-execution/internal/cache"
 )
 
 // Signer is an OpenPGP key made for one test run, to sign a chart as `helm package --sign` does:
@@ -157,11 +157,11 @@ func (c *Chart) Push(helm, home string, r *Registry, repository string) (string,
 
 // HelmAndRegistry are the pinned helm and registry commands (`make tools`), under the repository root.
 func HelmAndRegistry(root string) (helm, registry string, err error) {
-	cache := schemas.CacheDir(root)
-	if helm, err = Tool(cache, "helm", filepath.Join(root, "tools", "helm", "go.mod"), "helm.sh/helm/v3", "version", "--short"); err != nil {
+	dir := cache.Dir(root)
+	if helm, err = Tool(dir, "helm", filepath.Join(root, "tools", "helm", "go.mod"), "helm.sh/helm/v3", "version", "--short"); err != nil {
 		return "", "", err
 	}
-	registry, err = Tool(cache, "registry", filepath.Join(root, "tools", "registry", "go.mod"), "github.com/distribution/distribution/v3", "--version")
+	registry, err = Tool(dir, "registry", filepath.Join(root, "tools", "registry", "go.mod"), "github.com/distribution/distribution/v3", "--version")
 	return helm, registry, err
 }
 

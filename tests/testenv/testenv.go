@@ -37,7 +37,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
-	"github.com/jordigilh/kubernaut-execution/internal/check"
+	"github.com/jordigilh/kubernaut-execution/internal/manifest"
 )
 
 // RequiredVersion is the version a go.mod file requires of a module.
@@ -229,7 +229,7 @@ func AwaitAdmissionPolicies(ctx context.Context, timeout time.Duration, probes m
 // (`kubectl apply --server-side --force-conflicts`), through dyn, with mapper resolving kinds; a kind
 // the mapper does not know yet (a CRD applied just before) is rediscovered once. With dryRun "All"
 // nothing changes. It returns what the API server made of each document.
-func ServerSideApply(ctx context.Context, dyn dynamic.Interface, mapper meta.ResettableRESTMapper, manager string, docs []check.Document, dryRun ...string) ([]*unstructured.Unstructured, error) {
+func ServerSideApply(ctx context.Context, dyn dynamic.Interface, mapper meta.ResettableRESTMapper, manager string, docs []manifest.Document, dryRun ...string) ([]*unstructured.Unstructured, error) {
 	var out []*unstructured.Unstructured
 	for _, d := range docs {
 		gvk := schema.FromAPIVersionAndKind(d.APIVersion(), d.Kind())
