@@ -152,7 +152,7 @@ var scenarios = map[string]scenario{
 	"scale-deployment": {
 		params: func(t testing.TB, ns string) map[string]string {
 			deploy(t, ns, "web", appImage("v1"), 1)
-			must(waitPods(ns, "app=web", 1, nil))(t)
+			testenv.Must(waitPods(ns, "app=web", 1, nil)).In(t)
 			return map[string]string{"namespace": ns, "deployment": "web", "replicas": "3",
 				"target": target("staging", map[string]string{"app": "web"}, map[string]any{"currentReplicas": 1})}
 		},
@@ -164,7 +164,7 @@ var scenarios = map[string]scenario{
 	"restart-pod": {
 		params: func(t testing.TB, ns string) map[string]string {
 			deploy(t, ns, "web", appImage("v1"), 1)
-			pods := must(waitPods(ns, "app=web", 1, nil))(t)
+			pods := testenv.Must(waitPods(ns, "app=web", 1, nil)).In(t)
 			return map[string]string{"namespace": ns, "pod": pods[0].Name,
 				"target": target("staging", map[string]string{"app": "web"}, map[string]any{"ownerKind": "ReplicaSet"})}
 		},
@@ -188,7 +188,7 @@ var scenarios = map[string]scenario{
 			if _, err := cluster.Client.CoreV1().Pods(ns).Create(bg, pod, metav1.CreateOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			must(waitPods(ns, "app=doomed", 1, nil))(t)
+			testenv.Must(waitPods(ns, "app=doomed", 1, nil)).In(t)
 			return map[string]string{"namespace": ns, "pod": "doomed", "gracePeriodSeconds": "1", "target": target("staging", map[string]string{"app": "doomed"}, nil)}
 		},
 		effect: func(t testing.TB, ns string, _ *Result) error {
@@ -204,7 +204,7 @@ var scenarios = map[string]scenario{
 	"patch-deployment": {
 		params: func(t testing.TB, ns string) map[string]string {
 			deploy(t, ns, "web", appImage("v1"), 1)
-			must(waitPods(ns, "app=web", 1, nil))(t)
+			testenv.Must(waitPods(ns, "app=web", 1, nil)).In(t)
 			return map[string]string{"namespace": ns, "deployment": "web",
 				"patch":  `{"spec":{"template":{"spec":{"containers":[{"name":"app","resources":{"limits":{"memory":"64Mi"}}}]}}}}`,
 				"target": target("staging", map[string]string{"app": "web"}, nil)}
@@ -266,8 +266,8 @@ var scenarios = map[string]scenario{
 				}
 				return nil
 			}
-			pods := must(waitPods(ns, "app=web", 2, onSecond))(t)
-			must(waitPods(ns, "app=agent", 1, onSecond))(t)
+			pods := testenv.Must(waitPods(ns, "app=web", 2, onSecond)).In(t)
+			testenv.Must(waitPods(ns, "app=agent", 1, onSecond)).In(t)
 			drained = map[string]bool{}
 			for _, p := range pods {
 				drained[string(p.UID)] = true
@@ -296,12 +296,12 @@ var scenarios = map[string]scenario{
 	"rollback-deployment": {
 		params: func(t testing.TB, ns string) map[string]string {
 			d := deploy(t, ns, "api", appImage("v1"), 1)
-			must(waitPods(ns, "app=api", 1, imageIs(appImage("v1"))))(t)
+			testenv.Must(waitPods(ns, "app=api", 1, imageIs(appImage("v1")))).In(t)
 			patch := fmt.Sprintf(`{"spec":{"template":{"spec":{"containers":[{"name":"app","image":%q}]}}}}`, appImage("v2"))
 			if _, err := cluster.Client.AppsV1().Deployments(ns).Patch(bg, d.Name, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			must(waitPods(ns, "app=api", 1, imageIs(appImage("v2"))))(t)
+			testenv.Must(waitPods(ns, "app=api", 1, imageIs(appImage("v2")))).In(t)
 			return map[string]string{"namespace": ns, "deployment": "api", "revision": "0", "target": target("staging", map[string]string{"app": "api"}, nil)}
 		},
 		effect: func(t testing.TB, ns string, _ *Result) error {
@@ -356,16 +356,6 @@ var scenarios = map[string]scenario{
 }
 
 var drained map[string]bool
-
-func must[T any](v T, err error) func(t testing.TB) T {
-	return func(t testing.TB) T {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
-}
 
 // Every catalogue action runs as a TaskRun of its Task, under its per-run ServiceAccount, created
 // with the controller's token; each step passes and the effect shows on workloads running on the

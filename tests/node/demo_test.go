@@ -14,6 +14,7 @@ import (
 
 	v1alpha1 "github.com/jordigilh/kubernaut-execution/api/v1alpha1"
 	"github.com/jordigilh/kubernaut-execution/execution"
+	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
 // The main job, as `make demo` shows it (and every node-layer run checks it): the chart installed with
@@ -38,7 +39,7 @@ func TestDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	deploy(t, ns, "web", appImage("v1"), 1)
-	must(waitPods(ns, "app=web", 1, nil))(t)
+	testenv.Must(waitPods(ns, "app=web", 1, nil)).In(t)
 	// A pod nobody owns: deleting it would not restart it, so the gate refuses restart-pod.
 	bare := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "debug-shell", Labels: map[string]string{"app": "debug"}}, Spec: restrictedSpec(appImage("v1"))}
 	if _, err := cluster.Client.CoreV1().Pods(ns).Create(bg, bare, metav1.CreateOptions{}); err != nil {
@@ -61,7 +62,7 @@ func TestDemo(t *testing.T) {
 	if approved.Status.ApprovedBy != oncall.name {
 		t.Errorf("list-web-pods approved by %q, want %s", approved.Status.ApprovedBy, oncall.name)
 	}
-	must(waitPods(ns, "app=web", 2, nil))(t)
+	testenv.Must(waitPods(ns, "app=web", 2, nil)).In(t)
 
 	kubeconfig := cluster.Kubeconfig
 	kubectl := filepath.Join(cluster.cache, "bin", "kubectl")

@@ -123,7 +123,7 @@ func child(m *testing.M, dir string) int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "node: start:", err)
 		if c != nil {
-			c.Stop()
+			stop(c)
 		}
 		return 1
 	}
@@ -136,6 +136,16 @@ func child(m *testing.M, dir string) int {
 	if keep() && code == 0 {
 		return code
 	}
-	c.Stop()
+	if !stop(c) && code == 0 {
+		code = 1
+	}
 	return code
+}
+
+func stop(c *Cluster) bool {
+	if err := c.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "node: stop:", err)
+		return false
+	}
+	return true
 }

@@ -79,8 +79,9 @@ type Options struct {
 	// Started, when set, is called after each process starts (to record its PID elsewhere); an error
 	// fails Run.
 	Started func(*Process) error
-	// BeforeStop, when set, is called before each process is stopped.
-	BeforeStop func(*Process)
+	// BeforeStop, when set, is called before each process is stopped; Stop reports its error and goes
+	// on.
+	BeforeStop func(*Process) error
 }
 
 // Ports of a control plane; zero is a free port.
@@ -354,7 +355,9 @@ func (c *ControlPlane) Stop() error {
 	var errs []error
 	for _, p := range slices.Backward(procs) {
 		if c.opts.BeforeStop != nil {
-			c.opts.BeforeStop(p)
+			if err := c.opts.BeforeStop(p); err != nil {
+				errs = append(errs, fmt.Errorf("before stopping %s: %w", p.Name, err))
+			}
 		}
 		if err := StopProcess(p.Cmd.Process, Grace, KillWait); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", p.Name, err))

@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,7 +13,8 @@ import (
 )
 
 // Run starts a process with its log and environment and records it; Stop stops what Run started,
-// newest first, each reaped, and a second Stop has nothing left to stop.
+// newest first, each reaped (reporting what went wrong before stopping one, and going on), and a
+// second Stop has nothing left to stop.
 func TestRunAndStop(t *testing.T) {
 	sh, err := exec.LookPath("sh")
 	require.NoError(t, err)
@@ -21,7 +23,13 @@ func TestRunAndStop(t *testing.T) {
 	var started, stopped []string
 	o := Options{Root: dir, Dir: dir,
 		Started:    func(p *Process) error { started = append(started, p.Name); return nil },
-		BeforeStop: func(p *Process) { stopped = append(stopped, p.Name) },
+		BeforeStop: func(p *Process) error {
+			stopped = append(stopped, p.Name)
+			if p.Name == "first" {
+				return errors.New("containers left")
+			}
+			return nil
+		},
 	}
 	o.defaults()
 	c := &ControlPlane{Dir: dir, opts: o}
@@ -39,7 +47,7 @@ func TestRunAndStop(t *testing.T) {
 	}
 	require.NoError(t, waitUntil(func() bool { return c.Log("second") == "second log:\nhello from second" }), c.Log("second"))
 
-	require.NoError(t, c.Stop())
+	require.EqualError(t, c.Stop(), "before stopping first: containers left")
 	require.Equal(t, []string{"second", "first"}, stopped, "newest first")
 	for _, p := range procs {
 		require.ErrorIs(t, p.Cmd.Process.Signal(syscall.Signal(0)), os.ErrProcessDone, "%s reaped", p.Name)
