@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -43,9 +45,8 @@ func seedWebConfig(t testing.TB, ns string) {
 	t.Helper()
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "web-config", Annotations: map[string]string{execution.PatchableKeysAnnotation: "LOG_LEVEL"}},
 		Data: map[string]string{"LOG_LEVEL": "info"}}
-	if _, err := cluster.Client.CoreV1().ConfigMaps(ns).Create(bg, cm, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	_, err := cluster.Client.CoreV1().ConfigMaps(ns).Create(bg, cm, metav1.CreateOptions{})
+	require.NoError(t, err)
 }
 
 // deploy creates a Deployment of the app image; mutate, when given, adjusts it before it is created
@@ -60,9 +61,7 @@ func deploy(t testing.TB, ns, name, image string, replicas int32, mutate ...func
 		m(d)
 	}
 	d, err := cluster.Client.AppsV1().Deployments(ns).Create(bg, d, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("deployment %s: %v", name, err)
-	}
+	require.NoError(t, err, "deployment %s", name)
 	return d
 }
 
@@ -142,9 +141,7 @@ func imageIs(image string) func(corev1.Pod) error {
 func scenarioFor(t testing.TB, action string) scenario {
 	t.Helper()
 	s, ok := scenarios[action]
-	if !ok {
-		t.Fatalf("no scenario for %s", action)
-	}
+	require.True(t, ok, "no scenario for %s", action)
 	return s
 }
 
@@ -185,9 +182,8 @@ var scenarios = map[string]scenario{
 	"delete-pod": {
 		params: func(t testing.TB, ns string) map[string]string {
 			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "doomed", Labels: map[string]string{"app": "doomed"}}, Spec: restrictedSpec(appImage("v1"))}
-			if _, err := cluster.Client.CoreV1().Pods(ns).Create(bg, pod, metav1.CreateOptions{}); err != nil {
-				t.Fatal(err)
-			}
+			_, err := cluster.Client.CoreV1().Pods(ns).Create(bg, pod, metav1.CreateOptions{})
+			require.NoError(t, err)
 			testenv.Must(waitPods(ns, "app=doomed", 1, nil)).In(t)
 			return map[string]string{"namespace": ns, "pod": "doomed", "gracePeriodSeconds": "1", "target": target("staging", map[string]string{"app": "doomed"}, nil)}
 		},
@@ -255,11 +251,10 @@ var scenarios = map[string]scenario{
 			}
 			deploy(t, ns, "web", appImage("v1"), 2, func(d *appsv1.Deployment) { d.Spec.Template.Spec = onNode(d.Spec.Template.Spec) })
 			labels := map[string]string{"app": "agent"}
-			if _, err := cluster.Client.AppsV1().DaemonSets(ns).Create(bg, &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "agent"},
+			_, err := cluster.Client.AppsV1().DaemonSets(ns).Create(bg, &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "agent"},
 				Spec: appsv1.DaemonSetSpec{Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: corev1.PodTemplateSpec{
-					ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: onNode(restrictedSpec(appImage("v1")))}}}, metav1.CreateOptions{}); err != nil {
-				t.Fatal(err)
-			}
+					ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: onNode(restrictedSpec(appImage("v1")))}}}, metav1.CreateOptions{})
+			require.NoError(t, err)
 			onSecond := func(p corev1.Pod) error {
 				if p.Spec.NodeName != n {
 					return fmt.Errorf("on %s", p.Spec.NodeName)
@@ -298,9 +293,8 @@ var scenarios = map[string]scenario{
 			d := deploy(t, ns, "api", appImage("v1"), 1)
 			testenv.Must(waitPods(ns, "app=api", 1, imageIs(appImage("v1")))).In(t)
 			patch := fmt.Sprintf(`{"spec":{"template":{"spec":{"containers":[{"name":"app","image":%q}]}}}}`, appImage("v2"))
-			if _, err := cluster.Client.AppsV1().Deployments(ns).Patch(bg, d.Name, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
-				t.Fatal(err)
-			}
+			_, err := cluster.Client.AppsV1().Deployments(ns).Patch(bg, d.Name, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{})
+			require.NoError(t, err)
 			testenv.Must(waitPods(ns, "app=api", 1, imageIs(appImage("v2")))).In(t)
 			return map[string]string{"namespace": ns, "deployment": "api", "revision": "0", "target": target("staging", map[string]string{"app": "api"}, nil)}
 		},
@@ -330,10 +324,9 @@ var scenarios = map[string]scenario{
 			for name, extra := range map[string]map[string]string{"web-config": nil, "opted-out": {"kubernaut.ai/managed": "false"}} {
 				labels := map[string]string{"app": "web"}
 				maps.Copy(labels, extra)
-				if _, err := cluster.Client.CoreV1().ConfigMaps(ns).Create(bg, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
-					Data: map[string]string{"API_TOKEN": "s3cr3t-in-configmap-data"}}, metav1.CreateOptions{}); err != nil {
-					t.Fatal(err)
-				}
+				_, err := cluster.Client.CoreV1().ConfigMaps(ns).Create(bg, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+					Data: map[string]string{"API_TOKEN": "s3cr3t-in-configmap-data"}}, metav1.CreateOptions{})
+				require.NoError(t, err)
 			}
 			// Custom scripts always need approval (the catalogue's approval: true): a person approves an
 			// ActionRun of exactly these parameters, which the approval-gate step reads.
@@ -363,9 +356,7 @@ var drained map[string]bool
 func TestEveryActionAsTaskRun(t *testing.T) {
 	installed(t)
 	cat := testenv.Catalogue(t)
-	if len(scenarios) != len(cat.Actions) {
-		t.Fatalf("%d scenarios for %d catalogue actions", len(scenarios), len(cat.Actions))
-	}
+	require.Equal(t, len(cat.Actions), len(scenarios), "scenarios, one per catalogue action")
 	var rows [][]string
 	for _, a := range cat.Actions {
 		t.Run(a.Name, func(t *testing.T) {
@@ -375,16 +366,15 @@ func TestEveryActionAsTaskRun(t *testing.T) {
 			r := runTask(t, a, ns, params)
 			r.params = params
 			if r.Status != "True" {
-				t.Fatalf("%s\npolicy gate: %s\nexecute: %s", r, r.Logs(bg, tekton.StepPolicyGate), r.Logs(bg, tekton.StepExecute))
+				// The step logs only when it failed: each is a request of its own.
+				require.FailNow(t, "the TaskRun did not succeed", "%s\npolicy gate: %s\nexecute: %s", r, r.Logs(bg, tekton.StepPolicyGate), r.Logs(bg, tekton.StepExecute))
 			}
 			want := map[string]int32{tekton.StepPolicyGate: 0, tekton.StepApprovalGate: 0, tekton.StepExecute: 0}
 			if a.DryRun.Supported {
 				want[tekton.StepDryRun] = 0
 			}
 			expectSteps(t, r, want)
-			if err := s.effect(t, ns, r); err != nil {
-				t.Fatalf("effect: %v\n%s", err, r)
-			}
+			require.NoError(t, s.effect(t, ns, r), "effect\n%s", r)
 			rows = append(rows, r.timingRow(a.Name))
 		})
 	}
@@ -399,12 +389,10 @@ func TestEveryActionAsTaskRun(t *testing.T) {
 		r := runTaskBound(t, defaultRelease, testenv.Action(t, "scale-deployment"), ns, map[string]string{"namespace": ns, "deployment": "web", "replicas": "3",
 			"target": target("staging", map[string]string{"app": "web"}, map[string]any{"currentReplicas": 1})}, false)
 		expectSteps(t, r, map[string]int32{tekton.StepPolicyGate: 0, tekton.StepApprovalGate: 0, tekton.StepDryRun: 1})
-		if out := r.Logs(bg, tekton.StepDryRun); !strings.Contains(out, "forbidden") {
-			t.Errorf("dry-run without a binding was not refused by RBAC: %s", out)
-		}
+		assert.Contains(t, r.Logs(bg, tekton.StepDryRun), "forbidden", "dry-run without a binding was not refused by RBAC")
 		d, err := cluster.Client.AppsV1().Deployments(ns).Get(bg, "web", metav1.GetOptions{})
-		if err != nil || ptr.Deref(d.Spec.Replicas, 0) != 1 {
-			t.Errorf("replicas changed without a binding: %v %v", d.Spec.Replicas, err)
+		if assert.NoError(t, err) {
+			assert.Equal(t, int32(1), ptr.Deref(d.Spec.Replicas, 0), "replicas changed without a binding")
 		}
 	})
 
@@ -417,9 +405,10 @@ func TestEveryActionAsTaskRun(t *testing.T) {
 		})
 		r := runTask(t, testenv.Action(t, "verify-deployment"), ns, map[string]string{"namespace": ns, "deployment": "stuck", "timeoutSeconds": "10",
 			"target": target("staging", map[string]string{"app": "stuck"}, nil)})
-		if r.Status != "False" || !r.step(tekton.StepExecute).Ran || r.step(tekton.StepExecute).ExitCode == 0 {
-			t.Fatalf("verify of a stuck rollout did not fail in its execute step: %s", r)
-		}
+		require.Equal(t, "False", r.Status, "verify of a stuck rollout did not fail: %s", r)
+		execute := r.step(tekton.StepExecute)
+		require.True(t, execute.Ran, "verify of a stuck rollout did not fail in its execute step: %s", r)
+		require.NotZero(t, execute.ExitCode, "verify of a stuck rollout did not fail in its execute step: %s", r)
 	})
 }
 
@@ -475,9 +464,7 @@ var secondNodeSpec = kubeletNode{Name: "kubernaut-node-2", IP: "198.18.0.2", Pod
 func secondNode(t testing.TB) string {
 	t.Helper()
 	secondOnce.Do(func() { secondErr = cluster.startSecondNode(bg) })
-	if secondErr != nil {
-		t.Fatalf("second node: %v", secondErr)
-	}
+	require.NoError(t, secondErr, "second node")
 	t.Cleanup(func() {
 		_, _ = cluster.Client.CoreV1().Nodes().Patch(bg, secondNodeSpec.Name, types.StrategicMergePatchType, []byte(`{"spec":{"unschedulable":null}}`), metav1.PatchOptions{})
 	})

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/jordigilh/kubernaut-execution/internal/tekton"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
@@ -28,9 +30,7 @@ func BenchmarkTaskRun(b *testing.B) {
 		i++
 		start := time.Now()
 		r := runTask(b, a, ns, params)
-		if r.Status != "True" {
-			b.Fatalf("%s", r)
-		}
+		require.Equal(b, "True", r.Status, "%s", r)
 		whole := time.Since(start)
 		first := r.step(tekton.StepPolicyGate).Started
 		total = append(total, r.Completed.Sub(r.Created))

@@ -22,7 +22,7 @@ func TestRunAndStop(t *testing.T) {
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "logs"), 0o755))
 	var started, stopped []string
 	o := Options{Root: dir, Dir: dir,
-		Started:    func(p *Process) error { started = append(started, p.Name); return nil },
+		Started: func(p *Process) error { started = append(started, p.Name); return nil },
 		BeforeStop: func(p *Process) error {
 			stopped = append(stopped, p.Name)
 			if p.Name == "first" {
