@@ -1,3 +1,5 @@
+//go:build e2e
+
 // Package e2e is the real-cluster layer: etcd, kube-apiserver and kube-controller-manager built from
 // the pinned tools/kube module, started on loopback by the tests, and the bundle installed, admitted,
 // authorized and run against them.

@@ -1,3 +1,5 @@
+//go:build node
+
 // Package node is the real-node layer (layer 6): the control plane, containerd, a kubelet, kube-proxy,
 // CoreDNS, kube-router's NetworkPolicy firewall and Tekton Pipelines, all inside a network namespace
 // this test creates and removes, with no route out of it. Every binary is built from a pinned module
