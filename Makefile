@@ -99,14 +99,18 @@ verify: generate ## Regenerate and fail on any difference from the committed fil
 fmt: ## Format Go code.
 	$(GO) fmt ./...
 
+# Build tags of the real-cluster layers: without them `go test ./...` runs the fast layers, and those two
+# packages only print how to run them.
+CLUSTER_TAGS := e2e,node
+
 .PHONY: vet
-vet: ## Run go vet.
-	$(GO) vet ./...
+vet: ## Run go vet (the real-cluster layers' files too).
+	$(GO) vet -tags $(CLUSTER_TAGS) ./...
 
 .PHONY: lint
 lint: vet $(STATICCHECK) $(OPA) ## gofmt, go vet, staticcheck, opa fmt and opa check --strict on every policy and rule.
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt: not formatted (run make fmt): $$unformatted"; exit 1; fi
-	$(STATICCHECK) ./...
+	$(STATICCHECK) -tags $(CLUSTER_TAGS) ./...
 	$(OPA) fmt --fail -l policies internal/check/rules
 	$(OPA) check --strict policies
 	$(OPA) check --strict internal/check/rules
@@ -115,22 +119,22 @@ lint: vet $(STATICCHECK) $(OPA) ## gofmt, go vet, staticcheck, opa fmt and opa c
 
 .PHONY: demo
 demo: node-deps node-tools ## Bring up the real-node cluster, install the chart, and run three ActionRuns (one succeeds, one is refused, one waits for approval); the cluster stays up.
-	KUBERNAUT_NODE_KEEP=1 $(GO) test ./tests/node -run '^TestDemo$$' -count=1 -v -timeout 20m
+	KUBERNAUT_NODE_KEEP=1 $(GO) test -tags node ./tests/node -run '^TestDemo$$' -count=1 -v -timeout 20m
 
 .PHONY: demo-down
 demo-down: ## Remove the cluster make demo left running (processes, mounts, network namespace).
-	KUBERNAUT_NODE_CLEAN_ONLY=1 $(GO) test ./tests/node -count=1 -v
+	KUBERNAUT_NODE_CLEAN_ONLY=1 $(GO) test -tags node ./tests/node -count=1 -v
 
 ##@ Testing
 
 .PHONY: test
 test: lint tools node-deps node-tools ## Run every test layer: unit, golden, render, kustomize, schema, policies, Tekton, gate, conformance, real cluster, real node.
-	$(GO) test ./... -count=1 -timeout 40m
+	$(GO) test -tags $(CLUSTER_TAGS) ./... -count=1 -timeout 40m
 	cd tools/gitleaks && $(GO) test . -count=1
 
 .PHONY: test-fast
 test-fast: vet $(OPA) $(KUBE_SCORE) $(HELM) $(REGISTRY) ## Every layer but the real-cluster ones, for the edit-test loop.
-	$(GO) test $$($(GO) list ./... | grep -v -e /tests/e2e -e /tests/node) -count=1 -timeout 20m
+	$(GO) test ./... -count=1 -timeout 20m
 	cd tools/gitleaks && $(GO) test . -count=1
 
 .PHONY: policy-test
@@ -139,7 +143,7 @@ policy-test: $(OPA) ## Run the policy tests only: opa test with 100% coverage, s
 
 .PHONY: e2e
 e2e: tools ## Run the real-cluster layer alone (etcd + kube-apiserver + kube-controller-manager on loopback).
-	$(GO) test ./tests/e2e -count=1 -v -timeout 30m
+	$(GO) test -tags e2e ./tests/e2e -count=1 -v -timeout 30m
 
 .PHONY: tools
 tools: $(OPA) $(KUBE_BINS) $(KUBE_SCORE) $(HELM) $(REGISTRY) ## Build the pinned tools the tests run (opa, etcd, kube-apiserver, kube-controller-manager, kubectl, kube-score, helm, registry).
@@ -187,11 +191,11 @@ bench: tools build $(CACHE)/bin/kubeconform node-deps node-tools ## Benchmarks: 
 	$(GO) test ./tests -run '^$$' -bench 'Gate|Check' -benchmem -count 5
 	$(GO) test ./execution/gate -run '^$$' -bench Decide -benchtime 5000x -count 3
 	$(GO) test ./redact -run '^$$' -bench Redact10MiB -benchtime 3x -count 3
-	$(GO) test ./tests/e2e -run '^$$' -bench 'RunRBAC$$' -benchtime 300x -count 3
-	$(GO) test ./tests/e2e -run '^$$' -bench 'RunRBACConcurrent|Sweep1000' -benchtime 3x -count 1
-	$(GO) test ./tests/e2e -run '^$$' -bench RunContractAdmission -benchtime 300x -count 3
-	$(GO) test ./tests/node -run '^$$' -bench 'ActionRun$$' -benchtime 5x -count 1 -timeout 60m
-	$(GO) test ./tests/node -run '^$$' -bench FiftyActionRunsAtOnce -benchtime 1x -count 1 -timeout 30m
+	$(GO) test -tags e2e ./tests/e2e -run '^$$' -bench 'RunRBAC$$' -benchtime 300x -count 3
+	$(GO) test -tags e2e ./tests/e2e -run '^$$' -bench 'RunRBACConcurrent|Sweep1000' -benchtime 3x -count 1
+	$(GO) test -tags e2e ./tests/e2e -run '^$$' -bench RunContractAdmission -benchtime 300x -count 3
+	$(GO) test -tags node ./tests/node -run '^$$' -bench 'ActionRun$$' -benchtime 5x -count 1 -timeout 60m
+	$(GO) test -tags node ./tests/node -run '^$$' -bench FiftyActionRunsAtOnce -benchtime 1x -count 1 -timeout 30m
 
 ##@ Real node (layer 6)
 
@@ -223,11 +227,11 @@ node-tools: tools $(NODE_HOST_BINS) $(NODE_IMAGE_BINS) $(NODE_IMAGES) ## Build t
 
 .PHONY: e2e-node
 e2e-node: node-deps node-tools ## Run the real-node layer alone (kubelet, containerd, Tekton, NetworkPolicies in a network namespace).
-	$(GO) test ./tests/node -count=1 -v -timeout 40m
+	$(GO) test -tags node ./tests/node -count=1 -v -timeout 40m
 
 .PHONY: node-clean
 node-clean: ## Remove what killed node-layer runs left behind (processes, mounts, namespaces); live runs are kept.
-	KUBERNAUT_NODE_CLEAN_ONLY=1 $(GO) test ./tests/node -count=1 -v
+	KUBERNAUT_NODE_CLEAN_ONLY=1 $(GO) test -tags node ./tests/node -count=1 -v
 
 $(CACHE)/bin/kubelet: tools/kube/go.mod tools/kube/go.sum
 	cd tools/kube && $(GO) build -ldflags "$(KUBE_LDFLAGS)" -o $@ k8s.io/kubernetes/cmd/kubelet

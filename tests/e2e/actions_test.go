@@ -1,3 +1,5 @@
+//go:build e2e
+
 package e2e
 
 import (
@@ -50,20 +52,6 @@ func deployment(name, image string, replicas int32) *appsv1.Deployment {
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels(name)}, Spec: podSpec(image)}}}
 }
 
-// must(call).in(t) is call's value, failing t on its error.
-func must[T any](v T, err error) result[T] { return result[T]{v, err} }
-
-type result[T any] struct {
-	v   T
-	err error
-}
-
-func (r result[T]) in(t *testing.T) T {
-	t.Helper()
-	require.NoError(t, r.err)
-	return r.v
-}
-
 func seedPod(t *testing.T, ns, name, node string, owner *metav1.OwnerReference) {
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels("web")}, Spec: podSpec("registry.k8s.io/pause:3.10")}
 	pod.Spec.NodeName = node
@@ -71,12 +59,12 @@ func seedPod(t *testing.T, ns, name, node string, owner *metav1.OwnerReference) 
 	if owner != nil {
 		pod.OwnerReferences = []metav1.OwnerReference{*owner}
 	}
-	must(cluster.Client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{})).in(t)
+	testenv.Must(cluster.Client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{})).In(t)
 }
 
 func seedNode(t *testing.T, name string) {
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{execution.ManagedLabel: "true"}}}
-	must(cluster.Client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})).in(t)
+	testenv.Must(cluster.Client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})).In(t)
 	t.Cleanup(func() { _ = cluster.Client.CoreV1().Nodes().Delete(context.Background(), name, metav1.DeleteOptions{}) })
 }
 
@@ -162,7 +150,7 @@ var scenarios = map[string]scenario{
 	},
 	"scale-deployment": {
 		seed: func(t *testing.T, e env) {
-			must(cluster.Client.AppsV1().Deployments(e.NS).Create(ctx, deployment("web", "nginx:1.27", 2), metav1.CreateOptions{})).in(t)
+			testenv.Must(cluster.Client.AppsV1().Deployments(e.NS).Create(ctx, deployment("web", "nginx:1.27", 2), metav1.CreateOptions{})).In(t)
 		},
 		params: func(e env) map[string]string {
 			return map[string]string{"namespace": e.NS, "deployment": "web", "replicas": "3"}
@@ -179,7 +167,7 @@ var scenarios = map[string]scenario{
 	},
 	"patch-deployment": {
 		seed: func(t *testing.T, e env) {
-			must(cluster.Client.AppsV1().Deployments(e.NS).Create(ctx, deployment("web", "nginx:1.27", 1), metav1.CreateOptions{})).in(t)
+			testenv.Must(cluster.Client.AppsV1().Deployments(e.NS).Create(ctx, deployment("web", "nginx:1.27", 1), metav1.CreateOptions{})).In(t)
 		},
 		params: func(e env) map[string]string {
 			return map[string]string{"namespace": e.NS, "deployment": "web", "patch": `{"spec":{"template":{"spec":{"containers":[{"name":"web","resources":{"limits":{"memory":"256Mi"}}}]}}}}`}
@@ -199,8 +187,8 @@ var scenarios = map[string]scenario{
 	},
 	"patch-configmap": {
 		seed: func(t *testing.T, e env) {
-			must(cluster.Client.CoreV1().ConfigMaps(e.NS).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "web-config",
-				Annotations: map[string]string{execution.PatchableKeysAnnotation: "LOG_LEVEL"}}, Data: map[string]string{"LOG_LEVEL": "info"}}, metav1.CreateOptions{})).in(t)
+			testenv.Must(cluster.Client.CoreV1().ConfigMaps(e.NS).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "web-config",
+				Annotations: map[string]string{execution.PatchableKeysAnnotation: "LOG_LEVEL"}}, Data: map[string]string{"LOG_LEVEL": "info"}}, metav1.CreateOptions{})).In(t)
 		},
 		params: func(e env) map[string]string {
 			return map[string]string{"namespace": e.NS, "configmap": "web-config", "patch": `{"data":{"LOG_LEVEL":"debug"}}`}
@@ -231,12 +219,12 @@ var scenarios = map[string]scenario{
 	"drain-node": {
 		seed: func(t *testing.T, e env) {
 			seedNode(t, e.Node)
-			ds := must(cluster.Client.AppsV1().DaemonSets(e.NS).Create(ctx, &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "agent"},
+			ds := testenv.Must(cluster.Client.AppsV1().DaemonSets(e.NS).Create(ctx, &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "agent"},
 				Spec: appsv1.DaemonSetSpec{Selector: &metav1.LabelSelector{MatchLabels: labels("agent")},
-					Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels("agent")}, Spec: podSpec("registry.k8s.io/pause:3.10")}}}, metav1.CreateOptions{})).in(t)
-			rs := must(cluster.Client.AppsV1().ReplicaSets(e.NS).Create(ctx, &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "web"},
+					Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels("agent")}, Spec: podSpec("registry.k8s.io/pause:3.10")}}}, metav1.CreateOptions{})).In(t)
+			rs := testenv.Must(cluster.Client.AppsV1().ReplicaSets(e.NS).Create(ctx, &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "web"},
 				Spec: appsv1.ReplicaSetSpec{Replicas: ptr.To[int32](0), Selector: &metav1.LabelSelector{MatchLabels: labels("web")},
-					Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels("web")}, Spec: podSpec("nginx:1.27")}}}, metav1.CreateOptions{})).in(t)
+					Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels("web")}, Spec: podSpec("nginx:1.27")}}}, metav1.CreateOptions{})).In(t)
 			seedPod(t, e.NS, "agent-x", e.Node, controllerOf("DaemonSet", "agent", string(ds.UID)))
 			seedPod(t, e.NS, "web-x", e.Node, controllerOf("ReplicaSet", "web", string(rs.UID)))
 		},
@@ -265,16 +253,16 @@ var scenarios = map[string]scenario{
 		seed: func(t *testing.T, e env) {
 			d := deployment("api", "api:v2", 1)
 			d.Annotations = map[string]string{"deployment.kubernetes.io/revision": "2"}
-			d = must(cluster.Client.AppsV1().Deployments(e.NS).Create(ctx, d, metav1.CreateOptions{})).in(t)
+			d = testenv.Must(cluster.Client.AppsV1().Deployments(e.NS).Create(ctx, d, metav1.CreateOptions{})).In(t)
 			for rev, image := range map[string]string{"1": "api:v1", "2": "api:v2"} {
 				tpl := *d.Spec.Template.DeepCopy()
 				tpl.Labels = map[string]string{"app": "api", "pod-template-hash": "h" + rev}
 				tpl.Spec.Containers[0].Image = image
-				must(cluster.Client.AppsV1().ReplicaSets(e.NS).Create(ctx, &appsv1.ReplicaSet{
+				testenv.Must(cluster.Client.AppsV1().ReplicaSets(e.NS).Create(ctx, &appsv1.ReplicaSet{
 					ObjectMeta: metav1.ObjectMeta{Name: "api-h" + rev, Labels: tpl.Labels, Annotations: map[string]string{"deployment.kubernetes.io/revision": rev},
 						OwnerReferences: []metav1.OwnerReference{*controllerOf("Deployment", "api", string(d.UID))}},
 					Spec: appsv1.ReplicaSetSpec{Replicas: ptr.To[int32](0), Selector: &metav1.LabelSelector{MatchLabels: tpl.Labels}, Template: tpl},
-				}, metav1.CreateOptions{})).in(t)
+				}, metav1.CreateOptions{})).In(t)
 			}
 		},
 		params: func(e env) map[string]string {
@@ -295,10 +283,10 @@ var scenarios = map[string]scenario{
 	},
 	"verify-deployment": {
 		seed: func(t *testing.T, e env) {
-			d := must(cluster.Client.AppsV1().Deployments(e.NS).Create(ctx, deployment("ready", "nginx:1.27", 1), metav1.CreateOptions{})).in(t)
+			d := testenv.Must(cluster.Client.AppsV1().Deployments(e.NS).Create(ctx, deployment("ready", "nginx:1.27", 1), metav1.CreateOptions{})).In(t)
 			// No deployment controller runs here: the status a finished rollout has is set by hand.
 			d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1}
-			must(cluster.Client.AppsV1().Deployments(e.NS).UpdateStatus(ctx, d, metav1.UpdateOptions{})).in(t)
+			testenv.Must(cluster.Client.AppsV1().Deployments(e.NS).UpdateStatus(ctx, d, metav1.UpdateOptions{})).In(t)
 		},
 		params: func(e env) map[string]string {
 			return map[string]string{"namespace": e.NS, "deployment": "ready", "timeoutSeconds": "20"}
@@ -326,8 +314,8 @@ func seedConfigMaps(t *testing.T, e env) {
 	for name, extra := range map[string]map[string]string{"web-config": nil, scriptOptedOut: {managedLabel: "false"}} {
 		l := labels("web")
 		maps.Copy(l, extra)
-		must(cluster.Client.CoreV1().ConfigMaps(e.NS).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: l},
-			Data: map[string]string{"API_TOKEN": scriptData}}, metav1.CreateOptions{})).in(t)
+		testenv.Must(cluster.Client.CoreV1().ConfigMaps(e.NS).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: l},
+			Data: map[string]string{"API_TOKEN": scriptData}}, metav1.CreateOptions{})).In(t)
 	}
 }
 
@@ -443,7 +431,7 @@ func TestCustomScriptControls(t *testing.T) {
 	require.Error(t, s.effect(e, yaml), "the effect check catches data in the output")
 
 	patch := fmt.Sprintf(`{"metadata":{"labels":{%q:null}}}`, managedLabel)
-	must(cluster.Client.CoreV1().ConfigMaps(e.NS).Patch(ctx, scriptOptedOut, types.MergePatchType, []byte(patch), metav1.PatchOptions{})).in(t)
+	testenv.Must(cluster.Client.CoreV1().ConfigMaps(e.NS).Patch(ctx, scriptOptedOut, types.MergePatchType, []byte(patch), metav1.PatchOptions{})).In(t)
 	out, err = runAction(t, a, s, e, token, false)
 	require.NoError(t, err)
 	require.Contains(t, out, scriptOptedOut, "without its label, the opted-out ConfigMap is listed")
@@ -547,16 +535,16 @@ func firstLine(s string) string {
 func bindRules(t *testing.T, name, ns string, scope catalogue.Scope, rules []rbacv1.PolicyRule) string {
 	t.Helper()
 	rbac := cluster.Client.RbacV1()
-	must(rbac.ClusterRoles().Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: rules}, metav1.CreateOptions{})).in(t)
+	testenv.Must(rbac.ClusterRoles().Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: rules}, metav1.CreateOptions{})).In(t)
 	t.Cleanup(func() { _ = rbac.ClusterRoles().Delete(context.Background(), name, metav1.DeleteOptions{}) })
-	must(cluster.Client.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "runner"}}, metav1.CreateOptions{})).in(t)
+	testenv.Must(cluster.Client.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "runner"}}, metav1.CreateOptions{})).In(t)
 	ref := rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name}
 	subjects := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "runner", Namespace: ns}}
 	if scope == catalogue.Cluster {
-		must(rbac.ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name}, RoleRef: ref, Subjects: subjects}, metav1.CreateOptions{})).in(t)
+		testenv.Must(rbac.ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name}, RoleRef: ref, Subjects: subjects}, metav1.CreateOptions{})).In(t)
 		t.Cleanup(func() { _ = rbac.ClusterRoleBindings().Delete(context.Background(), name, metav1.DeleteOptions{}) })
 	} else {
-		must(rbac.RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name}, RoleRef: ref, Subjects: subjects}, metav1.CreateOptions{})).in(t)
+		testenv.Must(rbac.RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name}, RoleRef: ref, Subjects: subjects}, metav1.CreateOptions{})).In(t)
 	}
 	// A lagging authorizer would make a verb look needed: wait until the binding is in effect.
 	awaitAuthorized(t, ns, "runner", rules, map[catalogue.Scope]string{catalogue.Namespaced: ns}[scope])

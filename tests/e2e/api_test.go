@@ -1,3 +1,5 @@
+//go:build e2e
+
 package e2e
 
 import (
@@ -14,7 +16,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/rest"
 
 	v1alpha1 "github.com/jordigilh/kubernaut-execution/api/v1alpha1"
 )
@@ -46,9 +47,7 @@ func personIn(t *testing.T, ns, name, role string) person {
 
 func dynamicAs(t *testing.T, token string) dynamic.Interface {
 	t.Helper()
-	cfg := rest.AnonymousClientConfig(cluster.Config)
-	cfg.BearerToken = token
-	c, err := dynamic.NewForConfig(cfg)
+	_, c, err := cluster.As(token)
 	require.NoError(t, err)
 	return c
 }

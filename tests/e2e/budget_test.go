@@ -1,12 +1,16 @@
+//go:build e2e
+
 package e2e
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"helm.sh/helm/v3/pkg/action"
 	batchv1 "k8s.io/api/batch/v1"
@@ -16,14 +20,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
 	"github.com/jordigilh/kubernaut-execution/execution"
 	"github.com/jordigilh/kubernaut-execution/execution/jobs"
 	"github.com/jordigilh/kubernaut-execution/execution/runrbac"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
+	"github.com/jordigilh/kubernaut-execution/tests/testenv/controlplane"
 )
 
 // The run budget is the API server's: on a control plane of its own, which also runs the
@@ -34,11 +37,13 @@ import (
 // and when a finished Job outlives the window (runs per window).
 func TestRunBudget(t *testing.T) {
 	ctx := context.Background()
-	own, err := Start(ctx, "--controllers=resourcequota-controller,ttl-after-finished-controller",
+	own, err := Start(ctx, func(o *controlplane.Options) {
+		o.Controllers = append(slices.Clone(controlplane.DefaultControllers), "resourcequota-controller", "ttl-after-finished-controller")
 		// New Tekton CRDs get a usage count at the next full sync: keep it short here.
-		"--resource-quota-sync-period=5s")
+		o.ControllerManagerArgs = append(o.ControllerManagerArgs, "--resource-quota-sync-period=5s")
+	})
 	if own != nil {
-		defer own.Stop()
+		defer func() { assert.NoError(t, own.Stop()) }()
 	}
 	require.NoError(t, err)
 	require.NoError(t, installTektonCRDs(own))
@@ -90,11 +95,7 @@ func TestRunBudget(t *testing.T) {
 	require.EqualValues(t, window, c.RunRetentionSeconds, "the contract carries the window")
 	token, err := own.Token(ctx, ns, fullname+"-controller")
 	require.NoError(t, err)
-	controller, err := own.As(token)
-	require.NoError(t, err)
-	cfg := rest.AnonymousClientConfig(own.Config)
-	cfg.BearerToken = token
-	controllerDyn, err := dynamic.NewForConfig(cfg)
+	controller, controllerDyn, err := own.As(token)
 	require.NoError(t, err)
 	// The runs admitted below pass the release's admission policies too, once the API server enforces
 	// them: a Job as the namespace's default ServiceAccount is refused by them first.

@@ -1,3 +1,5 @@
+//go:build e2e
+
 package e2e
 
 import (
@@ -42,7 +44,7 @@ func BenchmarkRunContractAdmission(b *testing.B) {
 	awaitAuthorized(b, releaseNS, r.ServiceAccount, a.PolicyRules(), ns)
 	token, err := cluster.Token(ctx, releaseNS, r.ServiceAccount)
 	require.NoError(b, err)
-	run, err := cluster.As(token)
+	run, _, err := cluster.As(token)
 	require.NoError(b, err)
 
 	patch := func(fields map[string]any) error {

@@ -1,3 +1,5 @@
+//go:build e2e
+
 package e2e
 
 import (
@@ -36,7 +38,7 @@ func runWithClient(t *testing.T, action, id, ns string) (*Run, kubernetes.Interf
 	awaitAuthorized(t, releaseNS, r.ServiceAccount, a.PolicyRules(), r.bindingNamespace())
 	token, err := cluster.Token(ctx, releaseNS, r.ServiceAccount)
 	require.NoError(t, err)
-	client, err := cluster.As(token)
+	client, _, err := cluster.As(token)
 	require.NoError(t, err)
 	return r, client
 }
@@ -94,7 +96,7 @@ func ownedDeployment(t *testing.T, ns, name string, labels map[string]string) {
 	d.Spec.Template.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "LOG_LEVEL", Value: "info"}, {Name: "AUTH", Value: "on"}}
 	d.Spec.Template.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}
 	d.Spec.Template.Spec.Containers[0].Args = []string{"--auth=on"}
-	must(cluster.Client.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{})).in(t)
+	testenv.Must(cluster.Client.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{})).In(t)
 }
 
 // What a hostile caller or a stolen run token can make a run do to a Deployment, refused by the API
@@ -166,7 +168,7 @@ func TestRunContractTargets(t *testing.T) {
 	ns := namespace(t, "contract-targets", nil)
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "app", Annotations: map[string]string{execution.PatchableKeysAnnotation: "LOG_LEVEL"}},
 		Data: map[string]string{"LOG_LEVEL": "info", "policy.default": "role:readonly"}}
-	must(cluster.Client.CoreV1().ConfigMaps(ns).Create(ctx, cm, metav1.CreateOptions{})).in(t)
+	testenv.Must(cluster.Client.CoreV1().ConfigMaps(ns).Create(ctx, cm, metav1.CreateOptions{})).In(t)
 	pc := runAs(t, "patch-configmap", "contract-cm", ns)
 	mergeCM := func(patch string) func() error {
 		return func() error {
@@ -182,10 +184,10 @@ func TestRunContractTargets(t *testing.T) {
 	// Nodes: opted in by their own label; a control-plane node never.
 	worker, plain, control := "contract-worker", "contract-plain", "contract-control"
 	seedNode(t, worker)
-	must(cluster.Client.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: plain}}, metav1.CreateOptions{})).in(t)
+	testenv.Must(cluster.Client.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: plain}}, metav1.CreateOptions{})).In(t)
 	t.Cleanup(func() { _ = cluster.Client.CoreV1().Nodes().Delete(ctx, plain, metav1.DeleteOptions{}) })
-	must(cluster.Client.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: control,
-		Labels: map[string]string{execution.ManagedLabel: "true", "node-role.kubernetes.io/control-plane": ""}}}, metav1.CreateOptions{})).in(t)
+	testenv.Must(cluster.Client.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: control,
+		Labels: map[string]string{execution.ManagedLabel: "true", "node-role.kubernetes.io/control-plane": ""}}}, metav1.CreateOptions{})).In(t)
 	t.Cleanup(func() { _ = cluster.Client.CoreV1().Nodes().Delete(ctx, control, metav1.DeleteOptions{}) })
 	drain := runAs(t, "drain-node", "contract-drain", "")
 	patchNode := func(node, patch string) func() error {
@@ -225,10 +227,10 @@ func TestRunContractTargets(t *testing.T) {
 	// token's binding): whatever the request, it is outside the action's contract.
 	r, restart := runWithClient(t, "restart-pod", "contract-extra", ns)
 	grant := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"create"}}}
-	must(cluster.Client.RbacV1().Roles(ns).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "extra"}, Rules: grant}, metav1.CreateOptions{})).in(t)
-	must(cluster.Client.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "extra"},
+	testenv.Must(cluster.Client.RbacV1().Roles(ns).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "extra"}, Rules: grant}, metav1.CreateOptions{})).In(t)
+	testenv.Must(cluster.Client.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "extra"},
 		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "extra"},
-		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: r.ServiceAccount, Namespace: releaseNS}}}, metav1.CreateOptions{})).in(t)
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: r.ServiceAccount, Namespace: releaseNS}}}, metav1.CreateOptions{})).In(t)
 	awaitAuthorized(t, releaseNS, r.ServiceAccount, grant, ns)
 	_, err = restart.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "planted"}}, dryRun)
 	refusedByPolicy(t, err, "a restart-pod run may not make the request /configmaps/CREATE")
@@ -238,9 +240,9 @@ func TestRunContractTargets(t *testing.T) {
 	// opted-in namespace still acts only in its own.
 	second := namespace(t, "contract-second", nil)
 	seedPod(t, second, "web", "", nil)
-	must(cluster.Client.RbacV1().RoleBindings(second).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "second"},
+	testenv.Must(cluster.Client.RbacV1().RoleBindings(second).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "second"},
 		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: actionRole("restart-pod")},
-		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: r.ServiceAccount, Namespace: releaseNS}}}, metav1.CreateOptions{})).in(t)
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: r.ServiceAccount, Namespace: releaseNS}}}, metav1.CreateOptions{})).In(t)
 	awaitAuthorized(t, releaseNS, r.ServiceAccount, testenv.Action(t, "restart-pod").PolicyRules(), second)
 	err = restart.CoreV1().Pods(second).Delete(ctx, "web", metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}})
 	refusedByPolicy(t, err, "acts only in the namespace its identity was made for")

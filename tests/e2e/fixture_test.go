@@ -1,3 +1,5 @@
+//go:build e2e
+
 package e2e
 
 import (
@@ -123,7 +125,7 @@ func waitForAdmissionPolicies() error {
 	if err != nil {
 		return err
 	}
-	prober, err := cluster.As(token)
+	prober, _, err := cluster.As(token)
 	if err != nil {
 		return err
 	}
@@ -155,7 +157,8 @@ func controllerClientE() (kubernetes.Interface, error) {
 	if err != nil {
 		return nil, fmt.Errorf("controller token: %w", err)
 	}
-	return cluster.As(token)
+	client, _, err := cluster.As(token)
+	return client, err
 }
 
 // Run is what the controller makes for one action run, through package runrbac: a ServiceAccount in

@@ -1,3 +1,5 @@
+//go:build e2e
+
 package e2e
 
 import (
@@ -10,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	"helm.sh/helm/v3/pkg/action"
@@ -53,7 +56,7 @@ func (c *Cluster) apply(ctx context.Context, docs []manifest.Document, dryRun ..
 // applyAs server-side applies docs as field manager manager and returns what the API server made of
 // each (with dryRun "All", what it would make, changing nothing).
 func (c *Cluster) applyAs(ctx context.Context, manager string, docs []manifest.Document, dryRun ...string) ([]*unstructured.Unstructured, error) {
-	return testenv.ServerSideApply(ctx, c.Dynamic, c.mapper(), manager, docs, dryRun...)
+	return testenv.ServerSideApply(ctx, c.Dynamic, c.Mapper, manager, docs, dryRun...)
 }
 
 // tektonCRDsInstalled installs Tekton's Task, TaskRun and PipelineRun CRDs from the pinned module into the
@@ -95,7 +98,7 @@ func installTektonCRDs(c *Cluster) error {
 			return err
 		}
 	}
-	c.resetMapper()
+	c.ResetMapper()
 	return nil
 }
 
@@ -230,7 +233,7 @@ func TestOverlaysApplyServerSide(t *testing.T) {
 	ctx := context.Background()
 	own, err := Start(ctx)
 	if own != nil {
-		defer own.Stop()
+		defer func() { assert.NoError(t, own.Stop()) }()
 	}
 	require.NoError(t, err)
 	require.NoError(t, installTektonCRDs(own))

@@ -1,3 +1,5 @@
+//go:build node
+
 package node
 
 import (
@@ -11,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -43,9 +47,8 @@ func seedWebConfig(t testing.TB, ns string) {
 	t.Helper()
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "web-config", Annotations: map[string]string{execution.PatchableKeysAnnotation: "LOG_LEVEL"}},
 		Data: map[string]string{"LOG_LEVEL": "info"}}
-	if _, err := cluster.Client.CoreV1().ConfigMaps(ns).Create(bg, cm, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	_, err := cluster.Client.CoreV1().ConfigMaps(ns).Create(bg, cm, metav1.CreateOptions{})
+	require.NoError(t, err)
 }
 
 // deploy creates a Deployment of the app image; mutate, when given, adjusts it before it is created
@@ -60,9 +63,7 @@ func deploy(t testing.TB, ns, name, image string, replicas int32, mutate ...func
 		m(d)
 	}
 	d, err := cluster.Client.AppsV1().Deployments(ns).Create(bg, d, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("deployment %s: %v", name, err)
-	}
+	require.NoError(t, err, "deployment %s", name)
 	return d
 }
 
@@ -144,9 +145,7 @@ func imageIs(image string) func(corev1.Pod) error {
 func scenarioFor(t testing.TB, action string) scenario {
 	t.Helper()
 	s, ok := scenarios[action]
-	if !ok {
-		t.Fatalf("no real-node scenario for action %s: add one to the scenarios table in tests/node/actions_test.go (how to seed its target, what its effect is)", action)
-	}
+	require.True(t, ok, "no real-node scenario for action %s: add one to the scenarios table in tests/node/actions_test.go (how to seed its target, what its effect is)", action)
 	return s
 }
 
@@ -154,7 +153,7 @@ var scenarios = map[string]scenario{
 	"scale-deployment": {
 		params: func(t testing.TB, ns string) map[string]string {
 			deploy(t, ns, "web", appImage("v1"), 1)
-			must(waitPods(ns, "app=web", 1, nil))(t)
+			testenv.Must(waitPods(ns, "app=web", 1, nil)).In(t)
 			return map[string]string{"namespace": ns, "deployment": "web", "replicas": "3",
 				"target": target("staging", map[string]string{"app": "web"}, map[string]any{"currentReplicas": 1})}
 		},
@@ -166,7 +165,7 @@ var scenarios = map[string]scenario{
 	"restart-pod": {
 		params: func(t testing.TB, ns string) map[string]string {
 			deploy(t, ns, "web", appImage("v1"), 1)
-			pods := must(waitPods(ns, "app=web", 1, nil))(t)
+			pods := testenv.Must(waitPods(ns, "app=web", 1, nil)).In(t)
 			return map[string]string{"namespace": ns, "pod": pods[0].Name,
 				"target": target("staging", map[string]string{"app": "web"}, map[string]any{"ownerKind": "ReplicaSet"})}
 		},
@@ -187,10 +186,9 @@ var scenarios = map[string]scenario{
 	"delete-pod": {
 		params: func(t testing.TB, ns string) map[string]string {
 			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "doomed", Labels: map[string]string{"app": "doomed"}}, Spec: restrictedSpec(appImage("v1"))}
-			if _, err := cluster.Client.CoreV1().Pods(ns).Create(bg, pod, metav1.CreateOptions{}); err != nil {
-				t.Fatal(err)
-			}
-			must(waitPods(ns, "app=doomed", 1, nil))(t)
+			_, err := cluster.Client.CoreV1().Pods(ns).Create(bg, pod, metav1.CreateOptions{})
+			require.NoError(t, err)
+			testenv.Must(waitPods(ns, "app=doomed", 1, nil)).In(t)
 			return map[string]string{"namespace": ns, "pod": "doomed", "gracePeriodSeconds": "1", "target": target("staging", map[string]string{"app": "doomed"}, nil)}
 		},
 		effect: func(t testing.TB, ns string, _ *Result) error {
@@ -206,7 +204,7 @@ var scenarios = map[string]scenario{
 	"patch-deployment": {
 		params: func(t testing.TB, ns string) map[string]string {
 			deploy(t, ns, "web", appImage("v1"), 1)
-			must(waitPods(ns, "app=web", 1, nil))(t)
+			testenv.Must(waitPods(ns, "app=web", 1, nil)).In(t)
 			return map[string]string{"namespace": ns, "deployment": "web",
 				"patch":  `{"spec":{"template":{"spec":{"containers":[{"name":"app","resources":{"limits":{"memory":"64Mi"}}}]}}}}`,
 				"target": target("staging", map[string]string{"app": "web"}, nil)}
@@ -257,19 +255,18 @@ var scenarios = map[string]scenario{
 			}
 			deploy(t, ns, "web", appImage("v1"), 2, func(d *appsv1.Deployment) { d.Spec.Template.Spec = onNode(d.Spec.Template.Spec) })
 			labels := map[string]string{"app": "agent"}
-			if _, err := cluster.Client.AppsV1().DaemonSets(ns).Create(bg, &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "agent"},
+			_, err := cluster.Client.AppsV1().DaemonSets(ns).Create(bg, &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "agent"},
 				Spec: appsv1.DaemonSetSpec{Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: corev1.PodTemplateSpec{
-					ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: onNode(restrictedSpec(appImage("v1")))}}}, metav1.CreateOptions{}); err != nil {
-				t.Fatal(err)
-			}
+					ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: onNode(restrictedSpec(appImage("v1")))}}}, metav1.CreateOptions{})
+			require.NoError(t, err)
 			onSecond := func(p corev1.Pod) error {
 				if p.Spec.NodeName != n {
 					return fmt.Errorf("on %s", p.Spec.NodeName)
 				}
 				return nil
 			}
-			pods := must(waitPods(ns, "app=web", 2, onSecond))(t)
-			must(waitPods(ns, "app=agent", 1, onSecond))(t)
+			pods := testenv.Must(waitPods(ns, "app=web", 2, onSecond)).In(t)
+			testenv.Must(waitPods(ns, "app=agent", 1, onSecond)).In(t)
 			drained = map[string]bool{}
 			for _, p := range pods {
 				drained[string(p.UID)] = true
@@ -298,12 +295,11 @@ var scenarios = map[string]scenario{
 	"rollback-deployment": {
 		params: func(t testing.TB, ns string) map[string]string {
 			d := deploy(t, ns, "api", appImage("v1"), 1)
-			must(waitPods(ns, "app=api", 1, imageIs(appImage("v1"))))(t)
+			testenv.Must(waitPods(ns, "app=api", 1, imageIs(appImage("v1")))).In(t)
 			patch := fmt.Sprintf(`{"spec":{"template":{"spec":{"containers":[{"name":"app","image":%q}]}}}}`, appImage("v2"))
-			if _, err := cluster.Client.AppsV1().Deployments(ns).Patch(bg, d.Name, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
-				t.Fatal(err)
-			}
-			must(waitPods(ns, "app=api", 1, imageIs(appImage("v2"))))(t)
+			_, err := cluster.Client.AppsV1().Deployments(ns).Patch(bg, d.Name, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{})
+			require.NoError(t, err)
+			testenv.Must(waitPods(ns, "app=api", 1, imageIs(appImage("v2")))).In(t)
 			return map[string]string{"namespace": ns, "deployment": "api", "revision": "0", "target": target("staging", map[string]string{"app": "api"}, nil)}
 		},
 		effect: func(t testing.TB, ns string, _ *Result) error {
@@ -332,10 +328,9 @@ var scenarios = map[string]scenario{
 			for name, extra := range map[string]map[string]string{"web-config": nil, "opted-out": {"kubernaut.ai/managed": "false"}} {
 				labels := map[string]string{"app": "web"}
 				maps.Copy(labels, extra)
-				if _, err := cluster.Client.CoreV1().ConfigMaps(ns).Create(bg, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
-					Data: map[string]string{"API_TOKEN": "s3cr3t-in-configmap-data"}}, metav1.CreateOptions{}); err != nil {
-					t.Fatal(err)
-				}
+				_, err := cluster.Client.CoreV1().ConfigMaps(ns).Create(bg, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+					Data: map[string]string{"API_TOKEN": "s3cr3t-in-configmap-data"}}, metav1.CreateOptions{})
+				require.NoError(t, err)
 			}
 			// Custom scripts always need approval (the catalogue's approval: true): a person approves an
 			// ActionRun of exactly these parameters, which the approval-gate step reads.
@@ -359,16 +354,6 @@ var scenarios = map[string]scenario{
 
 var drained map[string]bool
 
-func must[T any](v T, err error) func(t testing.TB) T {
-	return func(t testing.TB) T {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
-}
-
 // Every catalogue action runs as a TaskRun of its Task, under its per-run ServiceAccount, created
 // with the controller's token; each step passes and the effect shows on workloads running on the
 // node. The timings table is the per-action figure of the closing note.
@@ -376,9 +361,8 @@ func TestEveryActionAsTaskRun(t *testing.T) {
 	installed(t)
 	cat := testenv.Catalogue(t)
 	for name := range scenarios {
-		if _, ok := cat.Action(name); !ok {
-			t.Fatalf("tests/node/actions_test.go has a scenario for %s, which the catalogue no longer has: remove it", name)
-		}
+		_, ok := cat.Action(name)
+		require.True(t, ok, "tests/node/actions_test.go has a scenario for %s, which the catalogue no longer has: remove it", name)
 	}
 	var rows [][]string
 	for _, a := range cat.Actions {
@@ -389,16 +373,15 @@ func TestEveryActionAsTaskRun(t *testing.T) {
 			r := runTask(t, a, ns, params)
 			r.params = params
 			if r.Status != "True" {
-				t.Fatalf("%s\npolicy gate: %s\nexecute: %s", r, r.Logs(bg, steps.PolicyGate), r.Logs(bg, steps.Execute))
+				// The step logs only when it failed: each is a request of its own.
+				require.FailNow(t, "the TaskRun did not succeed", "%s\npolicy gate: %s\nexecute: %s", r, r.Logs(bg, steps.PolicyGate), r.Logs(bg, steps.Execute))
 			}
 			want := map[string]int32{steps.PolicyGate: 0, steps.ApprovalGate: 0, steps.Execute: 0}
 			if a.DryRun.Supported {
 				want[steps.DryRun] = 0
 			}
 			expectSteps(t, r, want)
-			if err := s.effect(t, ns, r); err != nil {
-				t.Fatalf("effect: %v\n%s", err, r)
-			}
+			require.NoError(t, s.effect(t, ns, r), "effect\n%s", r)
 			rows = append(rows, r.timingRow(a.Name))
 		})
 	}
@@ -413,12 +396,10 @@ func TestEveryActionAsTaskRun(t *testing.T) {
 		r := runTaskBound(t, defaultRelease, testenv.Action(t, "scale-deployment"), ns, map[string]string{"namespace": ns, "deployment": "web", "replicas": "3",
 			"target": target("staging", map[string]string{"app": "web"}, map[string]any{"currentReplicas": 1})}, false)
 		expectSteps(t, r, map[string]int32{steps.PolicyGate: 0, steps.ApprovalGate: 0, steps.DryRun: 1})
-		if out := r.Logs(bg, steps.DryRun); !strings.Contains(out, "forbidden") {
-			t.Errorf("dry-run without a binding was not refused by RBAC: %s", out)
-		}
+		assert.Contains(t, r.Logs(bg, steps.DryRun), "forbidden", "dry-run without a binding was not refused by RBAC")
 		d, err := cluster.Client.AppsV1().Deployments(ns).Get(bg, "web", metav1.GetOptions{})
-		if err != nil || ptr.Deref(d.Spec.Replicas, 0) != 1 {
-			t.Errorf("replicas changed without a binding: %v %v", d.Spec.Replicas, err)
+		if assert.NoError(t, err) {
+			assert.Equal(t, int32(1), ptr.Deref(d.Spec.Replicas, 0), "replicas changed without a binding")
 		}
 	})
 
@@ -431,9 +412,10 @@ func TestEveryActionAsTaskRun(t *testing.T) {
 		})
 		r := runTask(t, testenv.Action(t, "verify-deployment"), ns, map[string]string{"namespace": ns, "deployment": "stuck", "timeoutSeconds": "10",
 			"target": target("staging", map[string]string{"app": "stuck"}, nil)})
-		if r.Status != "False" || !r.step(steps.Execute).Ran || r.step(steps.Execute).ExitCode == 0 {
-			t.Fatalf("verify of a stuck rollout did not fail in its execute step: %s", r)
-		}
+		require.Equal(t, "False", r.Status, "verify of a stuck rollout did not fail: %s", r)
+		execute := r.step(steps.Execute)
+		require.True(t, execute.Ran, "verify of a stuck rollout did not fail in its execute step: %s", r)
+		require.NotZero(t, execute.ExitCode, "verify of a stuck rollout did not fail in its execute step: %s", r)
 	})
 }
 
@@ -489,9 +471,7 @@ var secondNodeSpec = kubeletNode{Name: "kubernaut-node-2", IP: "198.18.0.2", Pod
 func secondNode(t testing.TB) string {
 	t.Helper()
 	secondOnce.Do(func() { secondErr = cluster.startSecondNode(bg) })
-	if secondErr != nil {
-		t.Fatalf("second node: %v", secondErr)
-	}
+	require.NoError(t, secondErr, "second node")
 	t.Cleanup(func() {
 		_, _ = cluster.Client.CoreV1().Nodes().Patch(bg, secondNodeSpec.Name, types.StrategicMergePatchType, []byte(`{"spec":{"unschedulable":null}}`), metav1.PatchOptions{})
 	})

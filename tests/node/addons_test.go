@@ -1,3 +1,5 @@
+//go:build node
+
 package node
 
 import (
@@ -268,7 +270,7 @@ func (c *Cluster) startTekton(ctx context.Context) error {
 			return err
 		}
 	}
-	c.restMapper = nil
+	c.ResetMapper()
 	if err := c.apply(ctx, rest); err != nil {
 		return err
 	}
@@ -289,7 +291,7 @@ func (c *Cluster) startTekton(ctx context.Context) error {
 	img := func(name string) string { return c.Images["tekton-"+name] }
 	// The shell images only serve `script:` steps and PVC workspaces, which the chart's Tasks do not
 	// use; they name references that are not on the node, so a step that needed one would fail.
-	if err := c.run("tekton-controller", c.bin("tekton/controller"), []string{
+	if err := c.Run("tekton-controller", c.bin("tekton/controller"), []string{
 		"SYSTEM_NAMESPACE=" + tektonNS, "KUBERNETES_MIN_VERSION=v1.28.0", "CONFIG_DEFAULTS_NAME=config-defaults",
 		"CONFIG_LOGGING_NAME=config-logging", "CONFIG_OBSERVABILITY_NAME=config-observability", "CONFIG_FEATURE_FLAGS_NAME=feature-flags",
 		"CONFIG_LEADERELECTION_NAME=config-leader-election-controller", "CONFIG_SPIRE=config-spire", "METRICS_DOMAIN=tekton.dev/pipeline",
@@ -331,7 +333,7 @@ func (c *Cluster) startTekton(ctx context.Context) error {
 		case "False":
 			return fmt.Errorf("probe TaskRun failed: %s: %s", reason, message)
 		}
-		return fmt.Errorf("probe TaskRun %s %s: %s (%s)\n%s", status, reason, message, c.podsSummary(ctx, "tekton-probe"), c.log("tekton-controller"))
+		return fmt.Errorf("probe TaskRun %s %s: %s (%s)\n%s", status, reason, message, c.podsSummary(ctx, "tekton-probe"), c.Log("tekton-controller"))
 	})
 }
 

@@ -1,3 +1,5 @@
+//go:build node
+
 package node
 
 import (
@@ -10,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"helm.sh/helm/v3/pkg/action"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -48,9 +52,7 @@ var (
 func installed(t testing.TB) {
 	t.Helper()
 	installOnce.Do(func() { installErr = install(context.Background()) })
-	if installErr != nil {
-		t.Fatalf("shared installation: %v", installErr)
-	}
+	require.NoError(t, installErr, "shared installation")
 }
 
 func helmConfig(ns string) (*action.Configuration, error) {
@@ -172,37 +174,23 @@ func TestInstallFindsTheAPIServerByLookup(t *testing.T) {
 	installed(t)
 	ctx := context.Background()
 	svc, err := cluster.Client.CoreV1().Services("default").Get(ctx, "kubernetes", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want := []string{svc.Spec.ClusterIP + "/32", nodeIP + "/32"}
-	if svc.Spec.ClusterIP != apiServiceIP {
-		t.Fatalf("kubernetes Service IP %s, want %s", svc.Spec.ClusterIP, apiServiceIP)
-	}
+	require.Equal(t, apiServiceIP, svc.Spec.ClusterIP, "kubernetes Service IP")
 	policies, err := cluster.Client.NetworkingV1().NetworkPolicies(releaseNS).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(policies.Items) == 0 {
-		t.Fatal("no NetworkPolicy installed")
-	}
+	require.NoError(t, err)
+	require.NotEmpty(t, policies.Items, "no NetworkPolicy installed")
 	for _, np := range policies.Items {
 		got := ipBlocks(np)
 		slices.Sort(got)
 		wantSorted := slices.Clone(want)
 		slices.Sort(wantSorted)
-		if !slices.Equal(got, wantSorted) {
-			t.Errorf("NetworkPolicy %s allows API server blocks %v, want %v (the lookup's answer)", np.Name, got, wantSorted)
-		}
+		assert.Equal(t, wantSorted, got, "NetworkPolicy %s's API server blocks, want the lookup's answer", np.Name)
 	}
 	ns, err := cluster.Client.CoreV1().Namespaces().Get(ctx, releaseNS, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for k, v := range restricted {
-		if ns.Labels[k] != v {
-			t.Errorf("release namespace label %s=%q, want %q", k, ns.Labels[k], v)
-		}
+		assert.Equal(t, v, ns.Labels[k], "release namespace label %s", k)
 	}
 }
 
@@ -245,17 +233,14 @@ func createTargetNamespace(t testing.TB, name string, extra map[string]string) s
 	ctx := context.Background()
 	labels := maps.Clone(restricted)
 	maps.Copy(labels, extra)
-	if _, err := cluster.Client.CoreV1().Namespaces().Create(ctx, namespaceObject(name, labels), metav1.CreateOptions{}); err != nil {
-		t.Fatalf("namespace %s: %v", name, err)
-	}
+	_, err := cluster.Client.CoreV1().Namespaces().Create(ctx, namespaceObject(name, labels), metav1.CreateOptions{})
+	require.NoError(t, err, "namespace %s", name)
 	t.Cleanup(func() {
 		_ = cluster.Client.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{})
 	})
-	if err := waitFor(ctx, 30*time.Second, func() error {
+	require.NoError(t, waitFor(ctx, 30*time.Second, func() error {
 		_, err := cluster.Client.CoreV1().ServiceAccounts(name).Get(ctx, "default", metav1.GetOptions{})
 		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	}))
 	return name
 }

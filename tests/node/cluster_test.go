@@ -1,13 +1,10 @@
+//go:build node
+
 package node
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -18,22 +15,16 @@ import (
 	"syscall"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/restmapper"
-	"k8s.io/utils/ptr"
 
 	"github.com/jordigilh/kubernaut-execution/internal/cache"
 	"github.com/jordigilh/kubernaut-execution/internal/manifest"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
+	"github.com/jordigilh/kubernaut-execution/tests/testenv/controlplane"
 )
 
 // Binaries under the cache that the layer runs on the host side of the pods (make node-tools).
@@ -42,17 +33,13 @@ var hostBinaries = []string{"bin/etcd", "bin/kube-apiserver", "bin/kube-controll
 
 const imagesIndex = "images/index.json"
 
-// Cluster is the running node and its control plane.
+// Cluster is the running node and its control plane (tests/testenv/controlplane), which starts and
+// stops every process of the node too.
 type Cluster struct {
-	Dir, Server, Kubeconfig, AdminToken string
-	Config                              *rest.Config
-	Client                              kubernetes.Interface
-	Dynamic                             dynamic.Interface
-	Images                              map[string]string // image name (imagebuild) -> reference
-	Timings                             []Timing
-	cache                               string
-	procs                               []*exec.Cmd
-	restMapper                          meta.ResettableRESTMapper
+	*controlplane.ControlPlane
+	Images  map[string]string // image name (imagebuild) -> reference
+	Timings []Timing
+	cache   string
 }
 
 // kubeletNode is one kubelet and its containerd. The first is started with the cluster; a second one
@@ -78,17 +65,12 @@ func (c *Cluster) stage(name string, start time.Time) {
 // Start starts every component inside the namespace the process runs in, each stage ready (by a
 // positive signal, polled with a bound) before the next.
 func Start(ctx context.Context, dir string) (*Cluster, error) {
-	c := &Cluster{Dir: dir, cache: cache.Dir(root)}
-	for _, d := range []string{"logs", "etcd", "certs"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			return c, err
-		}
-	}
+	c := &Cluster{cache: cache.Dir(root)}
 	steps := []struct {
 		name string
 		fn   func(context.Context) error
 	}{
-		{"control plane", c.startControlPlane},
+		{"control plane", func(ctx context.Context) error { return c.startControlPlane(ctx, dir) }},
 		{"containerd + images", func(ctx context.Context) error { return c.startContainerd(ctx, &firstNode) }},
 		{"kubelet (node Ready)", func(ctx context.Context) error { return c.startKubelet(ctx, &firstNode) }},
 		{"kube-proxy + kube-router", c.startNetwork},
@@ -107,49 +89,24 @@ func Start(ctx context.Context, dir string) (*Cluster, error) {
 
 func (c *Cluster) bin(name string) string { return filepath.Join(c.cache, "bin", name) }
 
-// run starts a process (inside the namespace, which it inherits), logging to logs/<name>.log, and
-// records its PID file for the supervisor's cleanup.
-func (c *Cluster) run(name, bin string, env []string, args ...string) error {
-	real, err := filepath.EvalSymlinks(bin)
-	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	logFile, err := os.Create(filepath.Join(c.Dir, "logs", name+".log"))
-	if err != nil {
-		return err
-	}
-	cmd := exec.Command(real, args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.Env = append(os.Environ(), env...)
-	// Each component dies with the test process, unless the cluster is kept (make demo): then it is
-	// its own session, and cleanup stops it by its PID file.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+// command runs a component inside the namespace, which it inherits. Each component dies with the test
+// process, unless the cluster is kept (make demo): then it is its own session, and cleanup stops it by
+// its PID file.
+func command(name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(name, args...)
 	if keep() {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", name, err)
-	}
-	c.procs = append(c.procs, cmd)
-	return writePIDFile(c.Dir, len(c.procs), name, cmd.Process.Pid, real)
+	return cmd
 }
 
-// log is the tail of a component's log, for errors.
-func (c *Cluster) log(name string) string {
-	data, _ := os.ReadFile(filepath.Join(c.Dir, "logs", name+".log"))
-	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
-	return name + " log:\n" + strings.Join(lines[max(0, len(lines)-25):], "\n")
-}
-
-// Stop stops the processes newest first (SIGTERM, then SIGKILL after a grace period), killing the
-// containers once the kubelet is gone and before containerd stops.
-func (c *Cluster) Stop() {
-	for i := len(c.procs) - 1; i >= 0; i-- {
-		if filepath.Base(c.procs[i].Path) == "containerd" {
-			killContainers(c.Dir)
-		}
-		stopProcess(c.procs[i].Process, 5*time.Second)
+// Stop stops the processes newest first (SIGTERM, then SIGKILL after a grace period, each bounded),
+// killing the containers once the kubelet is gone and before containerd stops.
+func (c *Cluster) Stop() error {
+	if c.ControlPlane == nil {
+		return nil
 	}
+	return c.ControlPlane.Stop()
 }
 
 // Shared with the other real-cluster layer (tests/testenv).
@@ -158,87 +115,53 @@ var (
 	httpOK  = testenv.HTTPOK
 )
 
-func (c *Cluster) startControlPlane(ctx context.Context) error {
-	etcdURL, peerURL := "http://127.0.0.1:2379", "http://127.0.0.1:2380"
-	if err := c.run("etcd", c.bin("etcd"), nil, "--data-dir", filepath.Join(c.Dir, "etcd"), "--listen-client-urls", etcdURL,
-		"--advertise-client-urls", etcdURL, "--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
-		"--initial-cluster", "default="+peerURL, "--listen-metrics-urls", "http://127.0.0.1:2381"); err != nil {
-		return err
-	}
-	if err := waitFor(ctx, 60*time.Second, func() error { return httpOK(etcdURL+"/health", "", `"health":"true"`) }); err != nil {
-		return fmt.Errorf("etcd: %w\n%s", err, c.log("etcd"))
-	}
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+// startControlPlane starts etcd, kube-apiserver and kube-controller-manager on the node's address,
+// every controller on, then kube-scheduler. Every process the cluster starts records a PID file in
+// dir for the supervisor's cleanup.
+func (c *Cluster) startControlPlane(ctx context.Context, dir string) error {
+	cp, err := controlplane.Start(ctx, controlplane.Options{
+		Root: root, Dir: dir, Name: "node",
+		// A real advertise address (not loopback), so the endpoint reconciler runs as in any cluster and
+		// the kubernetes Service and EndpointSlice hold what the chart's lookup reads.
+		Address:            nodeIP,
+		Ports:              controlplane.Ports{Etcd: 2379, EtcdPeer: 2380, APIServer: 6443},
+		AuthorizationModes: []string{"Node", "RBAC"},
+		ServiceCIDR:        serviceCIDR,
+		Controllers:        []string{"*"},
+		EtcdArgs:           []string{"--listen-metrics-urls", "http://127.0.0.1:2381"},
+		APIServerArgs:      []string{"--kubelet-preferred-address-types", "InternalIP"},
+		ControllerManagerArgs: []string{
+			// The self-signed serving certificate file holds its CA too; published as kube-root-ca.crt
+			// it lets in-cluster clients (kubectl in the action pods) verify the API server.
+			"--root-ca-file", filepath.Join(dir, "certs", "apiserver.crt"),
+			"--allocate-node-cidrs", "--cluster-cidr", clusterCIDR, "--node-cidr-mask-size", "24", "--service-cluster-ip-range", serviceCIDR,
+			// The run budget's quota counts Tekton's TaskRuns, whose CRDs arrive after the controller
+			// manager starts: a short resync lets it count them within seconds, not five minutes.
+			"--resource-quota-sync-period=10s",
+		},
+		Command: command,
+		Started: func(p *controlplane.Process) error { return writePIDFile(dir, p.Seq, p.Name, p.Pid(), p.Path) },
+		BeforeStop: func(p *controlplane.Process) error {
+			if filepath.Base(p.Path) == "containerd" {
+				return killContainers(dir)
+			}
+			return nil
+		},
+	})
+	c.ControlPlane = cp
 	if err != nil {
 		return err
 	}
-	pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
-	if err != nil {
-		return err
-	}
-	saKey, saPub := filepath.Join(c.Dir, "sa.key"), filepath.Join(c.Dir, "sa.pub")
-	if err := os.WriteFile(saKey, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}), 0o600); err != nil {
-		return err
-	}
-	if err := os.WriteFile(saPub, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o600); err != nil {
-		return err
-	}
-	token := make([]byte, 16)
-	if _, err := rand.Read(token); err != nil {
-		return err
-	}
-	c.AdminToken = hex.EncodeToString(token)
-	if err := os.WriteFile(filepath.Join(c.Dir, "tokens.csv"), []byte(c.AdminToken+",admin,admin-uid,system:masters\n"), 0o600); err != nil {
-		return err
-	}
-	c.Server = "https://" + nodeIP + ":6443"
-	// A real advertise address (not loopback), so the endpoint reconciler runs as in any cluster and
-	// the kubernetes Service and EndpointSlice hold what the chart's lookup reads.
-	if err := c.run("kube-apiserver", c.bin("kube-apiserver"), nil, "--etcd-servers", etcdURL, "--bind-address", nodeIP, "--secure-port", "6443",
-		"--advertise-address", nodeIP, "--cert-dir", filepath.Join(c.Dir, "certs"), "--service-account-key-file", saPub,
-		"--service-account-signing-key-file", saKey, "--service-account-issuer", "https://kubernetes.default.svc",
-		"--token-auth-file", filepath.Join(c.Dir, "tokens.csv"), "--authorization-mode", "Node,RBAC",
-		"--service-cluster-ip-range", serviceCIDR, "--kubelet-preferred-address-types", "InternalIP"); err != nil {
-		return err
-	}
-	if err := waitFor(ctx, 90*time.Second, func() error { return httpOK(c.Server+"/readyz", c.AdminToken, "ok") }); err != nil {
-		return fmt.Errorf("kube-apiserver: %w\n%s", err, c.log("kube-apiserver"))
-	}
-	c.Config = &rest.Config{Host: c.Server, BearerToken: c.AdminToken, TLSClientConfig: rest.TLSClientConfig{Insecure: true}, QPS: 200, Burst: 400}
-	if c.Client, err = kubernetes.NewForConfig(c.Config); err != nil {
-		return err
-	}
-	if c.Dynamic, err = dynamic.NewForConfig(c.Config); err != nil {
-		return err
-	}
-	c.Kubeconfig = filepath.Join(c.Dir, "admin.kubeconfig")
-	if err := testenv.WriteKubeconfig(c.Kubeconfig, "node", c.Server, c.AdminToken); err != nil {
-		return err
-	}
-	// The self-signed serving certificate file holds its CA too; published as kube-root-ca.crt it lets
-	// in-cluster clients (kubectl in the action pods) verify the API server.
-	if err := c.run("kube-controller-manager", c.bin("kube-controller-manager"), nil, "--kubeconfig", c.Kubeconfig,
-		"--service-account-private-key-file", saKey, "--root-ca-file", filepath.Join(c.Dir, "certs", "apiserver.crt"),
-		"--controllers", "*", "--allocate-node-cidrs", "--cluster-cidr", clusterCIDR, "--node-cidr-mask-size", "24",
-		"--service-cluster-ip-range", serviceCIDR, "--bind-address", "127.0.0.1", "--secure-port", "0", "--leader-elect=false",
-		// The run budget's quota counts Tekton's TaskRuns, whose CRDs arrive after the controller
-		// manager starts: a short resync lets it count them within seconds, not five minutes.
-		"--resource-quota-sync-period=10s"); err != nil {
-		return err
-	}
-	if err := c.run("kube-scheduler", c.bin("kube-scheduler"), nil, "--kubeconfig", c.Kubeconfig, "--leader-elect=false",
+	if err := c.Run("kube-scheduler", c.bin("kube-scheduler"), nil, "--kubeconfig", c.Kubeconfig, "--leader-elect=false",
 		"--bind-address", "127.0.0.1", "--secure-port", "10259"); err != nil {
 		return err
 	}
 	return waitFor(ctx, 90*time.Second, func() error {
-		if _, err := c.Client.CoreV1().ServiceAccounts("kube-system").Get(ctx, "default", metav1.GetOptions{}); err != nil {
-			return fmt.Errorf("%w\n%s", err, c.log("kube-controller-manager"))
-		}
 		if _, err := c.Client.CoreV1().ConfigMaps("kube-system").Get(ctx, "kube-root-ca.crt", metav1.GetOptions{}); err != nil {
-			return err
+			return fmt.Errorf("%w\n%s", err, c.Log("kube-controller-manager"))
 		}
 		if err := httpOK("https://127.0.0.1:10259/healthz", "", "ok"); err != nil {
-			return fmt.Errorf("kube-scheduler: %w", err)
+			return fmt.Errorf("kube-scheduler: %w\n%s", err, c.Log("kube-scheduler"))
 		}
 		return nil
 	})
@@ -319,14 +242,14 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 	if err != nil {
 		return err
 	}
-	if err := c.run(n.Dir+"-containerd", containerd, nil, "--config", confPath); err != nil {
+	if err := c.Run(n.Dir+"-containerd", containerd, nil, "--config", confPath); err != nil {
 		return err
 	}
 	if err := waitFor(ctx, 30*time.Second, func() error {
 		_, err := ctr(ctx, n.socket, "version")
 		return err
 	}); err != nil {
-		return fmt.Errorf("containerd: %w\n%s", err, c.log(n.Dir+"-containerd"))
+		return fmt.Errorf("containerd: %w\n%s", err, c.Log(n.Dir+"-containerd"))
 	}
 	for _, i := range images {
 		// --all-platforms: without it an image built without a platform index is filtered out.
@@ -415,14 +338,14 @@ serializeImagePulls: false
 		return err
 	}
 	logName := n.Dir + "-kubelet"
-	if err := c.run(logName, c.bin("kubelet"), nil, "--config", confPath, "--kubeconfig", c.Kubeconfig, "--root-dir", kd,
+	if err := c.Run(logName, c.bin("kubelet"), nil, "--config", confPath, "--kubeconfig", c.Kubeconfig, "--root-dir", kd,
 		"--cert-dir", filepath.Join(kd, "pki"), "--hostname-override", n.Name, "--node-ip", n.IP); err != nil {
 		return err
 	}
 	return waitFor(ctx, 120*time.Second, func() error {
 		node, err := c.Client.CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{})
 		if err != nil {
-			return fmt.Errorf("%w\n%s", err, c.log(logName))
+			return fmt.Errorf("%w\n%s", err, c.Log(logName))
 		}
 		if node.Spec.PodCIDR != n.PodCIDR {
 			return fmt.Errorf("node podCIDR %q, want %q (the CNI configuration's subnet)", node.Spec.PodCIDR, n.PodCIDR)
@@ -432,7 +355,7 @@ serializeImagePulls: false
 				return nil
 			}
 		}
-		return fmt.Errorf("node not Ready: %v\n%s", node.Status.Conditions, c.log(logName))
+		return fmt.Errorf("node not Ready: %v\n%s", node.Status.Conditions, c.Log(logName))
 	})
 }
 
@@ -460,38 +383,30 @@ conntrack:
 	if err := os.WriteFile(confPath, []byte(config), 0o644); err != nil {
 		return err
 	}
-	if err := c.run("kube-proxy", c.bin("kube-proxy"), nil, "--config", confPath); err != nil {
+	if err := c.Run("kube-proxy", c.bin("kube-proxy"), nil, "--config", confPath); err != nil {
 		return err
 	}
 	if err := waitFor(ctx, 60*time.Second, func() error {
 		// Ready once it has programmed the kubernetes Service.
 		out, err := exec.CommandContext(ctx, "iptables-save", "-t", "nat").CombinedOutput()
 		if err != nil || !strings.Contains(string(out), apiServiceIP+"/32") {
-			return fmt.Errorf("no rule for %s yet (%v)\n%s", apiServiceIP, err, c.log("kube-proxy"))
+			return fmt.Errorf("no rule for %s yet (%v)\n%s", apiServiceIP, err, c.Log("kube-proxy"))
 		}
 		return nil
 	}); err != nil {
 		return err
 	}
-	if err := c.run("kube-router", c.bin("kube-router"), nil, "--kubeconfig", c.Kubeconfig, "--run-firewall=true", "--run-router=false",
+	if err := c.Run("kube-router", c.bin("kube-router"), nil, "--kubeconfig", c.Kubeconfig, "--run-firewall=true", "--run-router=false",
 		"--run-service-proxy=false", "--enable-cni=false", "--hostname-override", nodeName, "--health-port=0", "--metrics-port=0"); err != nil {
 		return err
 	}
 	return waitFor(ctx, 60*time.Second, func() error {
 		out, err := exec.CommandContext(ctx, "iptables-save", "-t", "filter").CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "KUBE-ROUTER-FORWARD") {
-			return fmt.Errorf("kube-router chains not installed yet (%v)\n%s", err, c.log("kube-router"))
+			return fmt.Errorf("kube-router chains not installed yet (%v)\n%s", err, c.Log("kube-router"))
 		}
 		return nil
 	})
-}
-
-// mapper maps kinds to resources through discovery (reset after installing CRDs).
-func (c *Cluster) mapper() meta.ResettableRESTMapper {
-	if c.restMapper == nil {
-		c.restMapper = restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(c.Client.Discovery()))
-	}
-	return c.restMapper
 }
 
 // apply server-side applies documents as the admin (`kubectl apply --server-side`).
@@ -500,7 +415,7 @@ func (c *Cluster) apply(ctx context.Context, docs []manifest.Document) error {
 }
 
 func (c *Cluster) applyAs(ctx context.Context, dyn dynamic.Interface, docs []manifest.Document) error {
-	_, err := testenv.ServerSideApply(ctx, dyn, c.mapper(), "node-test", docs)
+	_, err := testenv.ServerSideApply(ctx, dyn, c.Mapper, "node-test", docs)
 	return err
 }
 
@@ -510,28 +425,6 @@ func (c *Cluster) applyYAML(ctx context.Context, name, text string) error {
 		return err
 	}
 	return c.apply(ctx, docs)
-}
-
-// Token is a short-lived token of a ServiceAccount, from the TokenRequest API.
-func (c *Cluster) Token(ctx context.Context, namespace, name string) (string, error) {
-	tr, err := c.Client.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, name,
-		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3 * 3600)}}, metav1.CreateOptions{})
-	if err != nil {
-		return "", fmt.Errorf("token of %s/%s: %w", namespace, name, err)
-	}
-	return tr.Status.Token, nil
-}
-
-// As is a client authenticated with a token.
-func (c *Cluster) As(token string) (kubernetes.Interface, dynamic.Interface, error) {
-	cfg := rest.AnonymousClientConfig(c.Config)
-	cfg.BearerToken = token
-	kc, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	dc, err := dynamic.NewForConfig(cfg)
-	return kc, dc, err
 }
 
 // established waits for a CRD to be served.

@@ -1,3 +1,5 @@
+//go:build node
+
 package node
 
 import (
@@ -6,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -19,14 +22,10 @@ func TestRunsRefusedInUnmanagedNamespaces(t *testing.T) {
 	installed(t)
 	ns := unmanagedNamespace(t, "act-unmanaged")
 	controller, _, err := controllerClientsFor(bg, defaultRelease)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, name := range []string{"scale-deployment", "restart-pod"} {
 		_, err := provision(bg, defaultRelease, controller, testenv.Action(t, name), "unmanaged-"+name, ns, true)
-		if err == nil || !strings.Contains(err.Error(), "is not a target") {
-			t.Fatalf("%s in an unmanaged namespace: want a refusal naming the missing opt-in, got %v", name, err)
-		}
+		require.ErrorContains(t, err, "is not a target", "%s in an unmanaged namespace: want a refusal naming the missing opt-in", name)
 	}
 }
 
@@ -39,13 +38,9 @@ func TestRunTokenInsideAPodMeetsTheContract(t *testing.T) {
 	deploy(t, ns, "web", appImage("v1"), 1)
 	a := testenv.Action(t, "patch-deployment")
 	controller, _, err := controllerClientsFor(bg, defaultRelease)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	run, err := provision(bg, defaultRelease, controller, a, "in-pod", ns, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { _ = run.remove(bg, controller) })
 	for _, tc := range []struct {
 		name, patch, want string
@@ -55,9 +50,7 @@ func TestRunTokenInsideAPodMeetsTheContract(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := kubectlPod(t, "in-pod-"+tc.name, run.ServiceAccount, "patch", "deployment/web", "--namespace="+ns, "--type=strategic", "--dry-run=server", "--patch="+tc.patch)
-			if !strings.Contains(out, tc.want) {
-				t.Fatalf("kubectl as %s said %q, want %q", run.ServiceAccount, out, tc.want)
-			}
+			require.Contains(t, out, tc.want, "kubectl as %s", run.ServiceAccount)
 			t.Logf("as %s: %s", run.ServiceAccount, strings.TrimSpace(out))
 		})
 	}
@@ -76,13 +69,12 @@ func kubectlPod(t testing.TB, name, serviceAccount string, args ...string) strin
 	c.VolumeMounts = []corev1.VolumeMount{{Name: "tmp", MountPath: "/tmp"}}
 	spec.Volumes = []corev1.Volume{{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: spec}
-	if _, err := cluster.Client.CoreV1().Pods(releaseNS).Create(bg, pod, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	_, err := cluster.Client.CoreV1().Pods(releaseNS).Create(bg, pod, metav1.CreateOptions{})
+	require.NoError(t, err)
 	t.Cleanup(func() {
 		_ = cluster.Client.CoreV1().Pods(releaseNS).Delete(bg, name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
 	})
-	if err := waitFor(bg, 120*time.Second, func() error {
+	require.NoError(t, waitFor(bg, 120*time.Second, func() error {
 		p, err := cluster.Client.CoreV1().Pods(releaseNS).Get(bg, name, metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -91,8 +83,6 @@ func kubectlPod(t testing.TB, name, serviceAccount string, args ...string) strin
 			return fmt.Errorf("pod %s is %s", name, p.Status.Phase)
 		}
 		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	}))
 	return podLogs(releaseNS, name, "kubectl")
 }

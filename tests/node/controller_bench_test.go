@@ -1,3 +1,5 @@
+//go:build node
+
 package node
 
 import (
@@ -15,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -185,9 +188,8 @@ func benchmarkActionRun(b *testing.B, mode string, a catalogue.Action) {
 			if a.Scope == catalogue.Cluster {
 				// Each run starts from a schedulable second node (a drain cordons it).
 				n := secondNode(b)
-				if _, err := cluster.Client.CoreV1().Nodes().Patch(bg, n, types.StrategicMergePatchType, []byte(`{"spec":{"unschedulable":null}}`), metav1.PatchOptions{}); err != nil {
-					b.Fatal(err)
-				}
+				_, err := cluster.Client.CoreV1().Nodes().Patch(bg, n, types.StrategicMergePatchType, []byte(`{"spec":{"unschedulable":null}}`), metav1.PatchOptions{})
+				require.NoError(b, err)
 			}
 			s := scenarioFor(b, a.Name)
 			ns := targetNamespace(b, fmt.Sprintf("bench-%d-%s", i, a.Name))
@@ -200,9 +202,8 @@ func benchmarkActionRun(b *testing.B, mode string, a catalogue.Action) {
 			b.StartTimer()
 			rt, err := timeRun(bg, runNS, fmt.Sprintf("bench-%d-%s", i, a.Name), a.Name, mode, requestParameters(a, params), requester, approver)
 			b.StopTimer()
-			if err != nil || rt.phase != v1alpha1.Succeeded {
-				b.Fatalf("run %d: %s %v", i, rt.phase, err)
-			}
+			require.NoError(b, err, "run %d", i)
+			require.Equal(b, v1alpha1.Succeeded, rt.phase, "run %d", i)
 			total, toJob, toStatus = append(total, rt.total), append(toJob, rt.toJob), append(toStatus, rt.toStatus)
 		}
 		b.ReportMetric(percentile(total, 0.5), "total-p50-ms")
@@ -253,13 +254,10 @@ func controllerMemory(ctx context.Context) (uint64, error) {
 func controllerRequests(b *testing.B) func() float64 {
 	b.Helper()
 	pods, err := cluster.Client.CoreV1().Pods(releaseNS).List(bg, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=controller"})
-	if err != nil || len(pods.Items) != 1 {
-		b.Fatalf("controller pods: %v", err)
-	}
+	require.NoError(b, err, "controller pods")
+	require.Len(b, pods.Items, 1, "controller pods")
 	cmd := exec.Command(filepath.Join(cluster.cache, "bin", "kubectl"), "--kubeconfig", cluster.Kubeconfig, "port-forward", "-n", releaseNS, "pod/"+pods.Items[0].Name, "19090:9090")
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, cmd.Start())
 	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	read := func() (float64, error) {
 		resp, err := http.Get("http://127.0.0.1:19090/metrics")
@@ -282,14 +280,10 @@ func controllerRequests(b *testing.B) func() float64 {
 		}
 		return sum, sc.Err()
 	}
-	if err := testenv.WaitFor(bg, 30*time.Second, func() error { _, err := read(); return err }); err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, testenv.WaitFor(bg, 30*time.Second, func() error { _, err := read(); return err }))
 	return func() float64 {
 		v, err := read()
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		return v
 	}
 }
@@ -310,16 +304,13 @@ func BenchmarkFiftyActionRunsAtOnce(b *testing.B) {
 		for j := range n {
 			cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("cfg-%02d", j), Annotations: map[string]string{execution.PatchableKeysAnnotation: "LOG_LEVEL"}},
 				Data: map[string]string{"LOG_LEVEL": "info"}}
-			if _, err := cluster.Client.CoreV1().ConfigMaps(ns).Create(bg, cm, metav1.CreateOptions{}); err != nil {
-				b.Fatal(err)
-			}
+			_, err := cluster.Client.CoreV1().ConfigMaps(ns).Create(bg, cm, metav1.CreateOptions{})
+			require.NoError(b, err)
 		}
 		requester := userIn(b, ns, "agent", "requester")
 		approver := userIn(b, ns, "oncall", "approver")
 		idle, err := controllerMemory(bg)
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		before := requests()
 		var peak uint64
 		stop := make(chan struct{})
@@ -355,33 +346,25 @@ func BenchmarkFiftyActionRunsAtOnce(b *testing.B) {
 		<-sampled
 		after := requests()
 		for j, err := range errs {
-			if err != nil || results[j].phase != v1alpha1.Succeeded {
-				b.Fatalf("run patch-%02d: %s %v", j, results[j].phase, err)
-			}
+			require.NoError(b, err, "run patch-%02d", j)
+			require.Equal(b, v1alpha1.Succeeded, results[j].phase, "run patch-%02d", j)
 		}
 		jobs, err := cluster.Client.BatchV1().Jobs(releaseNS).List(bg, metav1.ListOptions{})
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		perRun := map[string]int{}
 		for _, job := range jobs.Items {
 			if a := job.Annotations[controller.RunAnnotation]; strings.HasPrefix(a, ns+"/") {
 				perRun[a]++
 			}
 		}
-		if len(perRun) != n {
-			b.Fatalf("%d runs have a Job, want %d", len(perRun), n)
-		}
+		require.Len(b, perRun, n, "runs that have a Job")
 		for run, c := range perRun {
-			if c != 1 {
-				b.Fatalf("run %s has %d Jobs", run, c)
-			}
+			require.Equal(b, 1, c, "Jobs of run %s", run)
 		}
 		for j := range n {
 			cm, err := cluster.Client.CoreV1().ConfigMaps(ns).Get(bg, fmt.Sprintf("cfg-%02d", j), metav1.GetOptions{})
-			if err != nil || cm.Data["LOG_LEVEL"] != "debug" {
-				b.Fatalf("cfg-%02d not patched: %v %v", j, cm.Data, err)
-			}
+			require.NoError(b, err, "cfg-%02d", j)
+			require.Equal(b, "debug", cm.Data["LOG_LEVEL"], "cfg-%02d not patched: %v", j, cm.Data)
 		}
 		var totals []time.Duration
 		for _, r := range results {

@@ -1,15 +1,18 @@
+//go:build node
+
 package node
 
 import (
 	"context"
 	"fmt"
 	"maps"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -38,7 +41,7 @@ var (
 func awaitController(t testing.TB) {
 	t.Helper()
 	name := release + "-controller"
-	if err := waitFor(bg, 180*time.Second, func() error {
+	require.NoError(t, waitFor(bg, 180*time.Second, func() error {
 		d, err := cluster.Client.AppsV1().Deployments(releaseNS).Get(bg, name, metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -47,9 +50,7 @@ func awaitController(t testing.TB) {
 			return fmt.Errorf("controller %s: %d available (%s)", name, d.Status.AvailableReplicas, cluster.podsSummary(bg, releaseNS))
 		}
 		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	}))
 }
 
 // user is a ServiceAccount standing for a person or an agent, bound to one of the chart's API roles in
@@ -61,26 +62,20 @@ type user struct {
 
 func userIn(t testing.TB, ns, name string, roles ...string) user {
 	t.Helper()
-	if _, err := cluster.Client.CoreV1().ServiceAccounts(ns).Create(bg, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	_, err := cluster.Client.CoreV1().ServiceAccounts(ns).Create(bg, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+	require.NoError(t, err)
 	for _, role := range roles {
-		if _, err := cluster.Client.RbacV1().RoleBindings(ns).Create(bg, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name + "-" + role},
+		_, err := cluster.Client.RbacV1().RoleBindings(ns).Create(bg, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name + "-" + role},
 			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: release + "-" + role},
-			Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: name, Namespace: ns}}}, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: name, Namespace: ns}}}, metav1.CreateOptions{})
+		require.NoError(t, err)
 	}
 	token, err := cluster.Token(bg, ns, name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	cfg := rest.AnonymousClientConfig(cluster.Config)
 	cfg.BearerToken = token
 	c, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return user{name: "system:serviceaccount:" + ns + ":" + name, client: c}
 }
 
@@ -141,20 +136,12 @@ func approvedRequest(t testing.TB, ns, name, action string, params map[string]st
 	t.Helper()
 	requester, approver := users(t, ns)
 	obj := newActionRun(name, action, requestParameters(testenv.Action(t, action), params), "", requester)
-	if err := unstructured.SetNestedField(obj.Object, noController, "spec", "release"); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, unstructured.SetNestedField(obj.Object, noController, "spec", "release"))
 	created, err := requester.client.Resource(actionRunsGVR).Namespace(ns).Create(bg, obj, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("create ActionRun %s/%s: %v", ns, name, err)
-	}
+	require.NoError(t, err, "create ActionRun %s/%s", ns, name)
 	var run v1alpha1.ActionRun
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(created.Object, &run); err != nil {
-		t.Fatal(err)
-	}
-	if err := approveRun(bg, ns, name, run.UID, controller.SpecHash(run.Spec), approver); err != nil {
-		t.Fatalf("approve %s/%s: %v", ns, name, err)
-	}
+	require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(created.Object, &run))
+	require.NoError(t, approveRun(bg, ns, name, run.UID, controller.SpecHash(run.Spec), approver), "approve %s/%s", ns, name)
 	out := maps.Clone(params)
 	out["run"], out["approval"] = ns+"/"+name, name
 	return out
@@ -165,9 +152,7 @@ func approvedRequest(t testing.TB, ns, name, action string, params map[string]st
 func applyRun(t testing.TB, ns, name, action string, params map[string]any, mode string, requester, approver user) *v1alpha1.ActionRun {
 	t.Helper()
 	created, err := requester.client.Resource(actionRunsGVR).Namespace(ns).Create(bg, newActionRun(name, action, params, mode, requester), metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("create ActionRun %s/%s: %v", ns, name, err)
-	}
+	require.NoError(t, err, "create ActionRun %s/%s", ns, name)
 	approved := false
 	var run *v1alpha1.ActionRun
 	err = waitFor(bg, 240*time.Second, func() error {
@@ -186,9 +171,7 @@ func applyRun(t testing.TB, ns, name, action string, params map[string]any, mode
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return run
 }
 
@@ -224,16 +207,13 @@ func resultOf(t testing.TB, run *v1alpha1.ActionRun, params map[string]string) *
 	t.Helper()
 	if run.Status.Workload.Kind == "TaskRun" {
 		tr, err := cluster.Dynamic.Resource(tektonGVR("taskruns")).Namespace(releaseNS).Get(bg, run.Status.Workload.Name, metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		pod, _, _ := unstructured.NestedString(tr.Object, "status", "podName")
 		return &Result{Name: tr.GetName(), Pod: pod, ns: releaseNS, params: params, containerPrefix: "step-"}
 	}
 	pods, err := cluster.Client.CoreV1().Pods(releaseNS).List(bg, metav1.ListOptions{LabelSelector: "batch.kubernetes.io/job-name=" + run.Status.Workload.Name})
-	if err != nil || len(pods.Items) != 1 {
-		t.Fatalf("pods of Job %s: %d (%v)", run.Status.Workload.Name, len(pods.Items), err)
-	}
+	require.NoError(t, err, "pods of Job %s", run.Status.Workload.Name)
+	require.Len(t, pods.Items, 1, "pods of Job %s", run.Status.Workload.Name)
 	return &Result{Name: run.Status.Workload.Name, Pod: pods.Items[0].Name, ns: releaseNS, params: params}
 }
 
@@ -260,15 +240,11 @@ func TestEveryActionThroughTheController(t *testing.T) {
 	awaitController(t)
 	cat := testenv.Catalogue(t)
 	c, err := execution.Discover(bg, cluster.Client, releaseNS)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	steps := map[string][]string{}
 	for _, a := range cat.Actions {
 		ea, err := c.Lookup(cat, a.Name)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		steps[a.Name] = ea.Steps
 	}
 	var rows [][]string
@@ -284,36 +260,24 @@ func TestEveryActionThroughTheController(t *testing.T) {
 				}
 				requester, approver := users(t, runNS)
 				run := applyRun(t, runNS, mode+"-"+a.Name, a.Name, requestParameters(a, params), mode, requester, approver)
-				if run.Status.Phase != v1alpha1.Succeeded {
-					t.Fatalf("run ended %s: %+v\noutput:\n%s", run.Status.Phase, run.Status.Conditions, run.Status.Output)
-				}
-				if run.Status.Workload.Kind != map[string]string{v1alpha1.ModeJob: "Job", v1alpha1.ModeTekton: "TaskRun"}[mode] {
-					t.Fatalf("mode %s ran as a %s", mode, run.Status.Workload.Kind)
-				}
+				require.Equal(t, v1alpha1.Succeeded, run.Status.Phase, "run ended %s: %+v\noutput:\n%s", run.Status.Phase, run.Status.Conditions, run.Status.Output)
+				require.Equal(t, map[string]string{v1alpha1.ModeJob: "Job", v1alpha1.ModeTekton: "TaskRun"}[mode], run.Status.Workload.Kind, "mode %s ran as a %s", mode, run.Status.Workload.Kind)
 				// Every step of the action ran, in order, and exited 0.
 				var got []string
 				for _, st := range run.Status.Steps {
 					got = append(got, st.Name)
 				}
-				if want := steps[a.Name]; !slices.Equal(got, want) {
-					t.Fatalf("steps %v, want %v", got, want)
-				}
+				require.Equal(t, steps[a.Name], got, "steps")
 				for _, st := range run.Status.Steps {
-					if st.ExitCode == nil || *st.ExitCode != 0 {
-						t.Errorf("step %s: exit %v", st.Name, st.ExitCode)
-					}
+					assert.Equal(t, ptr.To[int32](0), st.ExitCode, "step %s: exit code", st.Name)
 				}
-				if err := s.effect(t, ns, resultOf(t, run, params)); err != nil {
-					t.Fatalf("effect: %v", err)
-				}
-				if err := waitFor(bg, 30*time.Second, func() error {
+				require.NoError(t, s.effect(t, ns, resultOf(t, run, params)), "effect")
+				require.NoError(t, waitFor(bg, 30*time.Second, func() error {
 					if left := leftovers(bg, run); len(left) > 0 {
 						return fmt.Errorf("left after the run: %v", left)
 					}
 					return nil
-				}); err != nil {
-					t.Fatal(err)
-				}
+				}))
 				rows = append(rows, []string{mode, a.Name, run.Status.CompletionTime.Sub(run.CreationTimestamp.Time).String(), run.Status.ApprovedBy})
 			})
 		}
@@ -328,28 +292,20 @@ func TestControllerRedactsStatusAndEvents(t *testing.T) {
 	awaitController(t)
 	ns := targetNamespace(t, "ctl-redact")
 	token := "ghp_" + strings.Repeat("a1B2c3", 6)
-	if _, err := cluster.Client.CoreV1().ConfigMaps(ns).Create(bg, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "leaky",
-		Labels: map[string]string{"app": "leaky", "token": token}}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	_, err := cluster.Client.CoreV1().ConfigMaps(ns).Create(bg, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "leaky",
+		Labels: map[string]string{"app": "leaky", "token": token}}}, metav1.CreateOptions{})
+	require.NoError(t, err)
 	requester := userIn(t, ns, "agent", "requester")
 	approver := userIn(t, ns, "oncall", "approver")
 	run := applyRun(t, ns, "list-leaky", "custom-script", map[string]any{"resource": "configmaps", "selector": "app=leaky"}, "", requester, approver)
-	if run.Status.Phase != v1alpha1.Succeeded {
-		t.Fatalf("run ended %s: %+v", run.Status.Phase, run.Status.Conditions)
-	}
+	require.Equal(t, v1alpha1.Succeeded, run.Status.Phase, "run ended %s: %+v", run.Status.Phase, run.Status.Conditions)
 	// Control: the token is in the step's own log, so the run did read it.
-	if out := resultOf(t, run, nil).Logs(bg, "execute"); !strings.Contains(out, token) {
-		t.Fatalf("the execute step did not print the token (control): %q", out)
-	}
-	if !strings.Contains(run.Status.Output, "leaky") {
-		t.Fatalf("status output lacks the listing: %q", run.Status.Output)
-	}
-	if strings.Contains(run.Status.Output, token) || !strings.Contains(run.Status.Output, "REDACTED") {
-		t.Fatalf("status output not redacted: %q", run.Status.Output)
-	}
+	require.Contains(t, resultOf(t, run, nil).Logs(bg, "execute"), token, "the execute step did not print the token (control)")
+	require.Contains(t, run.Status.Output, "leaky", "status output lacks the listing")
+	require.NotContains(t, run.Status.Output, token, "status output not redacted")
+	require.Contains(t, run.Status.Output, "REDACTED", "status output not redacted")
 	var notes []string
-	if err := waitFor(bg, 30*time.Second, func() error {
+	require.NoError(t, waitFor(bg, 30*time.Second, func() error {
 		events, err := cluster.Client.EventsV1().Events(ns).List(bg, metav1.ListOptions{})
 		if err != nil {
 			return err
@@ -364,21 +320,14 @@ func TestControllerRedactsStatusAndEvents(t *testing.T) {
 			return fmt.Errorf("no Succeeded event yet: %v", notes)
 		}
 		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	}))
 	all := strings.Join(notes, "\n")
-	if strings.Contains(all, token) || !strings.Contains(all, "REDACTED") {
-		t.Fatalf("events not redacted: %s", all)
-	}
+	require.NotContains(t, all, token, "events not redacted")
+	require.Contains(t, all, "REDACTED", "events not redacted")
 	// The controller's own log (through the redacting slog handler) does not carry it either.
 	logs, err := cluster.Client.CoreV1().Pods(releaseNS).GetLogs(controllerPod(t).Name, &corev1.PodLogOptions{}).DoRaw(bg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(string(logs), token) {
-		t.Fatalf("the controller logged the token")
-	}
+	require.NoError(t, err)
+	require.False(t, strings.Contains(string(logs), token), "the controller logged the token")
 	t.Logf("status output:\n%s\nevents:\n%s", run.Status.Output, all)
 }
 
@@ -389,13 +338,12 @@ func TestControllerKilledMidRunFinishesOnce(t *testing.T) {
 	installed(t)
 	awaitController(t)
 	name := release + "-controller"
-	if _, err := cluster.Client.AppsV1().Deployments(releaseNS).Patch(bg, name, types.MergePatchType, []byte(`{"spec":{"replicas":2}}`), metav1.PatchOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	_, err := cluster.Client.AppsV1().Deployments(releaseNS).Patch(bg, name, types.MergePatchType, []byte(`{"spec":{"replicas":2}}`), metav1.PatchOptions{})
+	require.NoError(t, err)
 	t.Cleanup(func() {
 		_, _ = cluster.Client.AppsV1().Deployments(releaseNS).Patch(bg, name, types.MergePatchType, []byte(`{"spec":{"replicas":1}}`), metav1.PatchOptions{})
 	})
-	if err := waitFor(bg, 120*time.Second, func() error {
+	require.NoError(t, waitFor(bg, 120*time.Second, func() error {
 		d, err := cluster.Client.AppsV1().Deployments(releaseNS).Get(bg, name, metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -404,18 +352,15 @@ func TestControllerKilledMidRunFinishesOnce(t *testing.T) {
 			return fmt.Errorf("%d of 2 controller replicas ready", d.Status.ReadyReplicas)
 		}
 		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	}))
 	ns := targetNamespace(t, "ctl-restart")
 	deploy(t, ns, "slow", appImage("v1"), 2)
 	requester := userIn(t, ns, "agent", "requester")
 	obj := newActionRun("verify-slow", "verify-deployment", map[string]any{"deployment": "slow", "timeoutSeconds": int64(120)}, "", requester)
-	if _, err := requester.client.Resource(actionRunsGVR).Namespace(ns).Create(bg, obj, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	_, err = requester.client.Resource(actionRunsGVR).Namespace(ns).Create(bg, obj, metav1.CreateOptions{})
+	require.NoError(t, err)
 	var run *v1alpha1.ActionRun
-	if err := waitFor(bg, 60*time.Second, func() error {
+	require.NoError(t, waitFor(bg, 60*time.Second, func() error {
 		var err error
 		if run, err = getRun(ns, "verify-slow"); err != nil {
 			return err
@@ -424,16 +369,12 @@ func TestControllerKilledMidRunFinishesOnce(t *testing.T) {
 			return fmt.Errorf("run is %q", run.Status.Phase)
 		}
 		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	}))
 	leader := controllerPod(t)
 	killed := map[string]bool{string(leader.UID): true}
-	if err := cluster.Client.CoreV1().Pods(releaseNS).Delete(bg, leader.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, cluster.Client.CoreV1().Pods(releaseNS).Delete(bg, leader.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}))
 	t.Logf("killed the controller while run %s was Running (Job %s)", run.Name, run.Status.Workload.Name)
-	if err := waitFor(bg, 240*time.Second, func() error {
+	require.NoError(t, waitFor(bg, 240*time.Second, func() error {
 		var err error
 		if run, err = getRun(ns, "verify-slow"); err != nil {
 			return err
@@ -442,19 +383,12 @@ func TestControllerKilledMidRunFinishesOnce(t *testing.T) {
 			return fmt.Errorf("run is %q", run.Status.Phase)
 		}
 		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if run.Status.Phase != v1alpha1.Succeeded {
-		t.Fatalf("run ended %s: %+v", run.Status.Phase, run.Status.Conditions)
-	}
-	if now := controllerPod(t); killed[string(now.UID)] {
-		t.Fatalf("the killed controller pod %s still leads", now.Name)
-	}
+	}))
+	require.Equal(t, v1alpha1.Succeeded, run.Status.Phase, "run ended %s: %+v", run.Status.Phase, run.Status.Conditions)
+	now := controllerPod(t)
+	require.False(t, killed[string(now.UID)], "the killed controller pod %s still leads", now.Name)
 	jobs, err := cluster.Client.BatchV1().Jobs(releaseNS).List(bg, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var mine []string
 	for _, j := range jobs.Items {
 		if strings.HasPrefix(j.Annotations[controller.RunAnnotation], ns+"/verify-slow/") {
@@ -462,22 +396,17 @@ func TestControllerKilledMidRunFinishesOnce(t *testing.T) {
 		}
 	}
 	runPods, err := cluster.Client.CoreV1().Pods(releaseNS).List(bg, metav1.ListOptions{LabelSelector: "batch.kubernetes.io/job-name=" + run.Status.Workload.Name})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(mine) != 1 || len(runPods.Items) != 1 {
-		t.Fatalf("the run executed %d Jobs (%v) with %d pods, want one", len(mine), mine, len(runPods.Items))
-	}
-	if left := leftovers(bg, run); len(left) > 0 {
-		t.Fatalf("left: %v", left)
-	}
+	require.NoError(t, err)
+	require.Len(t, mine, 1, "Jobs the run executed")
+	require.Len(t, runPods.Items, 1, "pods of the run's Job")
+	require.Empty(t, leftovers(bg, run), "left")
 }
 
 // controllerPod is the controller pod holding the leader Lease.
 func controllerPod(t testing.TB) corev1.Pod {
 	t.Helper()
 	var pod corev1.Pod
-	if err := waitFor(bg, 60*time.Second, func() error {
+	require.NoError(t, waitFor(bg, 60*time.Second, func() error {
 		lease, err := cluster.Client.CoordinationV1().Leases(releaseNS).Get(bg, release+"-controller", metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -495,8 +424,6 @@ func controllerPod(t testing.TB) corev1.Pod {
 			}
 		}
 		return fmt.Errorf("no live controller pod holds the Lease (holder %q)", holder)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	}))
 	return pod
 }

@@ -1,3 +1,5 @@
+//go:build node
+
 package node
 
 import (
@@ -9,11 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1alpha1 "github.com/jordigilh/kubernaut-execution/api/v1alpha1"
 	"github.com/jordigilh/kubernaut-execution/execution"
+	"github.com/jordigilh/kubernaut-execution/tests/testenv"
 )
 
 // The main job, as `make demo` shows it (and every node-layer run checks it): the chart installed with
@@ -28,22 +33,18 @@ func TestDemo(t *testing.T) {
 	for k, v := range restricted {
 		labels[k] = v
 	}
-	if _, err := cluster.Client.CoreV1().Namespaces().Create(bg, namespaceObject(ns, labels), metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := waitFor(bg, 30*time.Second, func() error {
+	_, err := cluster.Client.CoreV1().Namespaces().Create(bg, namespaceObject(ns, labels), metav1.CreateOptions{})
+	require.NoError(t, err)
+	require.NoError(t, waitFor(bg, 30*time.Second, func() error {
 		_, err := cluster.Client.CoreV1().ServiceAccounts(ns).Get(bg, "default", metav1.GetOptions{})
 		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	}))
 	deploy(t, ns, "web", appImage("v1"), 1)
-	must(waitPods(ns, "app=web", 1, nil))(t)
+	testenv.Must(waitPods(ns, "app=web", 1, nil)).In(t)
 	// A pod nobody owns: deleting it would not restart it, so the gate refuses restart-pod.
 	bare := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "debug-shell", Labels: map[string]string{"app": "debug"}}, Spec: restrictedSpec(appImage("v1"))}
-	if _, err := cluster.Client.CoreV1().Pods(ns).Create(bg, bare, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	_, err = cluster.Client.CoreV1().Pods(ns).Create(bg, bare, metav1.CreateOptions{})
+	require.NoError(t, err)
 	agent := userIn(t, ns, "alert-agent", "requester")
 	oncall := userIn(t, ns, "on-call", "approver")
 
@@ -54,21 +55,15 @@ func TestDemo(t *testing.T) {
 		run  *v1alpha1.ActionRun
 		want v1alpha1.Phase
 	}{{scale, v1alpha1.Succeeded}, {refused, v1alpha1.Refused}, {approved, v1alpha1.Succeeded}} {
-		if c.run.Status.Phase != c.want {
-			t.Errorf("%s: %s, want %s: %+v", c.run.Name, c.run.Status.Phase, c.want, c.run.Status.Conditions)
-		}
+		assert.Equal(t, c.want, c.run.Status.Phase, "%s: %+v", c.run.Name, c.run.Status.Conditions)
 	}
-	if approved.Status.ApprovedBy != oncall.name {
-		t.Errorf("list-web-pods approved by %q, want %s", approved.Status.ApprovedBy, oncall.name)
-	}
-	must(waitPods(ns, "app=web", 2, nil))(t)
+	assert.Equal(t, oncall.name, approved.Status.ApprovedBy, "list-web-pods approved by")
+	testenv.Must(waitPods(ns, "app=web", 2, nil)).In(t)
 
 	kubeconfig := cluster.Kubeconfig
 	kubectl := filepath.Join(cluster.cache, "bin", "kubectl")
 	out, err := exec.Command(kubectl, "--kubeconfig", kubeconfig, "get", "actionruns", "--namespace", ns, "--output", "wide").CombinedOutput()
-	if err != nil {
-		t.Fatalf("kubectl get actionruns: %v: %s", err, out)
-	}
+	require.NoError(t, err, "kubectl get actionruns: %s", out)
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n%s\n", out)
 	for _, r := range []*v1alpha1.ActionRun{scale, refused, approved} {

@@ -1,3 +1,5 @@
+//go:build node
+
 package node
 
 import (
@@ -6,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -23,9 +27,7 @@ const policyConfigMap = release + "-policies"
 func deploymentState(t testing.TB, ns, name string) string {
 	t.Helper()
 	d, err := cluster.Client.AppsV1().Deployments(ns).Get(bg, name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return fmt.Sprintf("replicas=%d generation=%d", ptr.Deref(d.Spec.Replicas, -1), d.Generation)
 }
 
@@ -34,13 +36,9 @@ func deploymentState(t testing.TB, ns, name string) string {
 func withPolicy(t testing.TB, key, content string) {
 	t.Helper()
 	cm, err := cluster.Client.CoreV1().ConfigMaps(releaseNS).Get(bg, policyConfigMap, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	original, ok := cm.Data[key]
-	if !ok {
-		t.Fatalf("policy ConfigMap has no key %s", key)
-	}
+	require.True(t, ok, "policy ConfigMap has no key %s", key)
 	set := func(value *string) error {
 		cm, err := cluster.Client.CoreV1().ConfigMaps(releaseNS).Get(bg, policyConfigMap, metav1.GetOptions{})
 		if err != nil {
@@ -60,13 +58,9 @@ func withPolicy(t testing.TB, key, content string) {
 	} else {
 		err2 = set(&content)
 	}
-	if err2 != nil {
-		t.Fatal(err2)
-	}
+	require.NoError(t, err2)
 	t.Cleanup(func() {
-		if err := set(&original); err != nil {
-			t.Errorf("restore policy %s: %v", key, err)
-		}
+		assert.NoError(t, set(&original), "restore policy %s", key)
 	})
 }
 
@@ -132,26 +126,16 @@ func TestGateUnderTekton(t *testing.T) {
 			if tc.name == "approved" {
 				wantStatus = "True"
 			}
-			if r.Status != wantStatus {
-				t.Fatalf("TaskRun ended %s, want %s\n%s", r.Status, wantStatus, r)
-			}
+			require.Equal(t, wantStatus, r.Status, "how the TaskRun ended\n%s", r)
 			expectSteps(t, r, tc.steps)
 			if tc.log != "" {
-				if out := r.Logs(bg, tc.logStep); !strings.Contains(out, tc.log) {
-					t.Errorf("%s log lacks %q:\n%s", tc.logStep, tc.log, out)
-				}
+				assert.Contains(t, r.Logs(bg, tc.logStep), tc.log, "%s log", tc.logStep)
 			}
 			d, err := cluster.Client.AppsV1().Deployments(ns).Get(bg, "web", metav1.GetOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := ptr.Deref(d.Spec.Replicas, -1); got != tc.replicas {
-				t.Errorf("replicas %d after the run, want %d", got, tc.replicas)
-			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.replicas, ptr.Deref(d.Spec.Replicas, -1), "replicas after the run")
 			if wantStatus == "False" {
-				if after := deploymentState(t, ns, "web"); after != before {
-					t.Errorf("a refused run changed the deployment: %s -> %s", before, after)
-				}
+				assert.Equal(t, before, deploymentState(t, ns, "web"), "a refused run changed the deployment")
 			}
 		})
 	}
@@ -169,9 +153,8 @@ func TestPodSecurityNeedsSetSecurityContext(t *testing.T) {
 	params := map[string]string{"namespace": ns, "configmap": "web-config", "patch": `{"data":{"LOG_LEVEL":"debug"}}`, "target": target("staging", nil, nil)}
 	setFlag := func(value string) {
 		patch := fmt.Sprintf(`{"data":{"set-security-context":%q}}`, value)
-		if _, err := cluster.Client.CoreV1().ConfigMaps(tektonNS).Patch(bg, "feature-flags", types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		_, err := cluster.Client.CoreV1().ConfigMaps(tektonNS).Patch(bg, "feature-flags", types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+		require.NoError(t, err)
 	}
 	setFlag("false")
 	t.Cleanup(func() { setFlag("true") })
@@ -185,9 +168,7 @@ func TestPodSecurityNeedsSetSecurityContext(t *testing.T) {
 			refused = r
 		}
 	}
-	if refused == nil {
-		t.Fatal("with set-security-context off, TaskRun pods were still admitted in a restricted namespace")
-	}
+	require.NotNil(t, refused, "with set-security-context off, TaskRun pods were still admitted in a restricted namespace")
 	t.Logf("set-security-context off: %s: %s", refused.Reason, firstLine(refused.Message))
 	setFlag("true")
 	var ok *Result
@@ -197,9 +178,7 @@ func TestPodSecurityNeedsSetSecurityContext(t *testing.T) {
 			ok = r
 		}
 	}
-	if ok == nil {
-		t.Fatal("with set-security-context on again, the TaskRun did not succeed")
-	}
+	require.NotNil(t, ok, "with set-security-context on again, the TaskRun did not succeed")
 }
 
 func firstLine(s string) string {

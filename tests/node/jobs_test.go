@@ -1,12 +1,15 @@
+//go:build node
+
 package node
 
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -29,30 +32,20 @@ func runJob(t testing.TB, action, targetNS, name string, params map[string]strin
 	t.Helper()
 	ctx := context.Background()
 	controller, _, err := controllerClientsFor(ctx, defaultRelease)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	c, err := execution.Discover(ctx, cluster.Client, releaseNS) // the controller would mount it
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	a := testenv.Action(t, action)
 	m := runrbac.New(controller, c)
 	job, err := jobs.Build(c, a, jobs.Input{Name: name, ServiceAccount: runrbac.ServiceAccountName(c, a, targetNS, "Job", name), Parameters: params, Target: target, Run: run, Approval: approval})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	created, err := controller.BatchV1().Jobs(c.Namespace).Create(ctx, job, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("create Job with the controller's token: %v", err)
-	}
+	require.NoError(t, err, "create Job with the controller's token")
 	t.Cleanup(func() {
 		_ = cluster.Client.BatchV1().Jobs(c.Namespace).Delete(context.Background(), name, metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground)})
 	})
 	p, err := m.Provision(ctx, a, runrbac.RunOf(created, batchv1.SchemeGroupVersion.WithKind("Job")), targetNS)
-	if err != nil {
-		t.Fatalf("provision: %v", err)
-	}
+	require.NoError(t, err, "provision")
 	var outcome jobs.Outcome
 	var podName string
 	err = waitFor(ctx, 3*time.Minute, func() error {
@@ -69,11 +62,10 @@ func runJob(t testing.TB, action, targetNS, name string, params map[string]strin
 		return fmt.Errorf("job %s has no finished pod yet (%d pods)", name, len(pods.Items))
 	})
 	if err != nil {
-		t.Fatalf("%v (%s)", err, cluster.podsSummary(ctx, c.Namespace))
+		// The pods' summary only when it failed: it is a request of its own.
+		require.FailNow(t, err.Error(), cluster.podsSummary(ctx, c.Namespace))
 	}
-	if err := m.Teardown(ctx, p); err != nil {
-		t.Fatalf("teardown: %v", err)
-	}
+	require.NoError(t, m.Teardown(ctx, p), "teardown")
 	return outcome, podName
 }
 
@@ -85,9 +77,7 @@ func TestJobsRunOnTheNode(t *testing.T) {
 	installed(t)
 	ctx := context.Background()
 	policies, err := cluster.Client.CoreV1().ConfigMaps(releaseNS).Get(ctx, release+"-policies", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	g := gate.New(policies.Data)
 
 	// Every action, with the scenario (seed and effect) its TaskRun run uses.
@@ -102,16 +92,11 @@ func TestJobsRunOnTheNode(t *testing.T) {
 				delete(params, k)
 			}
 			d, err := g.Decide(ctx, gate.Run{Action: a.Name, Parameters: params, Target: tgt, Approved: approval != ""})
-			if err != nil || !d.Allowed {
-				t.Fatalf("Decide: %+v %v", d, err)
-			}
+			require.NoError(t, err, "Decide")
+			require.True(t, d.Allowed, "Decide: %+v", d)
 			o, pod := runJob(t, a.Name, ns, "job-"+a.Name, params, tgt, run, approval)
-			if !o.Succeeded() {
-				t.Fatalf("Job did not succeed: %+v", o)
-			}
-			if err := s.effect(t, ns, &Result{Pod: pod, ns: releaseNS, params: params}); err != nil {
-				t.Fatalf("effect: %v", err)
-			}
+			require.True(t, o.Succeeded(), "Job did not succeed: %+v", o)
+			require.NoError(t, s.effect(t, ns, &Result{Pod: pod, ns: releaseNS, params: params}), "effect")
 		})
 	}
 
@@ -119,13 +104,9 @@ func TestJobsRunOnTheNode(t *testing.T) {
 	// on this cluster, before any pod exists.
 	t.Run("a Job whose execute args differ from what its gate saw, or whose gate is a sidecar", func(t *testing.T) {
 		controller, _, err := controllerClientsFor(ctx, defaultRelease)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		c, err := execution.Discover(ctx, cluster.Client, releaseNS)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		a := testenv.Action(t, "scale-deployment")
 		params := map[string]string{"namespace": "shop", "deployment": "web", "replicas": "2"}
 		for name, mutate := range map[string]func(*batchv1.Job){
@@ -139,17 +120,12 @@ func TestJobsRunOnTheNode(t *testing.T) {
 		} {
 			job, err := jobs.Build(c, a, jobs.Input{Name: "job-forged", ServiceAccount: runrbac.ServiceAccountName(c, a, "shop", "Job", "job-forged"),
 				Parameters: params, Target: target("staging", nil, map[string]any{"currentReplicas": 1})})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := controller.BatchV1().Jobs(releaseNS).Create(ctx, job, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
-				t.Fatalf("the control, the Job as built: %v", err)
-			}
+			require.NoError(t, err)
+			_, err = controller.BatchV1().Jobs(releaseNS).Create(ctx, job, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+			require.NoError(t, err, "the control, the Job as built")
 			mutate(job)
 			_, err = controller.BatchV1().Jobs(releaseNS).Create(ctx, job, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-			if err == nil || !strings.Contains(err.Error(), "ValidatingAdmissionPolicy") {
-				t.Fatalf("%s: want a refusal by the workloads admission policy, got %v", name, err)
-			}
+			require.ErrorContains(t, err, "ValidatingAdmissionPolicy", "%s: want a refusal by the workloads admission policy", name)
 			t.Logf("%s: %s", name, firstLine(err.Error()))
 		}
 	})
@@ -160,28 +136,24 @@ func TestJobsRunOnTheNode(t *testing.T) {
 		params := map[string]string{"namespace": ns, "deployment": "web", "replicas": "0"}
 		tgt := target("production", map[string]string{"app": "web"}, map[string]any{"currentReplicas": 2})
 		d, err := g.Decide(ctx, gate.Run{Action: "scale-deployment", Parameters: params, Target: tgt})
-		if err != nil || d.Allowed {
-			t.Fatalf("Decide allowed a production scale to zero: %+v %v", d, err)
-		}
+		require.NoError(t, err, "Decide")
+		require.False(t, d.Allowed, "Decide allowed a production scale to zero: %+v", d)
 		o, _ := runJob(t, "scale-deployment", ns, "job-refused", params, tgt, "", "")
-		if o.Step != steps.PolicyGate || o.ExitCode != steps.ExitRefused {
-			t.Fatalf("want policy-gate exit %d, got %+v", steps.ExitRefused, o)
-		}
+		require.Equal(t, steps.PolicyGate, o.Step, "the step that ended the run: %+v", o)
+		require.EqualValues(t, steps.ExitRefused, o.ExitCode, "policy-gate's exit code: %+v", o)
 		pods, err := cluster.Client.CoreV1().Pods(releaseNS).List(ctx, metav1.ListOptions{LabelSelector: "job-name=job-refused"})
-		if err != nil || len(pods.Items) != 1 {
-			t.Fatalf("pods of the refused Job: %v %v", pods, err)
-		}
+		require.NoError(t, err, "pods of the refused Job")
+		require.Len(t, pods.Items, 1, "pods of the refused Job")
 		for _, st := range pods.Items[0].Status.InitContainerStatuses {
-			if st.Name == steps.DryRun && (st.State.Terminated != nil || st.State.Running != nil) {
-				t.Errorf("dry-run started after a refusal: %+v", st.State)
+			if st.Name == steps.DryRun {
+				assert.Nil(t, st.State.Running, "dry-run started after a refusal")
+				assert.Nil(t, st.State.Terminated, "dry-run ran after a refusal")
 			}
 		}
-		if !strings.Contains(o.Message, "refusing to scale a production deployment to zero replicas") {
-			t.Errorf("the policy gate's message does not give the reason: %q", o.Message)
-		}
+		assert.Contains(t, o.Message, "refusing to scale a production deployment to zero replicas", "the policy gate's message does not give the reason")
 		dep, err := cluster.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
-		if err != nil || ptr.Deref(dep.Spec.Replicas, 0) != 2 {
-			t.Errorf("replicas changed by a refused run: %v %v", dep.Spec.Replicas, err)
+		if assert.NoError(t, err) {
+			assert.Equal(t, int32(2), ptr.Deref(dep.Spec.Replicas, 0), "replicas changed by a refused run")
 		}
 	})
 
@@ -203,16 +175,13 @@ func TestJobsRunOnTheNode(t *testing.T) {
 			"job-approval-in-kube": {"kube-system/scale-to-3", other["approval"], "cannot read ActionRun kube-system/scale-to-3"},
 		} {
 			o, _ := runJob(t, "scale-deployment", ns, name, params, tgt, c.run, c.approval)
-			if o.Step != steps.ApprovalGate || o.ExitCode != steps.ExitNeedsApproval {
-				t.Errorf("%s: want approval-gate exit %d, got %+v", name, steps.ExitNeedsApproval, o)
-			}
-			if !strings.Contains(o.Message, c.log) {
-				t.Errorf("%s: the approval gate's message lacks %q: %q", name, c.log, o.Message)
-			}
+			assert.Equal(t, steps.ApprovalGate, o.Step, "%s: the step that ended the run: %+v", name, o)
+			assert.EqualValues(t, steps.ExitNeedsApproval, o.ExitCode, "%s: approval-gate's exit code: %+v", name, o)
+			assert.Contains(t, o.Message, c.log, "%s: the approval gate's message", name)
 		}
 		dep, err := cluster.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
-		if err != nil || ptr.Deref(dep.Spec.Replicas, 0) != 2 {
-			t.Errorf("replicas changed by an unapproved run: %v %v", dep.Spec.Replicas, err)
+		if assert.NoError(t, err) {
+			assert.Equal(t, int32(2), ptr.Deref(dep.Spec.Replicas, 0), "replicas changed by an unapproved run")
 		}
 	})
 }

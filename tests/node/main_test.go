@@ -1,3 +1,5 @@
+//go:build node
+
 // Package node is the real-node layer (layer 6): the control plane, containerd, a kubelet, kube-proxy,
 // CoreDNS, kube-router's NetworkPolicy firewall and Tekton Pipelines, all inside a network namespace
 // this test creates and removes, with no route out of it. Every binary is built from a pinned module
@@ -123,7 +125,7 @@ func child(m *testing.M, dir string) int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "node: start:", err)
 		if c != nil {
-			c.Stop()
+			stop(c)
 		}
 		return 1
 	}
@@ -136,6 +138,16 @@ func child(m *testing.M, dir string) int {
 	if keep() && code == 0 {
 		return code
 	}
-	c.Stop()
+	if !stop(c) && code == 0 {
+		code = 1
+	}
 	return code
+}
+
+func stop(c *Cluster) bool {
+	if err := c.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "node: stop:", err)
+		return false
+	}
+	return true
 }

@@ -1,3 +1,5 @@
+//go:build node
+
 package node
 
 import (
@@ -9,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -90,9 +94,8 @@ func probePod(t testing.TB, ns, name string, podLabels map[string]string, args [
 	spec.Containers[0].Args = args
 	spec.RestartPolicy = corev1.RestartPolicyNever
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: podLabels}, Spec: spec}
-	if _, err := cluster.Client.CoreV1().Pods(ns).Create(bg, pod, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("probe pod %s/%s: %v", ns, name, err)
-	}
+	_, err := cluster.Client.CoreV1().Pods(ns).Create(bg, pod, metav1.CreateOptions{})
+	require.NoError(t, err, "probe pod %s/%s", ns, name)
 	t.Cleanup(func() {
 		_ = cluster.Client.CoreV1().Pods(ns).Delete(context.Background(), name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
 	})
@@ -102,7 +105,7 @@ func probePod(t testing.TB, ns, name string, podLabels map[string]string, args [
 func waitProbeDone(t testing.TB, ns, name, container string) *corev1.Pod {
 	t.Helper()
 	var pod *corev1.Pod
-	if err := waitFor(bg, 180*time.Second, func() error {
+	require.NoError(t, waitFor(bg, 180*time.Second, func() error {
 		var err error
 		if pod, err = cluster.Client.CoreV1().Pods(ns).Get(bg, name, metav1.GetOptions{}); err != nil {
 			return err
@@ -111,9 +114,7 @@ func waitProbeDone(t testing.TB, ns, name, container string) *corev1.Pod {
 			return fmt.Errorf("probe %s/%s not done (%s)", ns, name, cluster.podsSummary(bg, ns))
 		}
 		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	}))
 	return pod
 }
 
@@ -142,9 +143,8 @@ func actionProbe(t testing.TB, name string, taskLabels map[string]string, args [
 				"command": []any{"/probe"}, "args": []any{"$(params.args[*])"}}},
 		}}}
 	tasks := cluster.Dynamic.Resource(tektonGVR("tasks")).Namespace(releaseNS)
-	if _, err := tasks.Create(bg, task, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	_, err := tasks.Create(bg, task, metav1.CreateOptions{})
+	require.NoError(t, err)
 	anyArgs := make([]any, len(args))
 	for i, a := range args {
 		anyArgs[i] = a
@@ -153,15 +153,14 @@ func actionProbe(t testing.TB, name string, taskLabels map[string]string, args [
 		"metadata": map[string]any{"name": name, "namespace": releaseNS},
 		"spec":     map[string]any{"taskRef": map[string]any{"name": name}, "params": []any{map[string]any{"name": "args", "value": anyArgs}}}}}
 	runs := cluster.Dynamic.Resource(tektonGVR("taskruns")).Namespace(releaseNS)
-	if _, err := runs.Create(bg, tr, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	_, err = runs.Create(bg, tr, metav1.CreateOptions{})
+	require.NoError(t, err)
 	t.Cleanup(func() {
 		_ = runs.Delete(context.Background(), name, metav1.DeleteOptions{})
 		_ = tasks.Delete(context.Background(), name, metav1.DeleteOptions{})
 	})
 	var pod string
-	if err := waitFor(bg, 120*time.Second, func() error {
+	require.NoError(t, waitFor(bg, 120*time.Second, func() error {
 		got, err := runs.Get(bg, name, metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -171,9 +170,7 @@ func actionProbe(t testing.TB, name string, taskLabels map[string]string, args [
 			return fmt.Errorf("no pod yet: %s %s %s", s, r, m)
 		}
 		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	}))
 	return waitProbeDone(t, releaseNS, pod, "step-probe")
 }
 
@@ -199,15 +196,11 @@ func matrix(t testing.TB, run, waitFor string, actionLabels, controllerLabels ma
 	}
 	actionCells := egress("action pod (TaskRun)")
 	ap := actionProbe(t, "probe-"+run, actionLabels, probeArgs(":8080", 60*time.Second, waitFor, waitCheck, actionCells))
-	if err := readProbe(podLogs(releaseNS, ap.Name, "step-probe"), actionCells); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, readProbe(podLogs(releaseNS, ap.Name, "step-probe"), actionCells))
 	controllerCells := egress("controller pod",
 		cell{source: "controller pod", dest: "data-storage pod", port: "8080/TCP", spec: "tcp:" + ips["data-storage"] + ":8080", want: true})
 	cp := probePod(t, releaseNS, "controller-"+run, controllerLabels, probeArgs(":9090", 60*time.Second, waitFor, waitCheck, controllerCells))
-	if err := readProbe(podLogs(releaseNS, cp.Name, "probe"), controllerCells); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, readProbe(podLogs(releaseNS, cp.Name, "probe"), controllerCells))
 	// Ingress, checked from client pods while the sources still serve. The enforcer adds a new client's
 	// IP to the sets of the peers it matches after the pod starts, so a client whose cell should be
 	// allowed polls it (bounded) before reporting; a client of a blocked cell reports at once, and
@@ -219,9 +212,7 @@ func matrix(t testing.TB, run, waitFor string, actionLabels, controllerLabels ma
 			waitFor, waitCheck = "allowed", c.spec
 		}
 		p := probePod(t, ns, name+"-"+run, lbl, append([]string{"-wait-timeout", "30s"}, probeArgs("", 0, waitFor, waitCheck, cells)...))
-		if err := readProbeWait(podLogs(ns, p.Name, "probe"), cells, false); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, readProbeWait(podLogs(ns, p.Name, "probe"), cells, false))
 		return cells[0]
 	}
 	prometheus := map[string]string{"app.kubernetes.io/name": "prometheus"}
@@ -244,15 +235,12 @@ func matrixServers(t testing.TB) map[string]string {
 		return matrixServerIPs
 	}
 	for _, ns := range []string{"np-other", "monitoring"} {
-		if _, err := cluster.Client.CoreV1().Namespaces().Create(bg, namespaceObject(ns, nil), metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		if err := waitFor(bg, 30*time.Second, func() error {
+		_, err := cluster.Client.CoreV1().Namespaces().Create(bg, namespaceObject(ns, nil), metav1.CreateOptions{})
+		require.NoError(t, err)
+		require.NoError(t, waitFor(bg, 30*time.Second, func() error {
 			_, err := cluster.Client.CoreV1().ServiceAccounts(ns).Get(bg, "default", metav1.GetOptions{})
 			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
+		}))
 	}
 	matrixServerIPs = map[string]string{
 		"other":        server(t, "np-other", "web", map[string]string{"app": "web"}),
@@ -286,13 +274,9 @@ func printMatrix(t testing.TB, title string, cells []cell, showWant bool) {
 func chartLabels(t testing.TB) (action, controller map[string]string) {
 	t.Helper()
 	task, err := cluster.Dynamic.Resource(tektonGVR("tasks")).Namespace(releaseNS).Get(bg, "kubernaut-scale-deployment", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	d, err := cluster.Client.AppsV1().Deployments(releaseNS).Get(bg, release+"-controller", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return task.GetLabels(), d.Spec.Selector.MatchLabels
 }
 
@@ -305,37 +289,27 @@ func TestNetworkPolicyMatrix(t *testing.T) {
 	installed(t)
 	actionLabels, controllerLabels := chartLabels(t)
 	policies, err := cluster.Client.NetworkingV1().NetworkPolicies(releaseNS).List(bg, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	// The sources are the pods the chart's policies select (else the matrix shows nothing).
 	for _, np := range policies.Items {
 		sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		// The helm test's own policy (a test hook, kept after `helm test`) selects only its pods.
 		if np.Annotations["helm.sh/hook"] == "test" {
 			continue
 		}
-		if !sel.Matches(labels.Set(actionLabels)) && !sel.Matches(labels.Set(controllerLabels)) {
-			t.Fatalf("NetworkPolicy %s selects neither source", np.Name)
-		}
+		require.True(t, sel.Matches(labels.Set(actionLabels)) || sel.Matches(labels.Set(controllerLabels)), "NetworkPolicy %s selects neither source", np.Name)
 	}
 
 	cells := matrix(t, "chart", "blocked", actionLabels, controllerLabels)
 	printMatrix(t, "With the chart's NetworkPolicies:", cells, true)
 	for _, c := range cells {
-		if *c.got != c.want {
-			t.Errorf("%s -> %s %s: allowed=%v, chart says %v (%s)", c.source, c.dest, c.port, *c.got, c.want, c.detail)
-		}
+		assert.Equal(t, c.want, *c.got, "%s -> %s %s allowed, as the chart says (%s)", c.source, c.dest, c.port, c.detail)
 	}
 
 	// Control: without the chart's policies every cell is open.
 	for _, np := range policies.Items {
-		if err := cluster.Client.NetworkingV1().NetworkPolicies(releaseNS).Delete(bg, np.Name, metav1.DeleteOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, cluster.Client.NetworkingV1().NetworkPolicies(releaseNS).Delete(bg, np.Name, metav1.DeleteOptions{}))
 	}
 	t.Cleanup(func() {
 		for _, np := range policies.Items {
@@ -347,17 +321,14 @@ func TestNetworkPolicyMatrix(t *testing.T) {
 	open := matrix(t, "open", "allowed", actionLabels, controllerLabels)
 	printMatrix(t, "Without any NetworkPolicy (control):", open, false)
 	for _, c := range open {
-		if !*c.got {
-			t.Errorf("without policies, %s -> %s %s is blocked (%s): the matrix measures something else", c.source, c.dest, c.port, c.detail)
-		}
+		assert.True(t, *c.got, "without policies, %s -> %s %s is blocked (%s): the matrix measures something else", c.source, c.dest, c.port, c.detail)
 	}
 
 	// The seed document's policies, as written, on pods carrying the labels they select.
 	seed := seedPolicies(t)
 	for _, np := range seed {
-		if _, err := cluster.Client.NetworkingV1().NetworkPolicies(releaseNS).Create(bg, np, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		_, err := cluster.Client.NetworkingV1().NetworkPolicies(releaseNS).Create(bg, np, metav1.CreateOptions{})
+		require.NoError(t, err)
 	}
 	t.Cleanup(func() {
 		for _, np := range seed {
@@ -367,8 +338,8 @@ func TestNetworkPolicyMatrix(t *testing.T) {
 	seeded := matrix(t, "seed", "blocked", map[string]string{"app": "kubernetesexecution-job"}, map[string]string{"app": "kubernetesexecution-controller"})
 	printMatrix(t, "With the seed document's two NetworkPolicies, as written:", seeded, false)
 	for _, c := range seeded {
-		if strings.HasPrefix(c.dest, "API server") && *c.got {
-			t.Errorf("seed policies: %s -> %s %s allowed; the seed's namespaceSelector should match nothing", c.source, c.dest, c.port)
+		if strings.HasPrefix(c.dest, "API server") {
+			assert.False(t, *c.got, "seed policies: %s -> %s %s allowed; the seed's namespaceSelector should match nothing", c.source, c.dest, c.port)
 		}
 	}
 }
@@ -378,15 +349,11 @@ func TestNetworkPolicyMatrix(t *testing.T) {
 func seedPolicies(t testing.TB) []*networkingv1.NetworkPolicy {
 	t.Helper()
 	docs, err := manifest.Read("seed", strings.NewReader(seedNetworkPolicies))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var out []*networkingv1.NetworkPolicy
 	for _, d := range docs {
 		var np networkingv1.NetworkPolicy
-		if err := yamlUnmarshal(d.YAML, &np); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, yamlUnmarshal(d.YAML, &np))
 		out = append(out, &np)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })

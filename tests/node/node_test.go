@@ -1,9 +1,12 @@
+//go:build node
+
 package node
 
 import (
 	"context"
 	"testing"
 
+	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -13,20 +16,16 @@ import (
 func TestNodeAndDNS(t *testing.T) {
 	ctx := context.Background()
 	n, err := cluster.Client.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var ready bool
 	for _, c := range n.Status.Conditions {
 		ready = ready || (c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue)
 	}
-	if !ready || n.Spec.PodCIDR != podCIDR {
-		t.Fatalf("node Ready=%v podCIDR=%s", ready, n.Spec.PodCIDR)
-	}
-	if addrs, err := lookupDNS(ctx, "kube-dns.kube-system.svc.cluster.local"); err != nil || len(addrs) != 1 || addrs[0] != dnsServiceIP {
-		t.Fatalf("kube-dns resolves to %v (%v), want %s", addrs, err, dnsServiceIP)
-	}
-	if addrs, err := lookupDNS(ctx, "no-such-service.default.svc.cluster.local"); err == nil {
-		t.Fatalf("a Service that does not exist resolves to %v", addrs)
-	}
+	require.True(t, ready, "node Ready: %+v", n.Status.Conditions)
+	require.Equal(t, podCIDR, n.Spec.PodCIDR, "node podCIDR")
+	addrs, err := lookupDNS(ctx, "kube-dns.kube-system.svc.cluster.local")
+	require.NoError(t, err, "kube-dns")
+	require.Equal(t, []string{dnsServiceIP}, addrs, "kube-dns resolves to")
+	addrs, err = lookupDNS(ctx, "no-such-service.default.svc.cluster.local")
+	require.Error(t, err, "a Service that does not exist resolves to %v", addrs)
 }

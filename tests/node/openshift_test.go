@@ -1,3 +1,5 @@
+//go:build node
+
 package node
 
 import (
@@ -5,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -61,25 +65,17 @@ func TestOpenShiftValuesRunAnAction(t *testing.T) {
 	// A release name that contains the chart's name is the full name prefix, as for the default release.
 	rel := releaseRef{Name: "kubernaut-execution-os", NS: "kubernaut-openshift"}
 	sccLabel := map[string]string{"kubernaut.io/emulated-scc": "restricted-v2"}
-	if err := cluster.applyYAML(bg, "emulated-scc", fmt.Sprintf(emulatedSCC, emulatedSCCUID)); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, cluster.applyYAML(bg, "emulated-scc", fmt.Sprintf(emulatedSCC, emulatedSCCUID)))
 	// A second release: the shared one installed the API (crds.install), and runs the ActionRuns
 	// that name no release; this one's controller runs only those naming it.
 	values := map[string]any{"securityContext": map[string]any{"runAsUser": nil}, "crds": map[string]any{"install": false, "keep": true}}
-	if err := helmInstall(bg, rel.Name, rel.NS, values, sccLabel); err != nil {
-		t.Fatal(err)
-	}
-	if err := waitForAdmissionPolicy(bg, rel); err != nil {
-		t.Fatal(err)
-	}
-	if err := controllerMayCreateTaskRuns(bg, rel); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, helmInstall(bg, rel.Name, rel.NS, values, sccLabel))
+	require.NoError(t, waitForAdmissionPolicy(bg, rel))
+	require.NoError(t, controllerMayCreateTaskRuns(bg, rel))
 	// The emulation is in force when a dry-run pod without a UID comes back with one.
 	probe := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "scc-probe-"}, Spec: restrictedSpec(appImage("v1"))}
 	probe.Spec.SecurityContext.RunAsUser = nil
-	if err := waitFor(bg, 60*time.Second, func() error {
+	require.NoError(t, waitFor(bg, 60*time.Second, func() error {
 		got, err := cluster.Client.CoreV1().Pods(rel.NS).Create(bg, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 		if err != nil {
 			return err
@@ -88,30 +84,22 @@ func TestOpenShiftValuesRunAnAction(t *testing.T) {
 			return fmt.Errorf("runAsUser %v, emulated SCC not in force yet", got.Spec.SecurityContext.RunAsUser)
 		}
 		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	}))
 	ns := targetNamespace(t, "os-target")
 	seedWebConfig(t, ns)
 	r := runTaskIn(t, rel, testenv.Action(t, "patch-configmap"), ns,
 		map[string]string{"namespace": ns, "configmap": "web-config", "patch": `{"data":{"LOG_LEVEL":"debug"}}`, "target": target("staging", nil, nil)})
-	if r.Status != "True" {
-		t.Fatalf("%s", r)
-	}
+	require.Equal(t, "True", r.Status, "%s", r)
 	pod, err := cluster.Client.CoreV1().Pods(rel.NS).Get(bg, r.Pod, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if uid := ptr.Deref(pod.Spec.SecurityContext.RunAsUser, 0); uid != emulatedSCCUID {
-		t.Errorf("TaskRun pod runs as %d, want the SCC's %d (the chart set a UID despite the OpenShift values?)", uid, emulatedSCCUID)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, int64(emulatedSCCUID), ptr.Deref(pod.Spec.SecurityContext.RunAsUser, 0),
+		"TaskRun pod's UID, want the SCC's (the chart set a UID despite the OpenShift values?)")
 	for _, c := range append(pod.Spec.InitContainers, pod.Spec.Containers...) {
 		if c.SecurityContext != nil && c.SecurityContext.RunAsUser != nil {
-			t.Errorf("container %s sets runAsUser %d with the OpenShift values", c.Name, *c.SecurityContext.RunAsUser)
+			assert.Failf(t, "runAsUser set", "container %s sets runAsUser %d with the OpenShift values", c.Name, *c.SecurityContext.RunAsUser)
 		}
 	}
 	cm, err := cluster.Client.CoreV1().ConfigMaps(ns).Get(bg, "web-config", metav1.GetOptions{})
-	if err != nil || cm.Data["LOG_LEVEL"] != "debug" {
-		t.Fatalf("patch-configmap had no effect: %v %v", cm.Data, err)
-	}
+	require.NoError(t, err)
+	require.Equal(t, "debug", cm.Data["LOG_LEVEL"], "patch-configmap had no effect: %v", cm.Data)
 }

@@ -1,3 +1,5 @@
+//go:build node
+
 package node
 
 import (
@@ -16,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jordigilh/kubernaut-execution/internal/cache"
+	"github.com/jordigilh/kubernaut-execution/tests/testenv/controlplane"
 )
 
 const (
@@ -184,17 +187,18 @@ func removeLeftovers() ([]string, error) {
 // cleanupDir stops the run's containers and processes, unmounts everything under its directory,
 // deletes its namespace and, once nothing is mounted there any more, its directory.
 func cleanupDir(name, dir string) error {
-	var errs []error
-	killContainers(dir)
+	errs := []error{killContainers(dir)}
 	pidFiles, _ := filepath.Glob(filepath.Join(dir, "pids", "*.pid"))
 	// Newest first: the files are numbered in start order.
 	sort.Sort(sort.Reverse(sort.StringSlice(pidFiles)))
 	for _, f := range pidFiles {
 		if p := ownProcess(f); p != nil {
-			stopProcess(p, 5*time.Second)
+			if err := controlplane.StopProcess(p, controlplane.Grace, controlplane.KillWait); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", filepath.Base(f), err))
+			}
 		}
 	}
-	killContainers(dir) // a kubelet stopped midway may have started more
+	errs = append(errs, killContainers(dir)) // a kubelet stopped midway may have started more
 	removeCgroups(dir)
 	if err := unmountUnder(dir); err != nil {
 		errs = append(errs, err)
@@ -240,35 +244,13 @@ func ownProcess(pidFile string) *os.Process {
 	return p
 }
 
-// stopProcess sends SIGTERM, then SIGKILL after the grace period, and waits until the PID is gone.
-func stopProcess(p *os.Process, grace time.Duration) {
-	_ = p.Signal(syscall.SIGTERM)
-	deadline := time.Now().Add(grace)
-	for alive(p.Pid) {
-		if time.Now().After(deadline) {
-			_ = p.Kill()
-			deadline = time.Now().Add(grace)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	_, _ = p.Wait() // reap if it is our child
-}
-
-func alive(pid int) bool {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// A zombie (state Z) has exited; its parent reaps it.
-	fields := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
-	return len(fields) > 0 && fields[0] != "Z"
-}
-
 // killContainers kills every container process and shim of the run's containerds, whether they still
 // run or not: container processes by the init.pid files runc writes in each task's bundle (killed only
 // if their mount table shows the run's snapshot directory), shims by scanning for
-// containerd-shim-runc-v2 processes whose -address is a socket of the run.
-func killContainers(dir string) {
+// containerd-shim-runc-v2 processes whose -address is a socket of the run. A shim still there after
+// SIGKILL is an error.
+func killContainers(dir string) error {
+	var errs []error
 	inits, _ := filepath.Glob(filepath.Join(dir, "node*", "containerd", "state", "io.containerd.runtime.v2.task", "*", "*", "init.pid"))
 	for _, f := range inits {
 		pid, ok := readPID(f)
@@ -296,11 +278,14 @@ func killContainers(dir string) {
 		for i := range len(args) - 1 {
 			if args[i] == "-address" && strings.HasPrefix(args[i+1], dir+"/") {
 				if proc, err := os.FindProcess(pid); err == nil {
-					stopProcess(proc, 2*time.Second)
+					if err := controlplane.StopProcess(proc, 2*time.Second, controlplane.KillWait); err != nil {
+						errs = append(errs, fmt.Errorf("shim: %w", err))
+					}
 				}
 			}
 		}
 	}
+	return errors.Join(errs...)
 }
 
 // removeCgroups removes the cgroups containerd made for the run's containers: with the cgroupfs

@@ -1,3 +1,5 @@
+//go:build node
+
 package node
 
 // seedNetworkPolicies are the seed design document's two NetworkPolicies (section "Network

@@ -1,3 +1,5 @@
+//go:build node
+
 package node
 
 import (
@@ -9,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -200,21 +204,15 @@ func runTaskBound(t testing.TB, rel releaseRef, a catalogue.Action, targetNS str
 	ctx := context.Background()
 	releaseNS := rel.NS
 	controller, controllerDyn, err := controllerClientsFor(ctx, rel)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	id := fmt.Sprintf("%s-%d", a.Name, time.Now().UnixNano()%1e6)
 	res := &Result{provisionStart: time.Now(), ns: releaseNS, containerPrefix: "step-"}
 	run, err := provision(ctx, rel, controller, a, id, targetNS, bind)
-	if err != nil {
-		t.Fatalf("provision: %v", err)
-	}
+	require.NoError(t, err, "provision")
 	res.Provision = time.Since(res.provisionStart)
 	defer func() {
 		start := time.Now()
-		if err := run.remove(ctx, controller); err != nil {
-			t.Errorf("teardown: %v", err)
-		}
+		assert.NoError(t, run.remove(ctx, controller), "teardown")
 		res.Teardown = time.Since(start)
 	}()
 	var list []any
@@ -237,9 +235,7 @@ func runTaskBound(t testing.TB, rel releaseRef, a catalogue.Action, targetNS str
 		},
 	}}
 	created, err := controllerDyn.Resource(tektonGVR("taskruns")).Namespace(releaseNS).Create(ctx, tr, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("create TaskRun with the controller's token: %v", err)
-	}
+	require.NoError(t, err, "create TaskRun with the controller's token")
 	res.Name = created.GetName()
 	res.Created = created.GetCreationTimestamp().Time
 	t.Cleanup(func() {
@@ -256,7 +252,8 @@ func runTaskBound(t testing.TB, rel releaseRef, a catalogue.Action, targetNS str
 		}
 		return nil
 	}); err != nil {
-		t.Fatalf("TaskRun %s: %v (%s)", res.Name, err, cluster.podsSummary(ctx, releaseNS))
+		// The pods' summary only when it failed: it is a request of its own.
+		require.FailNow(t, fmt.Sprintf("TaskRun %s: %v", res.Name, err), cluster.podsSummary(ctx, releaseNS))
 	}
 	res.Status, res.Reason, res.Message = succeeded(got)
 	res.Pod, _, _ = unstructured.NestedString(got.Object, "status", "podName")
@@ -309,11 +306,11 @@ func expectSteps(t testing.TB, r *Result, want map[string]int32) {
 		if s.Name == "" && !shouldRun {
 			continue
 		}
-		if shouldRun && (!s.Ran || s.ExitCode != code) {
-			t.Errorf("step %s: ran=%v exit %d, want exit %d\n%s", name, s.Ran, s.ExitCode, code, r)
-		}
-		if !shouldRun && s.Ran {
-			t.Errorf("step %s ran (exit %d) after an earlier step failed\n%s", name, s.ExitCode, r)
+		if shouldRun {
+			assert.True(t, s.Ran, "step %s did not run\n%s", name, r)
+			assert.Equal(t, code, s.ExitCode, "step %s's exit code\n%s", name, r)
+		} else {
+			assert.False(t, s.Ran, "step %s ran (exit %d) after an earlier step failed\n%s", name, s.ExitCode, r)
 		}
 	}
 }

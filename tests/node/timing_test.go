@@ -1,3 +1,5 @@
+//go:build node
+
 package node
 
 import (
@@ -5,6 +7,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/jordigilh/kubernaut-execution/execution/steps"
 	"github.com/jordigilh/kubernaut-execution/tests/testenv"
@@ -28,9 +32,7 @@ func BenchmarkTaskRun(b *testing.B) {
 		i++
 		start := time.Now()
 		r := runTask(b, a, ns, params)
-		if r.Status != "True" {
-			b.Fatalf("%s", r)
-		}
+		require.Equal(b, "True", r.Status, "%s", r)
 		whole := time.Since(start)
 		first := r.step(steps.PolicyGate).Started
 		total = append(total, r.Completed.Sub(r.Created))

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	"golang.org/x/mod/modfile"
 	"helm.sh/helm/v3/pkg/action"
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -76,6 +77,22 @@ func Action(t testing.TB, name string) catalogue.Action {
 		t.Fatalf("the catalogue has no action %s", name)
 	}
 	return a
+}
+
+// Must(call).In(t) is call's value; call's error fails t.
+func Must[T any](v T, err error) Result[T] { return Result[T]{v, err} }
+
+// Result is a call's value and error, for Must.
+type Result[T any] struct {
+	v   T
+	err error
+}
+
+// In is the value, failing t on the error.
+func (r Result[T]) In(t testing.TB) T {
+	t.Helper()
+	require.NoError(t, r.err)
+	return r.v
 }
 
 // WaitFor polls probe until it returns nil, the timeout passes (the last error is returned), or ctx

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -102,3 +103,30 @@ func TestWriteKubeconfig(t *testing.T) {
 	require.Equal(t, "secret-token", config.BearerToken)
 	require.True(t, config.Insecure)
 }
+
+// Must(call).In(t) is call's value, and call's error fails t there.
+func TestMust(t *testing.T) {
+	require.Equal(t, 42, testenv.Must(42, nil).In(t))
+
+	r := &failRecorder{TB: t}
+	done := make(chan int)
+	go func() {
+		defer close(done)
+		done <- testenv.Must(7, errors.New("boom")).In(r)
+	}()
+	_, returned := <-done
+	require.False(t, returned, "In stops the test")
+	require.True(t, r.failed)
+	require.Contains(t, r.message, "boom")
+}
+
+// failRecorder records a failure instead of failing the test it wraps.
+type failRecorder struct {
+	testing.TB
+	failed  bool
+	message string
+}
+
+func (r *failRecorder) Helper()                   {}
+func (r *failRecorder) Errorf(f string, a ...any) { r.message += fmt.Sprintf(f, a...) }
+func (r *failRecorder) FailNow()                  { r.failed = true; runtime.Goexit() }
