@@ -14,7 +14,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"sigs.k8s.io/yaml"
 
 	"github.com/jordigilh/kubernaut-execution/internal/cache"
 	"github.com/jordigilh/kubernaut-execution/internal/check"
@@ -102,14 +101,11 @@ func findObject(t *testing.T, docs []manifest.Document, kind, name string) map[s
 // reread rebuilds documents from their (mutated) objects, as a file would carry them.
 func reread(t *testing.T, docs []manifest.Document) []manifest.Document {
 	t.Helper()
-	var b bytes.Buffer
+	objs := make([]map[string]any, 0, len(docs))
 	for _, d := range docs {
-		data, err := yaml.Marshal(d.Object)
-		require.NoError(t, err)
-		b.WriteString("---\n")
-		b.Write(data)
+		objs = append(objs, d.Object)
 	}
-	out, err := manifest.Read("mutated", &b)
+	out, err := manifest.FromObjects("mutated", objs)
 	require.NoError(t, err)
 	return out
 }

@@ -1,14 +1,12 @@
 package check
 
 import (
-	"bytes"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
-	"sigs.k8s.io/yaml"
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
 	"github.com/jordigilh/kubernaut-execution/execution/steps"
@@ -25,17 +23,13 @@ func TestTaskStepsCatchesStepBuilderBugs(t *testing.T) {
 	const action = "scale-deployment"
 	// generated is every Task as the generator builds it, with bug applied to the builder's steps for action.
 	generated := func(bug func([]pipelinev1.Step) []pipelinev1.Step) []manifest.Document {
-		var b bytes.Buffer
-		for _, task := range tekton.Tasks(cat) {
+		tasks := tekton.Tasks(cat)
+		for _, task := range tasks {
 			if task.Name == tekton.TaskName(action) && bug != nil {
 				task.Spec.Steps = bug(task.Spec.Steps)
 			}
-			data, err := yaml.Marshal(task)
-			require.NoError(t, err)
-			b.WriteString("---\n")
-			b.Write(data)
 		}
-		docs, err := manifest.Read("generated", &b)
+		docs, err := manifest.FromObjects("generated", tasks)
 		require.NoError(t, err)
 		return docs
 	}

@@ -158,6 +158,21 @@ func stripComments(raw []byte) []byte {
 	return bytes.Join(out, []byte("\n"))
 }
 
+// FromObjects makes documents of objects (typed API objects, or maps as a Document's Object): each
+// marshalled to YAML and read back, so that its Object is what a file holding it would give.
+func FromObjects[T any](source string, objs []T) ([]Document, error) {
+	var b bytes.Buffer
+	for i, o := range objs {
+		data, err := yaml.Marshal(o)
+		if err != nil {
+			return nil, fmt.Errorf("%s#%d: %w", source, i+1, err)
+		}
+		b.WriteString("---\n")
+		b.Write(data)
+	}
+	return Read(source, &b)
+}
+
 // Join writes docs as one multi-document YAML stream, which Read reads back as docs.
 func Join(docs []Document) []byte {
 	var b bytes.Buffer

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/jordigilh/kubernaut-execution/internal/manifest"
 )
@@ -137,4 +139,21 @@ func TestLabels(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, map[string]any{"app": "web"}, docs[0].Labels())
 	require.Nil(t, docs[1].Labels())
+}
+
+// Objects become the documents a file holding them would give, typed or not, in order.
+func TestFromObjects(t *testing.T) {
+	docs, err := manifest.FromObjects("objs", []any{
+		map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "metadata": map[string]any{"name": "a"}},
+		&corev1.ServiceAccount{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"}, ObjectMeta: metav1.ObjectMeta{Name: "b", Namespace: "ns"}},
+	})
+	require.NoError(t, err)
+	require.Len(t, docs, 2)
+	for i, want := range []doc{{Location: "objs#1", Kind: "ConfigMap", Name: "a"}, {Location: "objs#2", Kind: "ServiceAccount", Namespace: "ns", Name: "b"}} {
+		got := docsOf(docs)[i]
+		got.YAML = ""
+		require.Equal(t, want, got)
+	}
+	_, err = manifest.FromObjects("bad", []any{map[string]any{"kind": "NoName"}})
+	require.ErrorContains(t, err, "bad#1")
 }
