@@ -115,14 +115,19 @@ func newActionRun(name, action string, params map[string]any, mode string, reque
 
 // approveRun creates approver's ActionApproval of the run (name, uid) with the spec hash it read.
 func approveRun(ctx context.Context, ns, name string, uid types.UID, specHash string, approver user) error {
-	a := &unstructured.Unstructured{Object: map[string]any{
+	_, err := approver.client.Resource(actionApprovalsGVR).Namespace(ns).Create(ctx, approvalObject(name, name, uid, specHash, approver), metav1.CreateOptions{})
+	return err
+}
+
+// approvalObject is approver's ActionApproval, named name, of run (its name and uid) with specHash,
+// for ten minutes.
+func approvalObject(name, run string, uid types.UID, specHash string, approver user) *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": v1alpha1.GroupVersion.String(), "kind": v1alpha1.ActionApprovalKind,
 		"metadata": map[string]any{"name": name},
-		"spec": map[string]any{"actionRun": map[string]any{"name": name, "uid": string(uid)},
+		"spec": map[string]any{"actionRun": map[string]any{"name": run, "uid": string(uid)},
 			"specHash": specHash, "approver": approver.name, "expiresAfterSeconds": int64(600)},
 	}}
-	_, err := approver.client.Resource(actionApprovalsGVR).Namespace(ns).Create(ctx, a, metav1.CreateOptions{})
-	return err
 }
 
 // noController is a release no controller runs: an ActionRun for it stays a record, which a test
