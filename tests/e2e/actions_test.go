@@ -111,12 +111,10 @@ func says(output, text string) error {
 
 // scenarioFor is an action's scenario: how to seed its target and what effect to expect. The
 // parameters come from the catalogue's examples; the seed and the effect are the one part of a new
-// action a test layer cannot derive, so a missing one fails naming where to add it.
+// action a test layer cannot derive, so a missing one fails naming this file.
 func scenarioFor(t testing.TB, action string) scenario {
 	t.Helper()
-	s, ok := scenarios[action]
-	require.True(t, ok, "no real-cluster scenario for action %s: add one to the scenarios table in tests/e2e/actions_test.go (how to seed its target, what its effect is)", action)
-	return s
+	return testenv.Scenarios[scenario]{File: "tests/e2e/actions_test.go", Table: scenarios}.For(t, action)
 }
 
 var scenarios = map[string]scenario{
@@ -387,10 +385,7 @@ func TestEveryActionRunsForReal(t *testing.T) {
 	installed(t)
 	controller := controllerClient(t)
 	cat := testenv.Catalogue(t)
-	for name := range scenarios {
-		_, ok := cat.Action(name)
-		require.True(t, ok, "tests/e2e/actions_test.go has a scenario for %s, which the catalogue no longer has: remove it", name)
-	}
+	testenv.Scenarios[scenario]{File: "tests/e2e/actions_test.go", Table: scenarios}.RequireCurrent(t, cat)
 	tb := &table{t: t}
 	for _, a := range cat.Actions {
 		t.Run(a.Name, func(t *testing.T) {

@@ -144,9 +144,7 @@ func imageIs(image string) func(corev1.Pod) error {
 // catalogue, so a missing one fails naming where to add it.
 func scenarioFor(t testing.TB, action string) scenario {
 	t.Helper()
-	s, ok := scenarios[action]
-	require.True(t, ok, "no real-node scenario for action %s: add one to the scenarios table in tests/node/actions_test.go (how to seed its target, what its effect is)", action)
-	return s
+	return testenv.Scenarios[scenario]{File: "tests/node/actions_test.go", Table: scenarios}.For(t, action)
 }
 
 var scenarios = map[string]scenario{
@@ -360,10 +358,7 @@ var drained map[string]bool
 func TestEveryActionAsTaskRun(t *testing.T) {
 	installed(t)
 	cat := testenv.Catalogue(t)
-	for name := range scenarios {
-		_, ok := cat.Action(name)
-		require.True(t, ok, "tests/node/actions_test.go has a scenario for %s, which the catalogue no longer has: remove it", name)
-	}
+	testenv.Scenarios[scenario]{File: "tests/node/actions_test.go", Table: scenarios}.RequireCurrent(t, cat)
 	var rows [][]string
 	for _, a := range cat.Actions {
 		t.Run(a.Name, func(t *testing.T) {

@@ -7,6 +7,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
 )
@@ -108,4 +111,28 @@ func ParamsFor(action string) map[string]string {
 	e, _ := shipped() // ValidParams panicked on its error
 	maps.Copy(p, e.Params[action])
 	return p
+}
+
+// Scenarios are a test layer's table of what the catalogue cannot give: per action, how to seed its
+// target and what effect to expect. File is where the table is, named in every failure.
+type Scenarios[S any] struct {
+	File  string
+	Table map[string]S
+}
+
+// For is action's scenario; a missing one fails t naming the file to add it to.
+func (s Scenarios[S]) For(t testing.TB, action string) S {
+	t.Helper()
+	v, ok := s.Table[action]
+	require.True(t, ok, "no scenario for action %s: add one to the scenarios table in %s (how to seed its target, what its effect is)", action, s.File)
+	return v
+}
+
+// RequireCurrent fails t for an entry of an action the catalogue no longer has.
+func (s Scenarios[S]) RequireCurrent(t testing.TB, c *catalogue.Catalogue) {
+	t.Helper()
+	for name := range s.Table {
+		_, ok := c.Action(name)
+		require.True(t, ok, "%s has a scenario for %s, which the catalogue no longer has: remove it", s.File, name)
+	}
 }

@@ -2,6 +2,9 @@ package testenv_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -49,4 +52,39 @@ func TestExamplesNameWhatIsMissing(t *testing.T) {
 	}
 	_, err = testenv.ExamplesOf(c)
 	require.ErrorContains(t, err, "give an example in catalogue/actions.yaml for: scale-deployment context field currentReplicas, scale-deployment parameter "+a.Parameters[1].Name)
+}
+
+// recorder is a testing.TB that records failures instead of failing the test that uses it.
+type recorder struct {
+	testing.TB
+	msgs []string
+}
+
+func (r *recorder) Helper()                   {}
+func (r *recorder) Name() string              { return "recorder" }
+func (r *recorder) Errorf(f string, a ...any) { r.msgs = append(r.msgs, fmt.Sprintf(f, a...)) }
+func (r *recorder) FailNow()                  { runtime.Goexit() }
+
+// failures runs f with a recorder, as its own goroutine so that FailNow stops f alone.
+func failures(f func(t testing.TB)) string {
+	r := &recorder{}
+	done := make(chan struct{})
+	go func() { defer close(done); f(r) }()
+	<-done
+	return strings.Join(r.msgs, "\n")
+}
+
+// A scenario table names its file when an action has no entry, and refuses an entry for an action
+// the catalogue no longer has.
+func TestScenariosNameTheirFile(t *testing.T) {
+	c, err := catalogue.Default()
+	require.NoError(t, err)
+	s := testenv.Scenarios[int]{File: "tests/x/actions_test.go", Table: map[string]int{"restart-pod": 1}}
+	require.Empty(t, failures(func(t testing.TB) { require.Equal(t, 1, s.For(t, "restart-pod")) }))
+	require.Contains(t, failures(func(t testing.TB) { s.For(t, "scale-deployment") }),
+		"no scenario for action scale-deployment: add one to the scenarios table in tests/x/actions_test.go")
+	require.Empty(t, failures(func(t testing.TB) { s.RequireCurrent(t, c) }))
+	s.Table["reboot-node"] = 2
+	require.Contains(t, failures(func(t testing.TB) { s.RequireCurrent(t, c) }),
+		"tests/x/actions_test.go has a scenario for reboot-node, which the catalogue no longer has")
 }
