@@ -114,8 +114,11 @@ func says(output, text string) error {
 // action a test layer cannot derive, so a missing one fails naming this file.
 func scenarioFor(t testing.TB, action string) scenario {
 	t.Helper()
-	return testenv.Scenarios[scenario]{File: "tests/e2e/actions_test.go", Table: scenarios}.For(t, action)
+	return scenarioTable.For(t, action)
 }
+
+// scenarioTable names this file in its failures.
+var scenarioTable = testenv.Scenarios[scenario]{File: "tests/e2e/actions_test.go", Table: scenarios}
 
 var scenarios = map[string]scenario{
 	"restart-pod": {
@@ -385,7 +388,7 @@ func TestEveryActionRunsForReal(t *testing.T) {
 	installed(t)
 	controller := controllerClient(t)
 	cat := testenv.Catalogue(t)
-	testenv.Scenarios[scenario]{File: "tests/e2e/actions_test.go", Table: scenarios}.RequireCurrent(t, cat)
+	scenarioTable.RequireCurrent(t, cat)
 	tb := &table{t: t}
 	for _, a := range cat.Actions {
 		t.Run(a.Name, func(t *testing.T) {

@@ -144,8 +144,11 @@ func imageIs(image string) func(corev1.Pod) error {
 // catalogue, so a missing one fails naming where to add it.
 func scenarioFor(t testing.TB, action string) scenario {
 	t.Helper()
-	return testenv.Scenarios[scenario]{File: "tests/node/actions_test.go", Table: scenarios}.For(t, action)
+	return scenarioTable.For(t, action)
 }
+
+// scenarioTable names this file in its failures.
+var scenarioTable = testenv.Scenarios[scenario]{File: "tests/node/actions_test.go", Table: scenarios}
 
 var scenarios = map[string]scenario{
 	"scale-deployment": {
@@ -358,7 +361,7 @@ var drained map[string]bool
 func TestEveryActionAsTaskRun(t *testing.T) {
 	installed(t)
 	cat := testenv.Catalogue(t)
-	testenv.Scenarios[scenario]{File: "tests/node/actions_test.go", Table: scenarios}.RequireCurrent(t, cat)
+	scenarioTable.RequireCurrent(t, cat)
 	var rows [][]string
 	for _, a := range cat.Actions {
 		t.Run(a.Name, func(t *testing.T) {
