@@ -169,7 +169,7 @@ type StepContract struct {
 }
 
 // Static is the release-independent part of the contract, which the generator writes into the chart
-// (files/contract.yaml); the chart's template adds the release's names and images.
+// (files/contract.json); the chart's template adds the release's names and images.
 func Static(cat *catalogue.Catalogue) (Contract, error) {
 	digest, err := CatalogueDigest(cat)
 	if err != nil {

@@ -1,13 +1,13 @@
 package tests
 
 import (
+	"encoding/json"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"sigs.k8s.io/yaml"
 
 	"github.com/jordigilh/kubernaut-execution/execution"
 	"github.com/jordigilh/kubernaut-execution/execution/steps"
@@ -18,7 +18,7 @@ import (
 )
 
 // The names a controller must use (label keys, name parts, the Task prefix, the gate step) live in
-// one place, the Go package execution, which the generator writes into files/contract.yaml. A change there
+// one place, the Go package execution, which the generator writes into files/contract.json. A change there
 // must change every template and admission policy that uses them, and leave no default behind: this
 // renders the chart with a contract whose every name differs from the default.
 func TestContractNamesComeFromOnePlace(t *testing.T) {
@@ -30,7 +30,7 @@ func TestContractNamesComeFromOnePlace(t *testing.T) {
 	static.ActionClusterRolePrefix = "-verb-"
 	static.TaskPrefix = "remedy-"
 	static.Steps[0].Name = "gate-first"
-	data, err := yaml.Marshal(static)
+	data, err := json.Marshal(static)
 	require.NoError(t, err)
 	ch, err := render.LoadChart(chartDir, map[string][]byte{generate.ContractFile: data})
 	require.NoError(t, err)
@@ -80,11 +80,11 @@ func TestContractNamesComeFromOnePlace(t *testing.T) {
 }
 
 // The generated Tasks name their images by step role and their policy volume by name, and
-// files/task-slots.yaml tells the template which value and which volume: renaming a role or the
+// files/task-slots.json tells the template which value and which volume: renaming a role or the
 // volume in package steps changes the Tasks and the slots together, and the render still fills every
 // step. A role or a volume the slots do not name fails the render, naming it.
 func TestTasksAreCompletedFromTheirSlots(t *testing.T) {
-	taskFiles, err := filepath.Glob(filepath.Join(chartDir, generate.TaskFilesDir, "*.yaml"))
+	taskFiles, err := filepath.Glob(filepath.Join(chartDir, generate.TaskFilesDir, "*.json"))
 	require.NoError(t, err)
 	require.NotEmpty(t, taskFiles)
 	slots := readFile(t, filepath.Join(chartDir, generate.TaskSlotsFile))
@@ -92,8 +92,8 @@ func TestTasksAreCompletedFromTheirSlots(t *testing.T) {
 	renamed := func(slots string) map[string][]byte {
 		files := map[string][]byte{generate.TaskSlotsFile: []byte(slots), generate.ContractFile: []byte(contract)}
 		for _, f := range taskFiles {
-			task := strings.ReplaceAll(readFile(t, f), "image: "+steps.ImageOPA+"\n", "image: policy-engine\n")
-			task = strings.ReplaceAll(task, "name: "+steps.PolicyVolume+"\n", "name: gate-policies\n")
+			task := strings.ReplaceAll(readFile(t, f), `"image": "`+steps.ImageOPA+`"`, `"image": "policy-engine"`)
+			task = strings.ReplaceAll(task, `"name": "`+steps.PolicyVolume+`"`, `"name": "gate-policies"`)
 			files[filepath.ToSlash(filepath.Join(generate.TaskFilesDir, filepath.Base(f)))] = []byte(task)
 		}
 		return files
@@ -105,8 +105,15 @@ func TestTasksAreCompletedFromTheirSlots(t *testing.T) {
 			KubeVersion: render.NewestKubernetes, Values: readValues(t, filepath.Join(chartDir, "ci", "default-values.yaml"))})
 	}
 
-	both := strings.ReplaceAll(slots, "  "+steps.ImageOPA+":", "  policy-engine:")
-	both = strings.ReplaceAll(both, "policyVolume: "+steps.PolicyVolume, "policyVolume: gate-policies")
+	renameRole := func(slots string) string {
+		return strings.ReplaceAll(slots, `"`+steps.ImageOPA+`":`, `"policy-engine":`)
+	}
+	renameVolume := func(slots string) string {
+		return strings.ReplaceAll(slots, `"policyVolume": "`+steps.PolicyVolume+`"`, `"policyVolume": "gate-policies"`)
+	}
+	both := renameVolume(renameRole(slots))
+	require.NotEqual(t, slots, renameRole(slots))
+	require.NotEqual(t, slots, renameVolume(slots))
 	docs, err := render1(renamed(both))
 	require.NoError(t, err)
 	values := readValues(t, filepath.Join(chartDir, "values.yaml"))
@@ -124,19 +131,20 @@ func TestTasksAreCompletedFromTheirSlots(t *testing.T) {
 	require.Len(t, taskFiles, tasks)
 
 	// Controls: the Tasks renamed and the slots not.
-	_, err = render1(renamed(strings.ReplaceAll(slots, "policyVolume: "+steps.PolicyVolume, "policyVolume: gate-policies")))
-	require.ErrorContains(t, err, `step image role "policy-engine" has no value in files/task-slots.yaml`)
-	_, err = render1(renamed(strings.ReplaceAll(slots, "  "+steps.ImageOPA+":", "  policy-engine:")))
-	require.ErrorContains(t, err, `has no volume "policies" (files/task-slots.yaml)`)
+	_, err = render1(renamed(renameVolume(slots)))
+	require.ErrorContains(t, err, `step image role "policy-engine" has no value in files/task-slots.json`)
+	_, err = render1(renamed(renameRole(slots)))
+	require.ErrorContains(t, err, `has no volume "policies" (files/task-slots.json)`)
 }
 
 // The restricted pod and container settings, the /tmp volume and kubectl's environment are package
-// steps', which gen writes into files/pod-settings.yaml (and into the Tasks and Jobs it builds): a
+// steps', which gen writes into files/pod-settings.json (and into the Tasks and Jobs it builds): a
 // change there reaches every pod the chart renders, the controller's and the helm test's.
 func TestPodSettingsComeFromOnePlace(t *testing.T) {
 	settings := readFile(t, filepath.Join(chartDir, generate.PodSettingsFile))
-	changed := strings.ReplaceAll(settings, "sizeLimit: "+steps.TmpSizeLimit, "sizeLimit: 7Mi")
-	changed = strings.ReplaceAll(changed, "value: /tmp/.kube/cache", "value: /tmp/elsewhere")
+	changed := strings.ReplaceAll(settings, `"sizeLimit": "`+steps.TmpSizeLimit+`"`, `"sizeLimit": "7Mi"`)
+	changed = strings.ReplaceAll(changed, `"value": "/tmp/.kube/cache"`, `"value": "/tmp/elsewhere"`)
+	require.NotContains(t, changed, steps.TmpSizeLimit)
 	require.NotEqual(t, settings, changed)
 	ch, err := render.LoadChart(chartDir, map[string][]byte{generate.PodSettingsFile: []byte(changed)})
 	require.NoError(t, err)

@@ -113,3 +113,41 @@ func TestStandaloneNetworkPoliciesMatchBase(t *testing.T) {
 		require.Equal(t, body(base), body(np))
 	}
 }
+
+// The high-availability component is what `--set controller.replicas=2` adds to the Helm render, object
+// for object. The generator renders only the templates it lists as depending on the replica count: a
+// template that starts to depend on it, unlisted, fails here.
+func TestHighAvailabilityComponentEqualsHelmReplicas(t *testing.T) {
+	vals := baseValues(t)
+	controller, _ := vals["controller"].(map[string]any)
+	if controller == nil {
+		controller = map[string]any{}
+	}
+	controller["replicas"] = 2
+	vals["controller"] = controller
+	docs, err := renderWith(t, render.NewestKubernetes, vals)
+	require.NoError(t, err)
+	requireSameObjects(t, objects(t, docs), objects(t, build(t, withComponent(t, generate.HADir))))
+
+	// Negative control: without the component the two differ (two replicas and the PodDisruptionBudget).
+	base := objects(t, build(t, filepath.Join(root, generate.BaseDir)))
+	require.NotContains(t, base, "PodDisruptionBudget/kubernaut-system/kubernaut-execution-controller")
+	require.NotEqual(t, objects(t, docs)["Deployment/kubernaut-system/kubernaut-execution-controller"], base["Deployment/kubernaut-system/kubernaut-execution-controller"])
+}
+
+// withComponent writes a kustomization in a temporary directory that adds the component (a directory
+// relative to the repository root) to the base, and returns the directory.
+func withComponent(t *testing.T, component string) string {
+	dir := t.TempDir()
+	rel := func(p string) string {
+		r, err := filepath.Rel(dir, p)
+		require.NoError(t, err)
+		return r
+	}
+	abs, err := filepath.Abs(root)
+	require.NoError(t, err)
+	k := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - " + rel(filepath.Join(abs, generate.BaseDir)) +
+		"\ncomponents:\n  - " + rel(filepath.Join(abs, component)) + "\n"
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(k), 0o644))
+	return dir
+}

@@ -21,7 +21,7 @@ import (
 	"github.com/jordigilh/kubernaut-execution/catalogue"
 )
 
-// Data is the generated file files/run-contract.yaml.
+// Data is the generated file files/run-contract.json.
 type Data struct {
 	// Requests are, per action, the request keys its identity may make (group/resource[/sub]/OP).
 	// Read-only actions have an empty list: any changing request of theirs is refused.

@@ -7,9 +7,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"sigs.k8s.io/yaml"
-
-	"github.com/jordigilh/kubernaut-execution/catalogue"
 	"github.com/jordigilh/kubernaut-execution/execution"
 	"github.com/jordigilh/kubernaut-execution/execution/steps"
 	"github.com/jordigilh/kubernaut-execution/redact"
@@ -21,10 +18,10 @@ const (
 	RedactionLicenseFile = "files/LICENSE.gitleaks"
 	// PodSettingsFile holds the restricted pod and container settings and the /tmp volume every pod
 	// of the bundle gets, from package steps, for the chart's helpers (the controller's pod).
-	PodSettingsFile = "files/pod-settings.yaml"
+	PodSettingsFile = "files/pod-settings.json"
 	// TaskSlotsFile says how templates/tekton-tasks.yaml completes the generated Tasks: which chart
 	// value each step's image role takes its image from, and which volume holds the policy ConfigMap.
-	TaskSlotsFile = "files/task-slots.yaml"
+	TaskSlotsFile = "files/task-slots.json"
 )
 
 // stepImageValues names, for each image role a step carries, the chart value (a path in values.yaml)
@@ -34,16 +31,11 @@ var stepImageValues = map[string]string{steps.ImageOPA: "tekton.opaImage", steps
 // contractFiles adds the chart files of the controller's contract: the release-independent part of
 // the execution contract (label keys, steps and exit codes, catalogue digest), which
 // templates/execution-contract.yaml completes with the release's names and images.
-func contractFiles(cat *catalogue.Catalogue, chartFiles map[string][]byte) error {
-	static, err := execution.Static(cat)
-	if err != nil {
-		return err
-	}
-	data, err := yaml.Marshal(static)
-	if err != nil {
+func contractFiles(static execution.Contract, chartFiles map[string][]byte) error {
+	var err error
+	if chartFiles[ContractFile], err = dataFile(static); err != nil {
 		return fmt.Errorf("execution contract: %w", err)
 	}
-	chartFiles[ContractFile] = append([]byte(yamlHeader), data...)
 	for file, content := range map[string]any{
 		PodSettingsFile: map[string]any{
 			"pod": steps.PodSecurityContext(), "container": steps.SecurityContext(),
@@ -52,11 +44,11 @@ func contractFiles(cat *catalogue.Catalogue, chartFiles map[string][]byte) error
 		},
 		TaskSlotsFile: map[string]any{"images": stepImageValues, "policyVolume": steps.PolicyVolume},
 	} {
-		data, err := yaml.Marshal(content)
+		data, err := dataFile(content)
 		if err != nil {
 			return fmt.Errorf("%s: %w", file, err)
 		}
-		chartFiles[file] = append([]byte(yamlHeader), data...)
+		chartFiles[file] = data
 	}
 	// The redaction patterns every component applies, for templates/redaction-configmap.yaml, with the
 	// licence notice of the gitleaks patterns among them.

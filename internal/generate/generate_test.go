@@ -8,10 +8,12 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"sigs.k8s.io/yaml"
 
 	"github.com/jordigilh/kubernaut-execution/catalogue"
 	"github.com/jordigilh/kubernaut-execution/internal/generate"
 	"github.com/jordigilh/kubernaut-execution/internal/policy"
+	"github.com/jordigilh/kubernaut-execution/internal/render"
 )
 
 const root = "../.."
@@ -94,4 +96,49 @@ func BenchmarkGenerate(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(c.cat.Actions))/1e3, "µs/action")
 		})
 	}
+}
+
+// BenchmarkRender measures the Helm render alone of what Generate computes (the chart with its
+// generated files, default values): the part of BenchmarkGenerate that the chart's templates decide.
+func BenchmarkRender(b *testing.B) {
+	for _, n := range []int{10, 1000} {
+		cat, policies := synthetic(b, n, 200)
+		files, _, err := generate.Generate(cat, root, policies)
+		require.NoError(b, err)
+		chartFiles := map[string][]byte{}
+		for name, content := range files {
+			if rel, ok := strings.CutPrefix(name, generate.ChartDir+"/"); ok && strings.HasPrefix(rel, generate.ChartFilesDir+"/") {
+				chartFiles[rel] = content
+			}
+		}
+		ch, err := render.LoadChart(filepath.Join(root, generate.ChartDir), chartFiles, generate.ChartFilesDir)
+		require.NoError(b, err)
+		values := map[string]any{}
+		data, err := os.ReadFile(filepath.Join(root, generate.BaseValuesFile))
+		require.NoError(b, err)
+		require.NoError(b, yaml.Unmarshal(data, &values))
+		b.Run(fmt.Sprintf("synthetic-%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := render.Render(ch, render.Options{Release: render.DefaultRelease, Namespace: render.DefaultNamespace,
+					KubeVersion: render.NewestKubernetes, Values: values}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n)/1e3, "µs/action")
+		})
+	}
+}
+
+// .gitattributes marks exactly what the generator owns as generated, so that a review collapses it.
+func TestGitattributesMarkWhatIsOwned(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(root, ".gitattributes"))
+	require.NoError(t, err)
+	var marked []string
+	for line := range strings.Lines(string(data)) {
+		if pattern, ok := strings.CutSuffix(strings.TrimSpace(line), " linguist-generated=true"); ok {
+			marked = append(marked, strings.TrimSuffix(pattern, "/**"))
+		}
+	}
+	require.NotEmpty(t, marked)
+	require.ElementsMatch(t, generate.Owned, marked, ".gitattributes and generate.Owned list different paths")
 }

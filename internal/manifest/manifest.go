@@ -7,13 +7,16 @@ package manifest
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/yaml"
 )
 
@@ -62,39 +65,55 @@ func str(v any) string {
 // requires) stays in its document. Blank and comment-only documents are skipped; unparseable YAML and
 // a document that is not a Kubernetes object (no apiVersion, kind or metadata.name) are errors naming
 // the document, never a silent pass. A List is expanded into its items.
+//
+// Documents are decoded in parallel (a chart render of a large catalogue holds thousands) and
+// returned, and their errors reported, in stream order.
 func Read(source string, r io.Reader) ([]Document, error) {
+	type raw struct {
+		index int // 1-based position in the stream
+		text  []byte
+		obj   map[string]any
+		err   error
+	}
 	reader := utilyaml.NewYAMLReader(bufio.NewReader(r))
-	var docs []Document
+	var raws []*raw
 	for i := 1; ; i++ {
-		raw, err := reader.Read()
+		text, err := reader.Read()
 		if errors.Is(err, io.EOF) {
-			return docs, nil
+			break
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: document %d: %w", source, i, err)
 		}
-		if len(bytes.TrimSpace(stripComments(raw))) == 0 {
+		if len(bytes.TrimSpace(stripComments(text))) == 0 {
 			continue
 		}
-		var obj map[string]any
-		if err := yaml.Unmarshal(raw, &obj); err != nil {
-			return nil, fmt.Errorf("%s: document %d: not valid YAML: %w", source, i, err)
+		raws = append(raws, &raw{index: i, text: text})
+	}
+	workqueue.ParallelizeUntil(context.Background(), runtime.GOMAXPROCS(0), len(raws), func(i int) {
+		raws[i].err = yaml.Unmarshal(raws[i].text, &raws[i].obj)
+	})
+	var docs []Document
+	for _, r := range raws {
+		if r.err != nil {
+			return nil, fmt.Errorf("%s: document %d: not valid YAML: %w", source, r.index, r.err)
 		}
-		position := fmt.Sprintf("#%d", i)
-		if obj["kind"] == "List" {
-			items, err := listItems(source, position, obj)
+		position := fmt.Sprintf("#%d", r.index)
+		if r.obj["kind"] == "List" {
+			items, err := listItems(source, position, r.obj)
 			if err != nil {
 				return nil, err
 			}
 			docs = append(docs, items...)
 			continue
 		}
-		d, err := document(source, position, obj, trim(raw))
+		d, err := document(source, position, r.obj, trim(r.text))
 		if err != nil {
 			return nil, err
 		}
 		docs = append(docs, d)
 	}
+	return docs, nil
 }
 
 func listItems(source, position string, list map[string]any) ([]Document, error) {

@@ -1,6 +1,6 @@
 // Package rbac computes every RBAC rule list the chart ships, once, from the catalogue: the controller's
 // ClusterRole and release-namespace Role, and one inert ClusterRole per action. Chart templates only
-// stamp release names onto what this package writes to files/rbac.yaml.
+// stamp release names onto what this package writes to files/rbac.json.
 package rbac
 
 import (
@@ -14,7 +14,7 @@ import (
 	"github.com/jordigilh/kubernaut-execution/catalogue"
 )
 
-// Data is what the chart reads from files/rbac.yaml.
+// Data is what the chart reads from files/rbac.json.
 type Data struct {
 	Controller Controller `json:"controller"`
 	Actions    []Action   `json:"actions"`

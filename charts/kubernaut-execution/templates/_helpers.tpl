@@ -19,23 +19,23 @@
 
 {{/*
 The release-independent part of the execution contract, generated from the Go package execution
-(files/contract.yaml): label keys, step names, the Task prefix and the name parts below. Templates and
+(files/contract.json): label keys, step names, the Task prefix and the name parts below. Templates and
 admission policies read these names from here, never as literals, so the controller and the chart
 cannot disagree.
 */}}
 {{- define "kubernaut-execution.staticContract" -}}
-{{- .Files.Get "files/contract.yaml" }}
+{{- .Files.Get "files/contract.json" }}
 {{- end }}
 
 {{/* Name of an action's inert ClusterRole (and static ServiceAccount). Call with (list $ "<action>"). */}}
 {{- define "kubernaut-execution.actionName" -}}
-{{- $contract := include "kubernaut-execution.staticContract" (index . 0) | fromYaml }}
+{{- $contract := include "kubernaut-execution.staticContract" (index . 0) | fromJson }}
 {{- printf "%s%s%s" (include "kubernaut-execution.fullname" (index . 0)) $contract.actionClusterRolePrefix (index . 1) }}
 {{- end }}
 
 {{/* Prefix of the per-run ServiceAccounts the controller creates: <prefix><run id>. */}}
 {{- define "kubernaut-execution.runServiceAccountPrefix" -}}
-{{- $contract := include "kubernaut-execution.staticContract" . | fromYaml }}
+{{- $contract := include "kubernaut-execution.staticContract" . | fromJson }}
 {{- printf "%s%s" (include "kubernaut-execution.fullname" .) $contract.runServiceAccountPrefix }}
 {{- end }}
 
@@ -56,7 +56,7 @@ rbac.additionalProtectedNamespaces. Values can add to the list, never remove fro
 policies and the gate all read it.
 */}}
 {{- define "kubernaut-execution.protectedNamespaces" -}}
-{{- $contract := include "kubernaut-execution.staticContract" . | fromYaml }}
+{{- $contract := include "kubernaut-execution.staticContract" . | fromJson }}
 {{- concat $contract.targets.protectedNamespaces .Values.rbac.additionalProtectedNamespaces (list .Release.Namespace) | uniq | sortAlpha | toJson }}
 {{- end }}
 
@@ -83,7 +83,7 @@ policies and the gate all read it.
 
 {{/* RBAC data computed by the generator from the catalogue. */}}
 {{- define "kubernaut-execution.rbac" -}}
-{{- .Files.Get "files/rbac.yaml" }}
+{{- .Files.Get "files/rbac.json" }}
 {{- end }}
 
 {{/* Standard labels. Call with (list $ "<component>"). */}}
@@ -135,10 +135,10 @@ app.kubernetes.io/component: {{ index . 1 }}
 
 {{/*
 The restricted pod and container settings and the /tmp volume, generated from package steps
-(files/pod-settings.yaml): the Tasks' steps and the Jobs get the same from the same place.
+(files/pod-settings.json): the Tasks' steps and the Jobs get the same from the same place.
 */}}
 {{- define "kubernaut-execution.podSettings" -}}
-{{- .Files.Get "files/pod-settings.yaml" }}
+{{- .Files.Get "files/pod-settings.json" }}
 {{- end }}
 
 {{/*
@@ -146,7 +146,7 @@ Pod-level settings of the restricted Pod Security Standard, shared by the contro
 runAsNonRoot is enforced by the kubelet against the image's user even when runAsUser is omitted (OpenShift).
 */}}
 {{- define "kubernaut-execution.podSecurityContext" -}}
-{{- toYaml (include "kubernaut-execution.podSettings" . | fromYaml).pod }}
+{{- toYaml (include "kubernaut-execution.podSettings" . | fromJson).pod }}
 {{- with .Values.securityContext.runAsUser }}
 runAsUser: {{ . }}
 {{- end }}
@@ -160,28 +160,28 @@ Container-level restricted settings. allowPrivilegeEscalation is spelled out bec
 standard requires it explicitly false; the root filesystem is read-only, writes go to the /tmp emptyDir.
 */}}
 {{- define "kubernaut-execution.containerSecurityContext" -}}
-{{- toYaml (include "kubernaut-execution.podSettings" . | fromYaml).container }}
+{{- toYaml (include "kubernaut-execution.podSettings" . | fromJson).container }}
 {{- end }}
 
 {{/* HOME and kubectl's cache point into the /tmp emptyDir: the root filesystem is read-only. */}}
 {{- define "kubernaut-execution.tmpEnv" -}}
-{{- toYaml (include "kubernaut-execution.podSettings" . | fromYaml).env }}
+{{- toYaml (include "kubernaut-execution.podSettings" . | fromJson).env }}
 {{- end }}
 
 {{- define "kubernaut-execution.tmpVolumeMount" -}}
-{{- toYaml (include "kubernaut-execution.podSettings" . | fromYaml).mounts }}
+{{- toYaml (include "kubernaut-execution.podSettings" . | fromJson).mounts }}
 {{- end }}
 
 {{- define "kubernaut-execution.tmpVolume" -}}
-{{- toYaml (list (include "kubernaut-execution.podSettings" . | fromYaml).volume) }}
+{{- toYaml (list (include "kubernaut-execution.podSettings" . | fromJson).volume) }}
 {{- end }}
 
 {{/*
-How the generated Tasks are completed (files/task-slots.yaml, from package steps, by the generator): the chart
+How the generated Tasks are completed (files/task-slots.json, from package steps, by the generator): the chart
 value each step image role takes its image from, and the policy volume's name.
 */}}
 {{- define "kubernaut-execution.taskSlots" -}}
-{{- .Files.Get "files/task-slots.yaml" }}
+{{- .Files.Get "files/task-slots.json" }}
 {{- end }}
 
 {{/*
@@ -191,7 +191,7 @@ role fails the render.
 {{- define "kubernaut-execution.stepImage" -}}
 {{- $root := index . 0 }}
 {{- $role := index . 1 }}
-{{- $path := get (include "kubernaut-execution.taskSlots" $root | fromYaml).images $role | required (printf "step image role %q has no value in files/task-slots.yaml" $role) }}
+{{- $path := get (include "kubernaut-execution.taskSlots" $root | fromJson).images $role | required (printf "step image role %q has no value in files/task-slots.json" $role) }}
 {{- $value := $root.Values }}
 {{- range splitList "." $path }}
 {{- $value = get $value . }}
