@@ -17,22 +17,27 @@ patch := lib.json_or_null(input.parameters.patch)
 
 deny contains "patch must be a JSON object" if not is_object(patch)
 
-containers := "spec.template.spec.containers[]"
+# Every node of the patch with its path, walked once for the rules below.
+nodes := [[path, value] | walk(patch, [path, value])]
 
-# Leaf paths a patch may set, list positions written as [], each under containers. Allowlisted, not
-# denylisted: a denylist misses whatever it did not think of (serviceAccountName gives the pods another
-# identity). Written out: a comprehension would be evaluated again on every decision.
-allowed_paths := {
-	"spec.template.spec.containers[].name",
-	"spec.template.spec.containers[].image",
-	"spec.template.spec.containers[].env[].name",
-	"spec.template.spec.containers[].env[].value",
-	"spec.template.spec.containers[].resources.limits.cpu",
-	"spec.template.spec.containers[].resources.limits.memory",
-	"spec.template.spec.containers[].resources.limits.ephemeral-storage",
-	"spec.template.spec.containers[].resources.requests.cpu",
-	"spec.template.spec.containers[].resources.requests.memory",
-	"spec.template.spec.containers[].resources.requests.ephemeral-storage",
+# The leaf paths a patch may set, matched as lists of keys, a list position being any number: an
+# allowlist, not a denylist, which misses whatever it did not think of (serviceAccountName gives the
+# pods another identity). Matched by unification, not as text: naming every path cost more than the
+# rest of the decision, and a key holding "." or "[]" cannot pass for a path.
+allowed(["spec", "template", "spec", "containers", i, "name"]) if is_number(i)
+
+allowed(["spec", "template", "spec", "containers", i, "image"]) if is_number(i)
+
+allowed(["spec", "template", "spec", "containers", i, "env", j, field]) if {
+	is_number(i)
+	is_number(j)
+	field in {"name", "value"}
+}
+
+allowed(["spec", "template", "spec", "containers", i, "resources", kind, resource]) if {
+	is_number(i)
+	kind in {"limits", "requests"}
+	resource in {"cpu", "memory", "ephemeral-storage"}
 }
 
 # A path as text: keys joined with ".", list positions as "[]".
@@ -51,19 +56,17 @@ leaf(value) if {
 
 deny contains sprintf("patch may not set %s: only a container's image, resources and env are patched", [name]) if {
 	is_object(patch)
-	some path, value
-	walk(patch, [path, value])
+	some [path, value] in nodes
 	not is_array(value)
 	leaf(value)
+	not allowed(path)
 	name := path_name(path)
-	not name in allowed_paths
 }
 
 # Directives change how the merge works: $patch: delete/replace removes settings instead of setting them.
 deny contains sprintf("patch uses the strategic-merge directive %q", [key]) if {
 	is_object(patch)
-	some path
-	walk(patch, [path, _])
+	some [path, _] in nodes
 
 	# The walk visits every prefix of a path, so each key is the last of one.
 	key := path[count(path) - 1]
@@ -72,8 +75,7 @@ deny contains sprintf("patch uses the strategic-merge directive %q", [key]) if {
 }
 
 deny contains "every patched container and env entry must name itself" if {
-	some path, value
-	walk(patch, [path, value])
+	some [path, value] in nodes
 	count(path) > 0
 	is_number(path[count(path) - 1])
 	not is_string(object.get(value, "name", null))
@@ -83,15 +85,10 @@ default registries := []
 
 registries := data.kubernaut.config.allowedImageRegistries
 
-# Naming a path costs a call per key: only a path whose last key ends with "image" can have the name
-# below, so only those paths are named.
 deny contains sprintf("image %q is not from an allowed registry %v (gate.allowedImageRegistries)", [image, registries]) if {
-	some path, image
-	walk(patch, [path, image])
-	last := path[count(path) - 1]
-	is_string(last)
-	endswith(last, "image")
-	path_name(path) == sprintf("%s.image", [containers])
+	some [path, image] in nodes
+	["spec", "template", "spec", "containers", i, "image"] = path
+	is_number(i)
 	not from_allowed_registry(image)
 }
 

@@ -61,6 +61,12 @@ test_refuses_every_other_path if {
 		`{"spec":{"replicas":0}}`: "spec.replicas",
 		`{"spec":{"template":{"spec":{"containers":[{"name":"web","resources":{}}]}}}}`: "spec.template.spec.containers[].resources",
 		`{"metadata":{"labels":{"a":"b"}}}`: "metadata.labels.a",
+		`{"spec":{"template":{"spec":{"containers":[{"name":"web","env":[{"name":"T","valueFrom":"x"}]}]}}}}`: "spec.template.spec.containers[].env[].valueFrom",
+		`{"spec":{"template":{"spec":{"containers":{"web":{"resources":{"limits":{"cpu":"1"}},"env":[{"name":"T"}]}}}}}}`: "spec.template.spec.containers.web.resources.limits.cpu",
+		`{"spec":{"template":{"spec":{"containers":{"web":{"env":[{"name":"T"}]}}}}}}`: "spec.template.spec.containers.web.env[].name",
+		`{"spec":{"template":{"spec":{"containers":[{"name":"web","env":{"T":{"name":"T"}}}]}}}}`: "spec.template.spec.containers[].env.T.name",
+		`{"spec":{"template":{"spec":{"containers":[{"name":"web","resources":{"claims":{"cpu":"1"}}}]}}}}`: "spec.template.spec.containers[].resources.claims.cpu",
+		`{"spec":{"template":{"spec":{"containers":[{"name":"web","resources":{"limits":{"nvidia.com/gpu":"8"}}}]}}}}`: "spec.template.spec.containers[].resources.limits.nvidia.com/gpu",
 	} {
 		refused(p, sprintf("patch may not set %s: only a container's image, resources and env are patched", [name]))
 	}
@@ -84,7 +90,10 @@ test_no_registries_no_images if {
 	"image \"registry.example.com/shop/web:1\" is not from an allowed registry [] (gate.allowedImageRegistries)" in patch_deployment.deny with input as with_patch(`{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"registry.example.com/shop/web:1"}]}}}}`)
 }
 
-# A key that spells a whole path names that path: its image is checked like any other.
-test_refuses_an_image_under_a_dotted_key if {
-	refused(`{"spec":{"template":{"spec":{"containers[].image":"evil.example.com/web:1"}}}}`, "image \"evil.example.com/web:1\" is not from an allowed registry [\"registry.example.com/shop/\"] (gate.allowedImageRegistries)")
+# A key that spells a whole path is not that path: paths are matched as lists of keys, so it is refused
+# as any other path is, whatever its image.
+test_refuses_a_dotted_key_that_spells_a_path if {
+	refused(`{"spec":{"template":{"spec":{"containers[].image":"evil.example.com/web:1"}}}}`, "patch may not set spec.template.spec.containers[].image: only a container's image, resources and env are patched")
+	refused(`{"spec":{"template":{"spec":{"containers":[{"name":"web","resources.limits":{"cpu":"1"}}]}}}}`, "patch may not set spec.template.spec.containers[].resources.limits.cpu: only a container's image, resources and env are patched")
+	refused(`{"spec":{"template":{"spec":{"containers":{"web":{"image":"registry.example.com/shop/web:1"}}}}}}`, "patch may not set spec.template.spec.containers.web.image: only a container's image, resources and env are patched")
 }
