@@ -40,12 +40,21 @@ allowed(["spec", "template", "spec", "containers", i, "resources", kind, resourc
 	resource in {"cpu", "memory", "ephemeral-storage"}
 }
 
-# A path as text: keys joined with ".", list positions as "[]".
+# A path as text, for a refusal: keys joined with ".", list positions as "[]", and a key that holds
+# ".", "[", "]" or a quote written as ["key"], so that a key spelling a path does not read as one.
 path_name(path) := trim_prefix(concat("", [segment | some p in path; segment := segment_name(p)]), ".")
 
 segment_name(p) := "[]" if is_number(p)
 
-segment_name(p) := concat("", [".", p]) if is_string(p)
+segment_name(p) := concat("", [".", p]) if {
+	is_string(p)
+	not regex.match(`[.\[\]"]`, p)
+}
+
+segment_name(p) := sprintf("[%q]", [p]) if {
+	is_string(p)
+	regex.match(`[.\[\]"]`, p)
+}
 
 leaf(value) if not is_object(value)
 

@@ -66,7 +66,7 @@ test_refuses_every_other_path if {
 		`{"spec":{"template":{"spec":{"containers":{"web":{"env":[{"name":"T"}]}}}}}}`: "spec.template.spec.containers.web.env[].name",
 		`{"spec":{"template":{"spec":{"containers":[{"name":"web","env":{"T":{"name":"T"}}}]}}}}`: "spec.template.spec.containers[].env.T.name",
 		`{"spec":{"template":{"spec":{"containers":[{"name":"web","resources":{"claims":{"cpu":"1"}}}]}}}}`: "spec.template.spec.containers[].resources.claims.cpu",
-		`{"spec":{"template":{"spec":{"containers":[{"name":"web","resources":{"limits":{"nvidia.com/gpu":"8"}}}]}}}}`: "spec.template.spec.containers[].resources.limits.nvidia.com/gpu",
+		`{"spec":{"template":{"spec":{"containers":[{"name":"web","resources":{"limits":{"nvidia.com/gpu":"8"}}}]}}}}`: `spec.template.spec.containers[].resources.limits["nvidia.com/gpu"]`,
 	} {
 		refused(p, sprintf("patch may not set %s: only a container's image, resources and env are patched", [name]))
 	}
@@ -93,7 +93,7 @@ test_no_registries_no_images if {
 # A key that spells a whole path is not that path: paths are matched as lists of keys, so it is refused
 # as any other path is, whatever its image.
 test_refuses_a_dotted_key_that_spells_a_path if {
-	refused(`{"spec":{"template":{"spec":{"containers[].image":"evil.example.com/web:1"}}}}`, "patch may not set spec.template.spec.containers[].image: only a container's image, resources and env are patched")
-	refused(`{"spec":{"template":{"spec":{"containers":[{"name":"web","resources.limits":{"cpu":"1"}}]}}}}`, "patch may not set spec.template.spec.containers[].resources.limits.cpu: only a container's image, resources and env are patched")
+	refused(`{"spec":{"template":{"spec":{"containers[].image":"evil.example.com/web:1"}}}}`, "patch may not set spec.template.spec[\"containers[].image\"]: only a container's image, resources and env are patched")
+	refused(`{"spec":{"template":{"spec":{"containers":[{"name":"web","resources.limits":{"cpu":"1"}}]}}}}`, "patch may not set spec.template.spec.containers[][\"resources.limits\"].cpu: only a container's image, resources and env are patched")
 	refused(`{"spec":{"template":{"spec":{"containers":{"web":{"image":"registry.example.com/shop/web:1"}}}}}}`, "patch may not set spec.template.spec.containers.web.image: only a container's image, resources and env are patched")
 }
