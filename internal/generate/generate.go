@@ -350,7 +350,8 @@ func highAvailability(docs, base []manifest.Document, files map[string][]byte) {
 	files[path.Join(HADir, "kustomization.yaml")] = []byte(b.String())
 }
 
-// dataFile writes v as a generated data file of the chart: indented JSON, keys sorted, HTML
+// dataFile writes v as a generated data file of the chart: indented JSON, map keys sorted and struct
+// fields in declaration order (encoding/json), so generating twice gives the same bytes; HTML
 // characters as they are (the file is data, never embedded in a page).
 func dataFile(v any) ([]byte, error) {
 	var b bytes.Buffer

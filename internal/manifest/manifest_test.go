@@ -1,6 +1,7 @@
 package manifest_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -120,6 +121,35 @@ func TestReadRefuses(t *testing.T) {
 			require.ErrorContains(t, err, tc.err)
 			require.Nil(t, docs)
 		})
+	}
+}
+
+// Documents are decoded in parallel, and the error is still the first bad document's in the stream.
+func TestReadReportsTheFirstBadDocument(t *testing.T) {
+	stream := func(bad map[int]string) string {
+		var b strings.Builder
+		for i := 1; i <= 300; i++ {
+			doc, ok := bad[i]
+			if !ok {
+				doc = fmt.Sprintf("apiVersion: v1\nkind: A\nmetadata: {name: a%d}\n", i)
+			}
+			b.WriteString(doc + "---\n")
+		}
+		return b.String()
+	}
+	_, err := manifest.Read("in", strings.NewReader(stream(map[int]string{
+		150: "apiVersion: v1\nkind: [A\n",
+		151: "apiVersion: v1\nkind: A\nmetadata: {}\n",
+		299: "apiVersion: v1\nkind: A\nmetadata: {}\n",
+	})))
+	require.ErrorContains(t, err, "in: document 150: not valid YAML")
+
+	docs, err := manifest.Read("in", strings.NewReader(stream(nil)))
+	require.NoError(t, err)
+	require.Len(t, docs, 300)
+	for i, d := range docs {
+		require.Equal(t, fmt.Sprintf("#%d", i+1), d.Position, "stream order")
+		require.Equal(t, fmt.Sprintf("a%d", i+1), d.Name(), "stream order")
 	}
 }
 
