@@ -96,26 +96,18 @@ func (s Summary) String() string {
 // Generate computes every generated file from cat and its policies (in policiesDir), rendering the
 // chart found under sourceRoot, the repository root.
 func Generate(cat *catalogue.Catalogue, sourceRoot, policiesDir string) (writer.Files, Summary, error) {
-	// The cluster-scoped list depends on nothing below (it reads a module through the go command): it is
-	// computed alongside.
-	type source struct {
-		data []byte
-		err  error
-	}
-	clusterScoped := make(chan source, 1)
-	go func() {
-		data, err := clusterScopedSource(render.NewestKubernetes)
-		clusterScoped <- source{data, err}
-	}()
-	// The execution contract (its catalogue digest marshals the whole catalogue) and the policies (each
-	// parsed with OPA) are the two costly inputs of the chart files: both are computed alongside the rest.
+	// Computed alongside the rest: the execution contract (its catalogue digest marshals the whole
+	// catalogue) and the policies (each parsed with OPA), which the chart files need; and the
+	// cluster-scoped list (a module read through the go command), which nothing needs until the end.
 	var (
-		static   execution.Contract
-		policies policy.Bundle
-		inputs   errgroup.Group
+		static        execution.Contract
+		policies      policy.Bundle
+		clusterScoped []byte
+		inputs, late  errgroup.Group
 	)
 	inputs.Go(func() (err error) { static, err = execution.Static(cat); return err })
 	inputs.Go(func() (err error) { policies, err = policy.Build(cat, policiesDir); return err })
+	late.Go(func() (err error) { clusterScoped, err = clusterScopedSource(render.NewestKubernetes); return err })
 	files := writer.Files{}
 	data := rbac.Compute(cat)
 	rbacData, err := dataFile(data)
@@ -205,17 +197,6 @@ func Generate(cat *catalogue.Catalogue, sourceRoot, policiesDir string) (writer.
 	if err != nil {
 		return nil, Summary{}, err
 	}
-	// The high-availability render needs only the chart: it runs alongside the base render, each on its
-	// own copy of the values.
-	type renderResult struct {
-		docs []manifest.Document
-		err  error
-	}
-	haRendered := make(chan renderResult, 1)
-	go func() {
-		docs, err := renderHighAvailability(ch, baseValues)
-		haRendered <- renderResult{docs, err}
-	}()
 	docs, err := render.Render(ch, render.Options{
 		Release: render.DefaultRelease, Namespace: render.DefaultNamespace,
 		KubeVersion: render.NewestKubernetes, Values: baseValues,
@@ -244,19 +225,18 @@ func Generate(cat *catalogue.Catalogue, sourceRoot, policiesDir string) (writer.
 		}
 	}
 	files[path.Join(BaseDir, "kustomization.yaml")] = kustomization(resources)
-	ha := <-haRendered
-	if ha.err != nil {
-		return nil, Summary{}, ha.err
+	haDocs, err := renderHighAvailability(ch, baseValues)
+	if err != nil {
+		return nil, Summary{}, err
 	}
-	highAvailability(ha.docs, docs, files)
+	highAvailability(haDocs, docs, files)
 	files[RBACMatrix] = matrix(cat, data)
 	files[FlowSource] = FlowDot(static)
 	files[PolicyReference] = policies.Reference
-	cs := <-clusterScoped
-	if cs.err != nil {
-		return nil, Summary{}, cs.err
+	if err := late.Wait(); err != nil {
+		return nil, Summary{}, err
 	}
-	files[ClusterScopedFile] = cs.data
+	files[ClusterScopedFile] = clusterScoped
 	files[ChartReadme] = chartReadme(rows)
 	sum.Files = len(files)
 	return files, sum, nil
