@@ -109,15 +109,9 @@ func says(output, text string) error {
 	return nil
 }
 
-// scenarioFor is an action's scenario: how to seed its target and what effect to expect. The
+// scenarioTable is each action's scenario: how to seed its target and what effect to expect. The
 // parameters come from the catalogue's examples; the seed and the effect are the one part of a new
 // action a test layer cannot derive, so a missing one fails naming this file.
-func scenarioFor(t testing.TB, action string) scenario {
-	t.Helper()
-	return scenarioTable.For(t, action)
-}
-
-// scenarioTable names this file in its failures.
 var scenarioTable = testenv.Scenarios[scenario]{File: "tests/e2e/actions_test.go", Table: scenarios}
 
 var scenarios = map[string]scenario{
@@ -392,7 +386,7 @@ func TestEveryActionRunsForReal(t *testing.T) {
 	tb := &table{t: t}
 	for _, a := range cat.Actions {
 		t.Run(a.Name, func(t *testing.T) {
-			s := scenarioFor(t, a.Name)
+			s := scenarioTable.For(t, a.Name)
 			e := envFor(t, "run-"+a.Name)
 			s.seed(t, e)
 			r, err := provision(ctx, controller, a, a.Name, e.NS)
@@ -415,7 +409,7 @@ func TestEveryActionRunsForReal(t *testing.T) {
 // is left out by its label alone: once the label is removed, the same command lists it.
 func TestCustomScriptControls(t *testing.T) {
 	a := testenv.Action(t, "custom-script")
-	s := scenarioFor(t, a.Name)
+	s := scenarioTable.For(t, a.Name)
 	e := envFor(t, "custom-script-controls")
 	s.seed(t, e)
 	token := bindRules(t, "custom-script-controls", e.NS, a.Scope, a.PolicyRules())
@@ -467,7 +461,7 @@ func TestEveryVerbIsNeeded(t *testing.T) {
 			for _, verb := range rule.Verbs {
 				name := fmt.Sprintf("min-%s-%d-%s", a.Name, i, verb)
 				t.Run(name, func(t *testing.T) {
-					s := scenarioFor(t, a.Name)
+					s := scenarioTable.For(t, a.Name)
 					e := envFor(t, name)
 					s.seed(t, e)
 					token := bindRules(t, name, e.NS, a.Scope, without(rules, i, verb))

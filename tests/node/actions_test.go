@@ -139,15 +139,9 @@ func imageIs(image string) func(corev1.Pod) error {
 	}
 }
 
-// scenarioFor is an action's scenario: its parameters on a seeded target, and the effect to expect.
-// The seed and the effect are the one part of a new action a test layer cannot derive from the
-// catalogue, so a missing one fails naming where to add it.
-func scenarioFor(t testing.TB, action string) scenario {
-	t.Helper()
-	return scenarioTable.For(t, action)
-}
-
-// scenarioTable names this file in its failures.
+// scenarioTable is each action's scenario: how to seed its target and what effect to expect. The
+// parameters come from the catalogue's examples; the seed and the effect are the one part of a new
+// action a test layer cannot derive, so a missing one fails naming this file.
 var scenarioTable = testenv.Scenarios[scenario]{File: "tests/node/actions_test.go", Table: scenarios}
 
 var scenarios = map[string]scenario{
@@ -365,7 +359,7 @@ func TestEveryActionAsTaskRun(t *testing.T) {
 	var rows [][]string
 	for _, a := range cat.Actions {
 		t.Run(a.Name, func(t *testing.T) {
-			s := scenarioFor(t, a.Name)
+			s := scenarioTable.For(t, a.Name)
 			ns := targetNamespace(t, "act-"+a.Name)
 			params := s.params(t, ns)
 			r := runTask(t, a, ns, params)

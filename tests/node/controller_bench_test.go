@@ -191,7 +191,7 @@ func benchmarkActionRun(b *testing.B, mode string, a catalogue.Action) {
 				_, err := cluster.Client.CoreV1().Nodes().Patch(bg, n, types.StrategicMergePatchType, []byte(`{"spec":{"unschedulable":null}}`), metav1.PatchOptions{})
 				require.NoError(b, err)
 			}
-			s := scenarioFor(b, a.Name)
+			s := scenarioTable.For(b, a.Name)
 			ns := targetNamespace(b, fmt.Sprintf("bench-%d-%s", i, a.Name))
 			params := s.params(b, ns)
 			runNS := ns

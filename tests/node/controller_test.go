@@ -256,7 +256,7 @@ func TestEveryActionThroughTheController(t *testing.T) {
 	for _, mode := range []string{v1alpha1.ModeJob, v1alpha1.ModeTekton} {
 		for _, a := range cat.Actions {
 			t.Run(mode+"/"+a.Name, func(t *testing.T) {
-				s := scenarioFor(t, a.Name)
+				s := scenarioTable.For(t, a.Name)
 				ns := targetNamespace(t, "ctl-"+mode+"-"+a.Name)
 				params := s.params(t, ns)
 				runNS := ns

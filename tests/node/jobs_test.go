@@ -83,7 +83,7 @@ func TestJobsRunOnTheNode(t *testing.T) {
 	// Every action, with the scenario (seed and effect) its TaskRun run uses.
 	for _, a := range testenv.Catalogue(t).Actions {
 		t.Run(a.Name, func(t *testing.T) {
-			s := scenarioFor(t, a.Name)
+			s := scenarioTable.For(t, a.Name)
 			ns := targetNamespace(t, "job-"+a.Name)
 			params := s.params(t, ns)
 			// The target and where the approval is are the run's context, not the action's parameters.

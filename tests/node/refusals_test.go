@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1alpha1 "github.com/jordigilh/kubernaut-execution/api/v1alpha1"
@@ -79,10 +80,8 @@ func TestActionRunRefusalsThroughTheController(t *testing.T) {
 		require.NoError(t, err, c.name)
 		run = await(func(r *v1alpha1.ActionRun) error {
 			msg := ""
-			for _, cond := range r.Status.Conditions {
-				if cond.Type == v1alpha1.ConditionApproved {
-					msg = cond.Message
-				}
+			if cond := meta.FindStatusCondition(r.Status.Conditions, v1alpha1.ConditionApproved); cond != nil {
+				msg = cond.Message
 			}
 			if !strings.Contains(msg, "approval "+c.approval+" by "+c.by.name+" "+c.want) {
 				return fmt.Errorf("Approved condition: %s", msg)
